@@ -1,0 +1,266 @@
+// Package engine is ptrule's pure core: the rule model, loading and patching,
+// the CEL environment, evaluation, decisions and the fixture runner.
+//
+// Nothing here reads /proc, sends signals, starts programs or touches the
+// network. Time enters only as a Snapshot's timestamp, which is what makes
+// `ptrule test` exact.
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Snapshot is one reading of the host: every user-space process plus the
+// host-wide facts. The collector in builtin fills it from /proc; the fixture
+// runner fills it from YAML.
+type Snapshot struct {
+	// Time is the moment the snapshot was taken; rules see it as `now`.
+	Time time.Time `yaml:"-"`
+	Host Host      `yaml:"host"`
+	Load Load      `yaml:"load"`
+	// Procs are the user-space processes (no kernel threads), sorted by PID.
+	Procs []Process `yaml:"processes"`
+
+	// Derived aggregates, filled by Derive.
+	users    []User
+	sessions []Session
+	byPID    map[int]int
+}
+
+// Process is one user-space process. Field names in CEL and YAML are the
+// contract's snake_case names.
+type Process struct {
+	PID  int `cel:"pid" yaml:"pid"`
+	PPID int `cel:"ppid" yaml:"ppid"`
+	PGID int `cel:"pgid" yaml:"pgid"`
+	SID  int `cel:"sid" yaml:"sid"`
+	// UID is the effective user id.
+	UID int `cel:"uid" yaml:"uid"`
+	// User is the name of UID, or its decimal form when it has no name.
+	User string `cel:"user" yaml:"user"`
+	// Exe is the executable path without the " (deleted)" suffix, "" when
+	// the link could not be read.
+	Exe string `cel:"exe" yaml:"exe"`
+	// ExeDeleted reports that the executable was deleted or replaced while
+	// running, memfd executables included.
+	ExeDeleted bool     `cel:"exe_deleted" yaml:"exe_deleted,omitempty"`
+	Comm       string   `cel:"comm" yaml:"comm"`
+	Cmdline    []string `cel:"cmdline" yaml:"cmdline,flow"`
+	// Cmd is Cmdline joined by single spaces, trailing white space removed.
+	Cmd string `cel:"cmd" yaml:"-"`
+	// State is the one-letter process state (R, S, D, Z, T, ...).
+	State string    `cel:"state" yaml:"state"`
+	Start time.Time `cel:"start" yaml:"start"`
+	// Age is the elapsed time since Start, measured on the boot clock so a
+	// wall-clock jump does not change it.
+	Age time.Duration `cel:"age" yaml:"age"`
+	// CPU is user plus system CPU time.
+	CPU time.Duration `cel:"cpu" yaml:"cpu"`
+	// VMSize and RSS are virtual and resident memory in bytes.
+	VMSize  int64 `cel:"vmsize" yaml:"vmsize"`
+	RSS     int64 `cel:"rss" yaml:"rss"`
+	Threads int   `cel:"threads" yaml:"threads"`
+	// Connections are the connected TCP/UDP sockets (non-zero remote address).
+	Connections []Socket `cel:"connections" yaml:"connections,omitempty"`
+	// Listening are the listening TCP and bound, unconnected UDP sockets.
+	Listening        []Socket `cel:"listening" yaml:"listening,omitempty"`
+	ParentExe        string   `cel:"parent_exe" yaml:"parent_exe,omitempty"`
+	ParentExeDeleted bool     `cel:"parent_exe_deleted" yaml:"parent_exe_deleted,omitempty"`
+	PgrpExe          string   `cel:"pgrp_exe" yaml:"pgrp_exe,omitempty"`
+	// Unit is the systemd unit from the cgroup path, "" if none.
+	Unit string `cel:"unit" yaml:"unit,omitempty"`
+	// Cgroup is the cgroup v2 path, or the first v1 path.
+	Cgroup string `cel:"cgroup" yaml:"cgroup,omitempty"`
+}
+
+// Key is the process identity used for suppression: "PID@start", so that a
+// reused PID is a new process.
+func (p *Process) Key() string {
+	return fmt.Sprintf("%d@%s", p.PID, p.Start.UTC().Format(time.RFC3339Nano))
+}
+
+// Socket is one TCP or UDP socket held by a process.
+type Socket struct {
+	// Proto is tcp, tcp6, udp or udp6.
+	Proto      string `cel:"proto" yaml:"proto" json:"proto"`
+	LocalIP    string `cel:"local_ip" yaml:"local_ip" json:"local_ip"`
+	LocalPort  int    `cel:"local_port" yaml:"local_port" json:"local_port"`
+	RemoteIP   string `cel:"remote_ip" yaml:"remote_ip" json:"remote_ip"`
+	RemotePort int    `cel:"remote_port" yaml:"remote_port" json:"remote_port"`
+	// State is the kernel's TCP state name (ESTABLISHED, LISTEN, ...); UDP
+	// sockets report ESTABLISHED when connected and CLOSE otherwise, as the
+	// kernel does.
+	State string `cel:"state" yaml:"state" json:"state"`
+}
+
+// User aggregates the processes of one uid.
+type User struct {
+	Name string `cel:"name"`
+	UID  int    `cel:"uid"`
+	// Count is the number of its processes that are not ignored.
+	Count int `cel:"count"`
+	// CountAll counts every process of the user, ignored ones included.
+	CountAll int `cel:"count_all"`
+	// PIDs lists the counted (not ignored) processes, ascending.
+	PIDs []int `cel:"pids"`
+	// RSS and VMSize are sums over the counted processes.
+	RSS    int64 `cel:"rss"`
+	VMSize int64 `cel:"vmsize"`
+}
+
+// Session aggregates the processes of one session id.
+type Session struct {
+	SID      int      `cel:"sid"`
+	Count    int      `cel:"count"`
+	CountAll int      `cel:"count_all"`
+	PIDs     []int    `cel:"pids"`
+	Users    []string `cel:"users"`
+	// LeaderExe is the executable of the session leader, "" when it is gone.
+	LeaderExe string `cel:"leader_exe"`
+
+	// start is the start time of the leader, or of the oldest process when
+	// the leader is gone: part of the session's identity.
+	start time.Time
+}
+
+// Key is the session identity used for suppression: "SID@start".
+func (s *Session) Key() string {
+	return fmt.Sprintf("%d@%s", s.SID, s.start.UTC().Format(time.RFC3339Nano))
+}
+
+// Load is the kernel's load average line.
+type Load struct {
+	Avg1    float64 `cel:"avg1" yaml:"avg1"`
+	Avg5    float64 `cel:"avg5" yaml:"avg5"`
+	Avg15   float64 `cel:"avg15" yaml:"avg15"`
+	Running int     `cel:"running" yaml:"running"`
+	Total   int     `cel:"total" yaml:"total"`
+}
+
+// Host holds facts about the machine itself.
+type Host struct {
+	Name   string        `cel:"name" yaml:"name"`
+	CPUs   int           `cel:"cpus" yaml:"cpus"`
+	Uptime time.Duration `cel:"uptime" yaml:"uptime"`
+	Boot   time.Time     `cel:"boot" yaml:"boot"`
+	Procs  int           `cel:"procs" yaml:"procs"`
+}
+
+// IgnoreMatcher tells whether an ignore list hides a process. Derive uses it
+// to leave ignored processes out of the user and session counts.
+type IgnoreMatcher interface {
+	Ignored(p *Process) bool
+}
+
+// Derive sorts the processes by PID, fills the fields that follow from other
+// processes (parent_exe, pgrp_exe) where the collector left them empty, and
+// computes the user and session aggregates. Processes matched by ign are
+// left out of the counts, as in lfd. ign may be nil.
+func (s *Snapshot) Derive(ign IgnoreMatcher) {
+	sort.Slice(s.Procs, func(i, j int) bool { return s.Procs[i].PID < s.Procs[j].PID })
+	s.byPID = make(map[int]int, len(s.Procs))
+	for i := range s.Procs {
+		s.byPID[s.Procs[i].PID] = i
+	}
+	for i := range s.Procs {
+		p := &s.Procs[i]
+		if p.ParentExe == "" {
+			if q := s.Proc(p.PPID); q != nil && q.PID != p.PID {
+				p.ParentExe, p.ParentExeDeleted = q.Exe, q.ExeDeleted
+			}
+		}
+		if p.PgrpExe == "" {
+			if q := s.Proc(p.PGID); q != nil {
+				p.PgrpExe = q.Exe
+			}
+		}
+	}
+
+	users := map[int]*User{}
+	sessions := map[int]*Session{}
+	for i := range s.Procs {
+		p := &s.Procs[i]
+		ignored := ign != nil && ign.Ignored(p)
+
+		u := users[p.UID]
+		if u == nil {
+			u = &User{Name: p.User, UID: p.UID, PIDs: []int{}}
+			users[p.UID] = u
+		}
+		u.CountAll++
+		if !ignored {
+			u.Count++
+			u.PIDs = append(u.PIDs, p.PID)
+			u.RSS += p.RSS
+			u.VMSize += p.VMSize
+		}
+
+		se := sessions[p.SID]
+		if se == nil {
+			se = &Session{SID: p.SID, PIDs: []int{}, Users: []string{}, start: p.Start}
+			sessions[p.SID] = se
+		}
+		se.CountAll++
+		if !ignored {
+			se.Count++
+			se.PIDs = append(se.PIDs, p.PID)
+		}
+		if !slices.Contains(se.Users, p.User) {
+			se.Users = append(se.Users, p.User)
+		}
+		if p.Start.Before(se.start) {
+			se.start = p.Start
+		}
+	}
+
+	s.users = s.users[:0]
+	for _, u := range users {
+		s.users = append(s.users, *u)
+	}
+	sort.Slice(s.users, func(i, j int) bool { return s.users[i].UID < s.users[j].UID })
+	s.sessions = s.sessions[:0]
+	for _, se := range sessions {
+		if leader := s.Proc(se.SID); leader != nil {
+			se.LeaderExe = leader.Exe
+			se.start = leader.Start
+		}
+		sort.Strings(se.Users)
+		s.sessions = append(s.sessions, *se)
+	}
+	sort.Slice(s.sessions, func(i, j int) bool { return s.sessions[i].SID < s.sessions[j].SID })
+}
+
+// Proc returns the process with the given PID, or nil. It needs Derive.
+func (s *Snapshot) Proc(pid int) *Process {
+	if i, ok := s.byPID[pid]; ok {
+		return &s.Procs[i]
+	}
+	return nil
+}
+
+// Users returns the user aggregates, by ascending uid. It needs Derive.
+func (s *Snapshot) Users() []User { return s.users }
+
+// Sessions returns the session aggregates, by ascending sid. It needs Derive.
+func (s *Snapshot) Sessions() []Session { return s.sessions }
+
+// UserOf returns the aggregate of uid, or nil. It needs Derive.
+func (s *Snapshot) UserOf(uid int) *User {
+	i := sort.Search(len(s.users), func(i int) bool { return s.users[i].UID >= uid })
+	if i < len(s.users) && s.users[i].UID == uid {
+		return &s.users[i]
+	}
+	return nil
+}
+
+// SessionOf returns the aggregate of sid, or nil. It needs Derive.
+func (s *Snapshot) SessionOf(sid int) *Session {
+	i := sort.Search(len(s.sessions), func(i int) bool { return s.sessions[i].SID >= sid })
+	if i < len(s.sessions) && s.sessions[i].SID == sid {
+		return &s.sessions[i]
+	}
+	return nil
+}

@@ -54,6 +54,10 @@ type Process struct {
 	// State is the one-letter process state (R, S, D, Z, T, ...).
 	State string    `cel:"state" yaml:"state"`
 	Start time.Time `cel:"start" yaml:"start"`
+	// StartTicks is the kernel's start time in clock ticks since boot. It
+	// never changes for a process, so a kill compares it to tell the
+	// process from a later one that reused its PID. Zero in fixtures.
+	StartTicks uint64 `cel:"-" yaml:"-" json:"-"`
 	// Age is the elapsed time since Start, measured on the boot clock so a
 	// wall-clock jump does not change it.
 	Age time.Duration `cel:"age" yaml:"age"`

@@ -1,0 +1,443 @@
+package engine
+
+import (
+	"fmt"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Ignore list items, as written before the colon (lower case).
+const (
+	ignoreExe   = "exe"
+	ignoreCmd   = "cmd"
+	ignoreUser  = "user"
+	ignorePExe  = "pexe"
+	ignorePCmd  = "pcmd"
+	ignorePUser = "puser"
+	ignoreUnit  = "unit"
+)
+
+// ignoreItems is the hint given for a line without a known item.
+const ignoreItems = "use exe, cmd, user, pexe, pcmd, puser or unit"
+
+// maxIncludeDepth bounds Include nesting. Loops are caught by name; this
+// catches the ones that spell the same file differently (symbolic links,
+// "dir/../file") before they exhaust anything.
+const maxIncludeDepth = 16
+
+// maxIncludeFiles bounds the number of files one parse reads, so that a few
+// Include lines per file cannot multiply into an endless read.
+const maxIncludeFiles = 1000
+
+// IgnoreList is a parsed set of csf.pignore-style entries, in file order.
+//
+// Literal entries (exe:, cmd:, user: and unit: without glob characters) are
+// kept in maps and regex and glob entries are compiled once, so matching a
+// process costs three or four map look-ups plus the pattern entries. The zero
+// value is an empty list. A list is not modified by matching, so it may be
+// used from several goroutines once built.
+type IgnoreList struct {
+	entries []IgnoreEntry
+
+	// Literal entries: value -> index in entries of the first entry with
+	// that value.
+	exe  map[string]int
+	cmd  map[string]int
+	user map[string]int
+	unit map[string]int
+
+	// patterns are the pexe/pcmd/puser entries and the unit: entries with
+	// glob characters, in file order.
+	patterns []ignorePattern
+}
+
+// ignorePattern is a compiled regex or glob entry.
+type ignorePattern struct {
+	idx  int    // index in IgnoreList.entries
+	item string // pexe, pcmd, puser or unit
+	re   *regexp.Regexp
+	glob string
+}
+
+func (pt *ignorePattern) match(p *Process) bool {
+	switch pt.item {
+	case ignorePExe:
+		return !p.ExeDeleted && pt.re.MatchString(p.Exe)
+	case ignorePCmd:
+		return pt.re.MatchString(p.Cmd)
+	case ignorePUser:
+		return pt.re.MatchString(p.User)
+	case ignoreUnit:
+		if p.Unit == "" {
+			return false
+		}
+		ok, _ := path.Match(pt.glob, p.Unit) // validated when parsed
+		return ok
+	}
+	return false
+}
+
+// IgnoreEntry is one line of an ignore list.
+type IgnoreEntry struct {
+	Pos   Pos    // file and line (Col 0 or the column of the value)
+	Item  string // exe, cmd, user, pexe, pcmd, puser, unit (lower case)
+	Value string // as written, trimmed
+}
+
+// String returns "path:line: item:value", for explain output.
+func (e IgnoreEntry) String() string {
+	return fmt.Sprintf("%s: %s:%s", Pos{File: e.Pos.File, Line: e.Pos.Line}, e.Item, e.Value)
+}
+
+// ParseIgnore parses src, the contents of file name. Lines are numbered from
+// firstLine (1 for a file; a fixture's embedded `ignore:` block passes the
+// YAML line where its text starts; values below 1 count as 1). readFile
+// reads Include targets (a relative PATH is relative to the directory of
+// name, or of the included file that names it); nil means Include is an
+// error.
+//
+// It returns every good entry and every problem: a bad line is reported and
+// skipped, the rest of the file is kept. The list is never nil. Columns in
+// positions count characters (runes), a tab counting as one.
+func ParseIgnore(name string, src []byte, firstLine int, readFile func(path string) ([]byte, error)) (*IgnoreList, Problems) {
+	if firstLine < 1 {
+		firstLine = 1
+	}
+	ip := &ignoreParser{list: &IgnoreList{}, readFile: readFile}
+	ip.parse(name, src, firstLine, []string{filepath.Clean(name)})
+	return ip.list, ip.probs
+}
+
+type ignoreParser struct {
+	list     *IgnoreList
+	probs    Problems
+	readFile func(string) ([]byte, error)
+	included int // files read through Include
+}
+
+// parse reads one file. chain holds the cleaned names of the files being
+// read, outermost first, this one last.
+func (ip *ignoreParser) parse(name string, src []byte, firstLine int, chain []string) {
+	text := string(src)
+	for n := 0; text != ""; n++ {
+		line := text
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			line, text = text[:i], text[i+1:]
+		} else {
+			text = ""
+		}
+		line = strings.TrimSuffix(line, "\r")
+		ip.line(name, line, firstLine+n, chain)
+	}
+}
+
+// line handles one line, without its line ending.
+func (ip *ignoreParser) line(name, line string, lineNo int, chain []string) {
+	pos := func(off int) Pos {
+		return Pos{File: name, Line: lineNo, Col: utf8.RuneCountInString(line[:off]) + 1}
+	}
+	fail := func(off int, format string, args ...any) {
+		ip.probs = append(ip.probs, &Problem{Pos: pos(off), Msg: fmt.Sprintf(format, args...), Source: line})
+	}
+
+	body := strings.TrimLeftFunc(line, unicode.IsSpace)
+	start := len(line) - len(body) // offset of the first non-space character
+	body = strings.TrimRightFunc(body, unicode.IsSpace)
+	if body == "" || body[0] == '#' {
+		return
+	}
+	if i := strings.IndexByte(body, '\r'); i >= 0 {
+		fail(start+i, "stray carriage return: save the file with LF or CRLF line endings")
+		return
+	}
+
+	if rest, ok := cutInclude(body); ok {
+		ip.include(name, rest, start+len(body)-len(rest), chain, fail)
+		return
+	}
+
+	colon := strings.IndexByte(body, ':')
+	if colon < 0 {
+		if strings.EqualFold(body, "include") {
+			fail(start, "Include needs a file: write Include PATH")
+			return
+		}
+		fail(start, `no ":" in line: write item:value and %s`, ignoreItems)
+		return
+	}
+	item := strings.ToLower(strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, body[:colon]))
+	raw := body[colon+1:]
+	value := strings.TrimLeftFunc(raw, unicode.IsSpace) // body is already right-trimmed
+	valOff := start + colon + 1 + len(raw) - len(value)
+
+	switch item {
+	case ignoreExe, ignoreCmd, ignoreUser, ignorePExe, ignorePCmd, ignorePUser, ignoreUnit:
+	case "":
+		fail(start, `missing item before ":": %s`, ignoreItems)
+		return
+	case "include":
+		fail(start, "Include takes its file after a space, not a colon: write Include PATH")
+		return
+	default:
+		fail(start, "unknown item %q: %s", item, ignoreItems)
+		return
+	}
+	if value == "" {
+		fail(start+colon+1, "empty value after %q: give the %s to ignore, or remove the line", item+":", ignoreWhat(item))
+		return
+	}
+
+	e := IgnoreEntry{Pos: pos(valOff), Item: item, Value: value}
+	l := ip.list
+	idx := len(l.entries)
+	switch item {
+	case ignoreExe:
+		l.exe = addFirst(l.exe, value, idx)
+	case ignoreCmd:
+		l.cmd = addFirst(l.cmd, value, idx)
+	case ignoreUser:
+		l.user = addFirst(l.user, value, idx)
+	case ignoreUnit:
+		if !strings.ContainsAny(value, `*?[\`) {
+			l.unit = addFirst(l.unit, value, idx)
+			break
+		}
+		if _, err := path.Match(value, ""); err != nil {
+			fail(valOff, "bad glob %q: use *, ? and [...] as in php*-fpm.service", value)
+			return
+		}
+		l.patterns = append(l.patterns, ignorePattern{idx: idx, item: item, glob: value})
+	default: // pexe, pcmd, puser
+		// Compile the expression alone first: wrapped in ^(?:...)$ an
+		// unbalanced one like "a)(b" would compile into something else.
+		if _, err := regexp.Compile(value); err != nil {
+			fail(valOff, "bad regex in %s: %v: use RE2 syntax (no look-around or back-references)", item+":", err)
+			return
+		}
+		re, err := regexp.Compile("^(?:" + value + ")$")
+		if err != nil {
+			fail(valOff, "bad regex in %s: %v: use RE2 syntax (no look-around or back-references)", item+":", err)
+			return
+		}
+		l.patterns = append(l.patterns, ignorePattern{idx: idx, item: item, re: re})
+	}
+	l.entries = append(l.entries, e)
+}
+
+// include handles an Include line; rest is the text after the word Include
+// (starting with white space) and off its offset in the line.
+func (ip *ignoreParser) include(name, rest string, off int, chain []string, fail func(int, string, ...any)) {
+	target := strings.TrimLeftFunc(rest, unicode.IsSpace)
+	off += len(rest) - len(target)
+	if target == "" {
+		fail(off, "Include needs a file: write Include PATH")
+		return
+	}
+	if ip.readFile == nil {
+		fail(off, "Include is not allowed here: list the entries themselves")
+		return
+	}
+	file := target
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(filepath.Dir(name), file)
+	}
+	clean := filepath.Clean(file)
+	for i, c := range chain {
+		if c == clean {
+			loop := append(append([]string{}, chain[i:]...), clean)
+			fail(off, "Include loop %s: remove one of these Include lines", strings.Join(loop, " -> "))
+			return
+		}
+	}
+	if len(chain) > maxIncludeDepth {
+		fail(off, "Include nested more than %d files deep (%s -> %s): flatten the includes", maxIncludeDepth, strings.Join(chain, " -> "), clean)
+		return
+	}
+	if ip.included >= maxIncludeFiles {
+		fail(off, "more than %d included files: include fewer files", maxIncludeFiles)
+		return
+	}
+	ip.included++
+	src, err := ip.readFile(file)
+	if err != nil {
+		fail(off, "cannot read included file: %v: fix the path or remove the line", err)
+		return
+	}
+	ip.parse(file, src, 1, append(chain[:len(chain):len(chain)], clean))
+}
+
+// cutInclude reports whether body (trimmed, non-empty) is an Include line:
+// the word Include in any case followed by white space. It returns the text
+// after the word.
+func cutInclude(body string) (string, bool) {
+	const word = "include"
+	if len(body) <= len(word) || !strings.EqualFold(body[:len(word)], word) {
+		return "", false
+	}
+	rest := body[len(word):]
+	r, _ := utf8.DecodeRuneInString(rest)
+	if !unicode.IsSpace(r) {
+		return "", false
+	}
+	return rest, true
+}
+
+// ignoreWhat names the value an item takes, for messages.
+func ignoreWhat(item string) string {
+	switch item {
+	case ignoreExe:
+		return "executable path"
+	case ignoreCmd:
+		return "command line"
+	case ignoreUser:
+		return "user name"
+	case ignoreUnit:
+		return "unit name or glob"
+	}
+	return "regex"
+}
+
+func addFirst(m map[string]int, key string, idx int) map[string]int {
+	if m == nil {
+		m = map[string]int{}
+	}
+	if _, ok := m[key]; !ok {
+		m[key] = idx
+	}
+	return m
+}
+
+// Append adds the entries of other after those of l: later lists add to
+// earlier ones. A nil other adds nothing; a nil l is left alone.
+func (l *IgnoreList) Append(other *IgnoreList) {
+	if l == nil || other == nil || len(other.entries) == 0 {
+		return
+	}
+	base := len(l.entries)
+	l.entries = append(l.entries, other.entries...)
+	merge := func(dst, src map[string]int) map[string]int {
+		for k, i := range src {
+			dst = addFirst(dst, k, base+i)
+		}
+		return dst
+	}
+	l.exe = merge(l.exe, other.exe)
+	l.cmd = merge(l.cmd, other.cmd)
+	l.user = merge(l.user, other.user)
+	l.unit = merge(l.unit, other.unit)
+	for _, pt := range other.patterns {
+		pt.idx += base
+		l.patterns = append(l.patterns, pt)
+	}
+}
+
+// Len returns the number of entries.
+func (l *IgnoreList) Len() int {
+	if l == nil {
+		return 0
+	}
+	return len(l.entries)
+}
+
+// Entries returns a copy of the entries, in file order (included files in
+// place of their Include line, appended lists after).
+func (l *IgnoreList) Entries() []IgnoreEntry {
+	if l == nil {
+		return nil
+	}
+	return append([]IgnoreEntry(nil), l.entries...)
+}
+
+// Match returns the entry that hides p: of all entries matching p, the one
+// first in file order (for duplicates of a literal value, the first one
+// written). exe: and pexe: entries never match a process whose executable
+// was deleted; unit: entries never match a process without a unit.
+func (l *IgnoreList) Match(p *Process) (IgnoreEntry, bool) {
+	if l == nil || p == nil {
+		return IgnoreEntry{}, false
+	}
+	best := -1
+	take := func(m map[string]int, key string) {
+		if i, ok := m[key]; ok && (best < 0 || i < best) {
+			best = i
+		}
+	}
+	if !p.ExeDeleted {
+		take(l.exe, p.Exe)
+	}
+	take(l.cmd, p.Cmd)
+	take(l.user, p.User)
+	if p.Unit != "" {
+		take(l.unit, p.Unit)
+	}
+	for i := range l.patterns {
+		pt := &l.patterns[i]
+		if best >= 0 && pt.idx > best {
+			break
+		}
+		if pt.match(p) {
+			best = pt.idx
+			break
+		}
+	}
+	if best < 0 {
+		return IgnoreEntry{}, false
+	}
+	return l.entries[best], true
+}
+
+// Ignored reports whether some entry hides p. It implements IgnoreMatcher.
+func (l *IgnoreList) Ignored(p *Process) bool {
+	if l == nil || p == nil {
+		return false
+	}
+	has := func(m map[string]int, key string) bool {
+		_, ok := m[key]
+		return ok
+	}
+	if (!p.ExeDeleted && has(l.exe, p.Exe)) || has(l.cmd, p.Cmd) || has(l.user, p.User) ||
+		(p.Unit != "" && has(l.unit, p.Unit)) {
+		return true
+	}
+	for i := range l.patterns {
+		if l.patterns[i].match(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchUser returns the first user: or puser: entry, in file order, that
+// matches the user name, for user-scope rules.
+func (l *IgnoreList) MatchUser(name string) (IgnoreEntry, bool) {
+	if l == nil {
+		return IgnoreEntry{}, false
+	}
+	best := -1
+	if i, ok := l.user[name]; ok {
+		best = i
+	}
+	for i := range l.patterns {
+		pt := &l.patterns[i]
+		if best >= 0 && pt.idx > best {
+			break
+		}
+		if pt.item == ignorePUser && pt.re.MatchString(name) {
+			best = pt.idx
+			break
+		}
+	}
+	if best < 0 {
+		return IgnoreEntry{}, false
+	}
+	return l.entries[best], true
+}

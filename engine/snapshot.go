@@ -28,6 +28,7 @@ type Snapshot struct {
 	users    []User
 	sessions []Session
 	byPID    map[int]int
+	ignored  []bool
 }
 
 // Process is one user-space process. Field names in CEL and YAML are the
@@ -185,9 +186,11 @@ func (s *Snapshot) Derive(ign IgnoreMatcher) {
 
 	users := map[int]*User{}
 	sessions := map[int]*Session{}
+	s.ignored = make([]bool, len(s.Procs))
 	for i := range s.Procs {
 		p := &s.Procs[i]
 		ignored := ign != nil && ign.Ignored(p)
+		s.ignored[i] = ignored
 
 		u := users[p.UID]
 		if u == nil {

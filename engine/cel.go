@@ -1,0 +1,326 @@
+package engine
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/env"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/ext"
+	"cel.dev/cel-go/interpreter"
+)
+
+// Scope says which entities a rule visits.
+type Scope string
+
+// The scopes of contract §2.
+const (
+	ScopeProcess Scope = "process"
+	ScopeUser    Scope = "user"
+	ScopeSession Scope = "session"
+	ScopeHost    Scope = "host"
+)
+
+var scopes = []Scope{ScopeProcess, ScopeUser, ScopeSession, ScopeHost}
+
+// costLimit bounds one evaluation of one expression. Static cost estimates
+// are useless here: every list and string comes from /proc, where a hostile
+// process chooses the size of its command line. A run-time limit keeps one
+// evaluation bounded whatever the input; an evaluation that hits it is an
+// error reported for that rule and entity, never a silent "no match". The
+// budget is far above what the default rules need (a few hundred) and a
+// regex over a maximal 2 MiB command line costs about 200,000.
+const costLimit = 10_000_000
+
+// baseEnvs holds one CEL environment per scope, built once: building an
+// environment costs milliseconds, compiling against it microseconds.
+var baseEnvs = sync.OnceValues(func() (map[Scope]*cel.Env, error) {
+	envs := map[Scope]*cel.Env{}
+	for _, s := range scopes {
+		e, err := newScopeEnv(s)
+		if err != nil {
+			return nil, fmt.Errorf("building the CEL environment for scope %s: %w", s, err)
+		}
+		envs[s] = e
+	}
+	return envs, nil
+})
+
+const (
+	typeProcess = "engine.Process"
+	typeUser    = "engine.User"
+	typeSession = "engine.Session"
+	typeLoad    = "engine.Load"
+	typeHost    = "engine.Host"
+)
+
+func newScopeEnv(s Scope) (*cel.Env, error) {
+	opts := []cel.EnvOption{
+		cel.StdLib(cel.StdLibSubset(&env.LibrarySubset{
+			// bytes(string) is ptrule's size parser (contract §2.2), not
+			// CEL's string-to-bytes conversion, which rules never need.
+			ExcludeFunctions: []*env.Function{{Name: "bytes"}},
+		})),
+		ext.NativeTypes(
+			ext.ParseStructTags(true),
+			reflect.TypeFor[Process](), reflect.TypeFor[Socket](), reflect.TypeFor[User](),
+			reflect.TypeFor[Session](), reflect.TypeFor[Load](), reflect.TypeFor[Host](),
+		),
+		ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(),
+		cel.OptionalTypes(),
+		cel.CrossTypeNumericComparisons(true),
+		cel.Function("bytes",
+			cel.Overload("ptrule_bytes_string", []*cel.Type{cel.StringType}, cel.IntType,
+				cel.UnaryBinding(celBytes)),
+			cel.Overload("ptrule_bytes_int", []*cel.Type{cel.IntType}, cel.IntType,
+				cel.UnaryBinding(func(v ref.Val) ref.Val { return v })),
+		),
+		cel.Variable("host", cel.ObjectType(typeHost)),
+		cel.Variable("load", cel.ObjectType(typeLoad)),
+		cel.Variable("now", cel.TimestampType),
+	}
+	switch s {
+	case ScopeProcess:
+		opts = append(opts,
+			cel.Variable("proc", cel.ObjectType(typeProcess)),
+			cel.Variable("user", cel.ObjectType(typeUser)),
+			cel.Variable("session", cel.ObjectType(typeSession)),
+			cel.Variable("ignored", cel.BoolType))
+	case ScopeUser:
+		opts = append(opts,
+			cel.Variable("user", cel.ObjectType(typeUser)),
+			cel.Variable("ignored", cel.BoolType))
+	case ScopeSession:
+		opts = append(opts, cel.Variable("session", cel.ObjectType(typeSession)))
+	}
+	// NewCustomEnv, because NewEnv adds the full standard library first and
+	// the library is a singleton: the subset above would be ignored.
+	return cel.NewCustomEnv(opts...)
+}
+
+// celBytes implements bytes(string) -> int.
+func celBytes(v ref.Val) ref.Val {
+	s, ok := v.(types.String)
+	if !ok {
+		return types.NoSuchOverloadErr()
+	}
+	n, err := ParseSize(string(s))
+	if err != nil {
+		return types.NewErr("%v", err)
+	}
+	return types.Int(n)
+}
+
+var sizeUnits = map[string]float64{
+	"": 1, "b": 1,
+	"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+}
+
+// ParseSize reads a size such as "512MiB", "200MB", "1.5GiB" or "4096" into
+// bytes. KB, MB, GB and TB are decimal; KiB, MiB, GiB and TiB binary; units
+// are case-insensitive.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	}
+	mult, ok := sizeUnits[unit]
+	if !ok || num == "" {
+		return 0, fmt.Errorf("bad size %q: write a number with an optional unit, like 4096, 200MB or 512MiB", s)
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, fmt.Errorf("bad size %q: write a number with an optional unit, like 4096, 200MB or 512MiB", s)
+	}
+	v := f * mult
+	if v >= 1<<63 {
+		return 0, fmt.Errorf("bad size %q: too large", s)
+	}
+	return int64(v), nil
+}
+
+// paramTypeName is the CEL object type of one rule's params.
+func paramTypeName(rule string) string {
+	return "ptrule.params." + strings.NewReplacer("-", "_", ".", "_").Replace(rule)
+}
+
+// paramsProvider adds one rule's params as a CEL object type, so that
+// `params.limt` and `bytes(params.max)` with an integer max are load errors.
+// At run time params is a plain map, read by key.
+type paramsProvider struct {
+	types.Provider
+	name   string
+	fields map[string]*types.FieldType
+}
+
+func (p *paramsProvider) FindStructType(name string) (*types.Type, bool) {
+	if name == p.name {
+		return types.NewTypeTypeWithParam(types.NewObjectType(name)), true
+	}
+	return p.Provider.FindStructType(name)
+}
+
+func (p *paramsProvider) FindStructFieldNames(name string) ([]string, bool) {
+	if name == p.name {
+		names := make([]string, 0, len(p.fields))
+		for n := range p.fields {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return names, true
+	}
+	return p.Provider.FindStructFieldNames(name)
+}
+
+func (p *paramsProvider) FindStructFieldType(name, field string) (*types.FieldType, bool) {
+	if name == p.name {
+		ft, ok := p.fields[field]
+		return ft, ok
+	}
+	return p.Provider.FindStructFieldType(name, field)
+}
+
+// celTypeOf returns the CEL type of a param value (already normalised by
+// the loader to bool, int64, float64, string or []any of those).
+func celTypeOf(v any) *cel.Type {
+	switch v := v.(type) {
+	case bool:
+		return cel.BoolType
+	case int64:
+		return cel.IntType
+	case float64:
+		return cel.DoubleType
+	case string:
+		return cel.StringType
+	case []any:
+		if len(v) == 0 {
+			return cel.ListType(cel.DynType)
+		}
+		elem := celTypeOf(v[0])
+		for _, e := range v[1:] {
+			if !celTypeOf(e).IsExactType(elem) {
+				return cel.ListType(cel.DynType)
+			}
+		}
+		return cel.ListType(elem)
+	}
+	return cel.DynType
+}
+
+// ruleEnv extends the scope's environment with the rule's params type.
+func ruleEnv(scope Scope, rule string, params map[string]any) (*cel.Env, error) {
+	envs, err := baseEnvs()
+	if err != nil {
+		return nil, err
+	}
+	base, ok := envs[scope]
+	if !ok {
+		return nil, fmt.Errorf("unknown scope %q", scope)
+	}
+	pp := &paramsProvider{Provider: base.CELTypeProvider(), name: paramTypeName(rule), fields: map[string]*types.FieldType{}}
+	for k, v := range params {
+		pp.fields[k] = &types.FieldType{Type: celTypeOf(v)}
+	}
+	return base.Extend(
+		cel.CustomTypeProvider(pp),
+		cel.Variable("params", cel.ObjectType(pp.name)),
+	)
+}
+
+// vars is the activation of one evaluation: it hands CEL pointers into the
+// snapshot, so no map is built per process.
+type vars struct {
+	proc    *Process
+	user    *User
+	session *Session
+	ignored bool
+	snap    *Snapshot
+	params  map[string]any
+}
+
+var _ interpreter.Activation = (*vars)(nil)
+
+func (v *vars) ResolveName(name string) (any, bool) {
+	switch name {
+	case "proc":
+		return v.proc, v.proc != nil
+	case "user":
+		return v.user, v.user != nil
+	case "session":
+		return v.session, v.session != nil
+	case "ignored":
+		return v.ignored, true
+	case "host":
+		return &v.snap.Host, true
+	case "load":
+		return &v.snap.Load, true
+	case "now":
+		return v.snap.Time, true
+	case "params":
+		return v.params, true
+	}
+	return nil, false
+}
+
+func (v *vars) Parent() interpreter.Activation { return nil }
+
+// program is a compiled CEL expression with the place it came from.
+type program struct {
+	text string
+	pos  Pos
+	prg  cel.Program
+}
+
+func (p *program) eval(v *vars) (ref.Val, error) {
+	out, _, err := p.prg.Eval(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: evaluating %q: %w", p.pos, p.text, err)
+	}
+	return out, nil
+}
+
+func (p *program) evalBool(v *vars) (bool, error) {
+	out, err := p.eval(v)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("%s: %q gave %v, not a bool", p.pos, p.text, out)
+	}
+	return bool(b), nil
+}
+
+func (p *program) evalString(v *vars) (string, error) {
+	out, err := p.eval(v)
+	if err != nil {
+		return "", err
+	}
+	s, ok := out.(types.String)
+	if !ok {
+		return "", fmt.Errorf("%s: %q gave %v, not a string", p.pos, p.text, out)
+	}
+	return string(s), nil
+}
+
+func (p *program) evalDuration(v *vars) (time.Duration, error) {
+	out, err := p.eval(v)
+	if err != nil {
+		return 0, err
+	}
+	d, ok := out.(types.Duration)
+	if !ok {
+		return 0, fmt.Errorf("%s: %q gave %v, not a duration", p.pos, p.text, out)
+	}
+	return d.Duration, nil
+}

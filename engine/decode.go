@@ -1,0 +1,152 @@
+package engine
+
+import (
+	"reflect"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DecodeYAML decodes a YAML file strictly into v, a pointer to a struct
+// whose fields carry `yaml` tags: unknown and duplicate keys are errors,
+// time.Duration fields take duration strings, int64 fields take integers or
+// sizes ("512MiB"), time.Time fields take RFC 3339 timestamps. Every problem
+// is reported with its file, line and column.
+func DecodeYAML(path string, data []byte, v any) Problems {
+	src := newSource(path, data)
+	root, p := src.parseYAML()
+	if p != nil {
+		return Problems{p}
+	}
+	if root == nil {
+		return nil
+	}
+	var ps Problems
+	src.decode(root, reflect.ValueOf(v).Elem(), "the file", &ps)
+	return ps
+}
+
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	timeType     = reflect.TypeFor[time.Time]()
+)
+
+// yamlFields lists the settable fields of a struct type by YAML name.
+func yamlFields(t reflect.Type) (names []string, index map[string]int) {
+	index = map[string]int{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if !f.IsExported() || name == "-" || name == "" {
+			continue
+		}
+		names = append(names, name)
+		index[name] = i
+	}
+	return names, index
+}
+
+// decode fills dst from n; what names the value in messages.
+func (s *source) decode(n *yaml.Node, dst reflect.Value, what string, ps *Problems) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch dst.Type() {
+	case durationType:
+		if d, ok := s.duration(n, what, ps); ok {
+			dst.SetInt(int64(d))
+		}
+		return
+	case timeType:
+		str, ok := s.str(n, what, ps)
+		if !ok {
+			return
+		}
+		t, err := time.Parse(time.RFC3339Nano, str)
+		if err != nil {
+			*ps = append(*ps, s.problem(n, "%s: bad timestamp %q: write RFC 3339, like 2026-01-01T00:00:00Z", what, str))
+			return
+		}
+		dst.Set(reflect.ValueOf(t))
+		return
+	}
+	switch dst.Kind() {
+	case reflect.Struct:
+		names, index := yamlFields(dst.Type())
+		for _, f := range s.mapping(n, what, names, ps) {
+			s.decode(f.value, dst.Field(index[f.key]), f.key, ps)
+		}
+	case reflect.Pointer:
+		if isNull(n) {
+			return
+		}
+		nv := reflect.New(dst.Type().Elem())
+		s.decode(n, nv.Elem(), what, ps)
+		dst.Set(nv)
+	case reflect.Slice:
+		if isNull(n) {
+			return
+		}
+		if n.Kind != yaml.SequenceNode {
+			*ps = append(*ps, s.problem(n, "%s must be a list", what))
+			return
+		}
+		out := reflect.MakeSlice(dst.Type(), len(n.Content), len(n.Content))
+		for i, e := range n.Content {
+			s.decode(e, out.Index(i), what+" entry", ps)
+		}
+		dst.Set(out)
+	case reflect.Map:
+		if isNull(n) {
+			return
+		}
+		m := reflect.MakeMap(dst.Type())
+		for _, f := range s.mapping(n, what, nil, ps) {
+			ev := reflect.New(dst.Type().Elem()).Elem()
+			s.decode(f.value, ev, what+"."+f.key, ps)
+			m.SetMapIndex(reflect.ValueOf(f.key).Convert(dst.Type().Key()), ev)
+		}
+		dst.Set(m)
+	case reflect.Int64:
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+			size, err := ParseSize(n.Value)
+			if err != nil {
+				*ps = append(*ps, s.problem(n, "%s: %v", what, err))
+				return
+			}
+			dst.SetInt(size)
+			return
+		}
+		fallthrough
+	case reflect.Int, reflect.Uint64, reflect.Float64, reflect.Bool, reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			*ps = append(*ps, s.problem(n, "%s must be a single value", what))
+			return
+		}
+		if err := n.Decode(dst.Addr().Interface()); err != nil {
+			*ps = append(*ps, s.problem(n, "%s: %q is not %s", what, n.Value, kindName(dst.Kind())))
+		}
+	case reflect.Interface:
+		var v any
+		if err := n.Decode(&v); err != nil {
+			*ps = append(*ps, s.problem(n, "%s: %v", what, err))
+			return
+		}
+		dst.Set(reflect.ValueOf(&v).Elem())
+	default:
+		*ps = append(*ps, s.problem(n, "%s: cannot decode into %s", what, dst.Type()))
+	}
+}
+
+func kindName(k reflect.Kind) string {
+	switch k {
+	case reflect.Int, reflect.Int64, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	}
+	return "a string"
+}

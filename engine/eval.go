@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Match is one rule matching one entity: the condition held. Actions holds
+// the actions whose `if` held, in the rule's order.
+type Match struct {
+	Rule *Rule
+	// Key is the entity's identity (contract §2.1).
+	Key string
+	// The entity: Proc for process scope, User for user scope, Session for
+	// session scope, none for host scope.
+	Proc    *Process
+	User    *User
+	Session *Session
+	Actions []*PlannedAction
+
+	vars vars
+}
+
+// PlannedAction is an action that will run if the match fires, with its
+// suppression key and duration already evaluated.
+type PlannedAction struct {
+	*ActionSpec
+	SuppressKey string
+	SuppressFor time.Duration
+}
+
+// EvalError is an expression that failed at run time for one entity, for
+// example by exceeding the cost limit.
+type EvalError struct {
+	Rule   string
+	Entity string
+	Err    error
+}
+
+func (e *EvalError) Error() string {
+	return fmt.Sprintf("rule %s, %s: %v", e.Rule, e.Entity, e.Err)
+}
+
+func (e *EvalError) Unwrap() error { return e.Err }
+
+// Evaluate runs every enabled rule for which due returns true (all of them
+// when due is nil) against the snapshot, visiting entities in ascending
+// order: processes by pid, users by uid, sessions by sid. It derives the
+// snapshot's aggregates with the rule set's ignore list first.
+func (rs *RuleSet) Evaluate(snap *Snapshot, due func(*Rule) bool) ([]*Match, []error) {
+	snap.Derive(rs.Ignore)
+	var matches []*Match
+	var errs []error
+	for _, r := range rs.Rules {
+		if !r.Enabled || (due != nil && !due(r)) {
+			continue
+		}
+		visit := func(key string, v vars) {
+			m, err := r.match(key, v)
+			if err != nil {
+				errs = append(errs, &EvalError{Rule: r.Name, Entity: entityName(r.Scope, v), Err: err})
+			}
+			if m != nil {
+				matches = append(matches, m)
+			}
+		}
+		params := r.Params
+		switch r.Scope {
+		case ScopeProcess:
+			for i := range snap.Procs {
+				p := &snap.Procs[i]
+				visit(p.Key(), vars{proc: p, user: snap.UserOf(p.UID), session: snap.SessionOf(p.SID), ignored: snap.ignored[i], snap: snap, params: params})
+			}
+		case ScopeUser:
+			users := snap.Users()
+			for i := range users {
+				u := &users[i]
+				_, ign := rs.Ignore.MatchUser(u.Name)
+				visit(u.Name, vars{user: u, ignored: ign, snap: snap, params: params})
+			}
+		case ScopeSession:
+			sessions := snap.Sessions()
+			for i := range sessions {
+				s := &sessions[i]
+				visit(s.Key(), vars{session: s, snap: snap, params: params})
+			}
+		case ScopeHost:
+			visit("", vars{snap: snap, params: params})
+		}
+	}
+	return matches, errs
+}
+
+func entityName(s Scope, v vars) string {
+	switch s {
+	case ScopeProcess:
+		return "pid " + strconv.Itoa(v.proc.PID)
+	case ScopeUser:
+		return "user " + v.user.Name
+	case ScopeSession:
+		return "session " + strconv.Itoa(v.session.SID)
+	}
+	return "host"
+}
+
+// match evaluates the rule for one entity.
+func (r *Rule) match(key string, v vars) (*Match, error) {
+	ok, err := r.cond.evalBool(&v)
+	if err != nil || !ok {
+		return nil, err
+	}
+	m := &Match{Rule: r, Key: key, Proc: v.proc, vars: v}
+	switch r.Scope {
+	case ScopeUser:
+		m.User = v.user
+	case ScopeSession:
+		m.Session = v.session
+	}
+	for _, a := range r.Actions {
+		if a.ifProg != nil {
+			run, err := a.ifProg.evalBool(&v)
+			if err != nil {
+				return nil, err
+			}
+			if !run {
+				continue
+			}
+		}
+		pa := &PlannedAction{ActionSpec: a}
+		if a.Kind == ActSuppress {
+			pa.SuppressKey, pa.SuppressFor = key, a.For
+			if a.keyProg != nil {
+				if pa.SuppressKey, err = a.keyProg.evalString(&v); err != nil {
+					return nil, err
+				}
+			}
+			if a.forProg != nil {
+				if pa.SuppressFor, err = a.forProg.evalDuration(&v); err != nil {
+					return nil, err
+				}
+			}
+		}
+		m.Actions = append(m.Actions, pa)
+	}
+	return m, nil
+}
+
+// Status says whether a match fired.
+type Status string
+
+// The statuses of contract §5.
+const (
+	StatusFired      Status = "fired"
+	StatusSuppressed Status = "suppressed"
+)
+
+// Decision is a match with the verdict of the suppression state.
+type Decision struct {
+	*Match
+	Status Status
+	// Until is the end of the suppression that silenced the match.
+	Until time.Time
+}
+
+// Decide walks the matches in order and decides which fire. A match is
+// suppressed while any of its suppress keys is marked in the store past
+// now; a match that fires marks its keys at once, so a later match of the
+// same rule with the same key in the same run is suppressed.
+func Decide(matches []*Match, store Store, now time.Time) []Decision {
+	out := make([]Decision, 0, len(matches))
+	for _, m := range matches {
+		d := Decision{Match: m, Status: StatusFired}
+		for _, a := range m.Actions {
+			if a.Kind != ActSuppress {
+				continue
+			}
+			if until, ok := store.Until(m.Rule.Name, a.SuppressKey); ok && now.Before(until) {
+				d.Status, d.Until = StatusSuppressed, until
+				break
+			}
+		}
+		if d.Status == StatusFired {
+			for _, a := range m.Actions {
+				if a.Kind == ActSuppress {
+					store.Suppress(m.Rule.Name, a.SuppressKey, now.Add(a.SuppressFor))
+				}
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// Render renders the rule's subject and message for the match. When the
+// rule has no subject, the subject names the rule and the entity.
+func (m *Match) Render(e Enricher) (subject, message string, err error) {
+	return m.RenderAlert(nil, e)
+}
+
+// RenderAlert renders the subject and message of an alert action, which may
+// override the rule's. a may be nil.
+func (m *Match) RenderAlert(a *PlannedAction, e Enricher) (subject, message string, err error) {
+	st, mt := m.Rule.subject, m.Rule.message
+	if a != nil && a.subject != nil {
+		st = a.subject
+	}
+	if a != nil && a.message != nil {
+		mt = a.message
+	}
+	data := m.templateData()
+	if subject, err = execute(st, e, data); err != nil {
+		return "", "", fmt.Errorf("rule %s: subject: %w", m.Rule.Name, err)
+	}
+	if st == nil {
+		subject = m.Rule.Name + ": " + m.Entity()
+	}
+	if message, err = execute(mt, e, data); err != nil {
+		return "", "", fmt.Errorf("rule %s: message: %w", m.Rule.Name, err)
+	}
+	return subject, message, nil
+}
+
+// RenderRun renders a run action's command and arguments.
+func (m *Match) RenderRun(a *PlannedAction, e Enricher) (command string, args []string, err error) {
+	data := m.templateData()
+	if command, err = execute(a.command, e, data); err != nil {
+		return "", nil, fmt.Errorf("rule %s: run command: %w", m.Rule.Name, err)
+	}
+	for i, t := range a.args {
+		s, err := execute(t, e, data)
+		if err != nil {
+			return "", nil, fmt.Errorf("rule %s: run argument %d: %w", m.Rule.Name, i+1, err)
+		}
+		args = append(args, s)
+	}
+	return command, args, nil
+}
+
+// Entity describes the matched entity for people: "pid 4242 (bob)",
+// "user bob", "session 812", "host web1".
+func (m *Match) Entity() string {
+	switch {
+	case m.Proc != nil:
+		return fmt.Sprintf("pid %d (%s)", m.Proc.PID, Display(m.Proc.User))
+	case m.User != nil:
+		return "user " + Display(m.User.Name)
+	case m.Session != nil:
+		return "session " + strconv.Itoa(m.Session.SID)
+	}
+	return "host " + Display(m.vars.snap.Host.Name)
+}
+
+// Snapshot returns the snapshot the match was evaluated against.
+func (m *Match) Snapshot() *Snapshot { return m.vars.snap }

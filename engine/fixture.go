@@ -1,0 +1,466 @@
+package engine
+
+import (
+	"fmt"
+	"path"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FixtureEpoch is the moment `at: 0s` stands for in every fixture.
+var FixtureEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// FixtureResult is the outcome of one test of a fixture file.
+type FixtureResult struct {
+	File, Test string
+	Passed     bool
+	// Diff explains a failure, step by step, for people.
+	Diff string
+}
+
+// fixtureSnapshot is the `snapshot` schema: what `ptrule facts` prints.
+type fixtureSnapshot struct {
+	Host      *Host     `yaml:"host"`
+	Load      *Load     `yaml:"load"`
+	Processes []Process `yaml:"processes"`
+}
+
+type expectation struct {
+	Rule    string   `yaml:"rule"`
+	PID     *int     `yaml:"pid"`
+	User    *string  `yaml:"user"`
+	SID     *int     `yaml:"sid"`
+	Actions []string `yaml:"actions"`
+	Message *string  `yaml:"message"`
+
+	pos Pos
+	re  *regexp.Regexp
+}
+
+type step struct {
+	at     time.Duration
+	snap   *fixtureSnapshot
+	expect []*expectation
+	pos    Pos
+}
+
+type fixtureTest struct {
+	name  string
+	steps []*step
+}
+
+// RunFixtures loads the fixture file f and runs its tests against the rule
+// files base (the built-in and configured rules), plus the fixture's own
+// rule_files and ignore lines. readFile reads rule_files entries, resolved
+// against the fixture's directory. A fixture that cannot be loaded yields
+// Problems and no results.
+func RunFixtures(f File, base []File, readFile func(string) ([]byte, error)) ([]FixtureResult, Problems) {
+	src := newSource(f.Path, f.Data)
+	root, p := src.parseYAML()
+	if p != nil {
+		return nil, Problems{p}
+	}
+	if root == nil {
+		return nil, Problems{src.problemAt(Pos{File: f.Path, Line: 1}, "empty fixture file: give tests")}
+	}
+	var ps Problems
+	files := slices.Clone(base)
+	var only []string
+	var onlyNodes []*yaml.Node
+	var tests []*fixtureTest
+	var extra *IgnoreList // the fixture's own ignore lines, after every file
+	for _, top := range src.mapping(root, "a fixture file", []string{"rules", "rule_files", "ignore", "tests"}, &ps) {
+		switch top.key {
+		case "rules":
+			only, _ = src.strList(top.value, "rules", &ps)
+			if top.value.Kind == yaml.SequenceNode {
+				onlyNodes = top.value.Content
+			}
+		case "rule_files":
+			names, _ := src.strList(top.value, "rule_files", &ps)
+			for i, name := range names {
+				p := name
+				if !path.IsAbs(p) {
+					p = path.Join(path.Dir(f.Path), name)
+				}
+				data, err := readFile(p)
+				if err != nil {
+					ps = append(ps, src.problem(top.value.Content[i], "rule_files: cannot read %s: %v", name, err))
+					continue
+				}
+				files = append(files, File{Path: p, Data: data, ReadFile: readFile})
+			}
+		case "ignore":
+			s, ok := src.str(top.value, "ignore", &ps)
+			if !ok {
+				continue
+			}
+			var lps Problems
+			extra, lps = ParseIgnore(f.Path, []byte(s), src.text(top.value).firstLine, readFile)
+			ps = append(ps, lps...)
+		case "tests":
+			tests = parseTests(src, top.value, &ps)
+		}
+	}
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	rs, lps := LoadRules(files)
+	if len(lps) > 0 {
+		return nil, lps
+	}
+	rs.Ignore.Append(extra)
+	for i, name := range only {
+		if rs.Rule(name) == nil {
+			ps = append(ps, src.problem(onlyNodes[i], "unknown rule %q", name))
+		}
+	}
+	for _, t := range tests {
+		for _, st := range t.steps {
+			for _, e := range st.expect {
+				if rs.Rule(e.Rule) == nil {
+					ps = append(ps, src.problemAt(e.pos, "expect names unknown rule %q", e.Rule))
+				}
+			}
+		}
+	}
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	if only != nil {
+		sel := &RuleSet{Ignore: rs.Ignore, byName: map[string]*Rule{}}
+		for _, r := range rs.Rules {
+			if slices.Contains(only, r.Name) {
+				sel.Rules = append(sel.Rules, r)
+				sel.byName[r.Name] = r
+			}
+		}
+		rs = sel
+	}
+	var results []FixtureResult
+	for _, t := range tests {
+		results = append(results, t.run(f.Path, rs))
+	}
+	return results, nil
+}
+
+func parseTests(src *source, n *yaml.Node, ps *Problems) []*fixtureTest {
+	if n.Kind != yaml.SequenceNode {
+		*ps = append(*ps, src.problem(n, "tests must be a list"))
+		return nil
+	}
+	var out []*fixtureTest
+	for _, tn := range n.Content {
+		t := &fixtureTest{}
+		var short step
+		var shortSet, hasSteps bool
+		short.pos = src.pos(tn)
+		for _, f := range src.mapping(tn, "a test", []string{"name", "steps", "snapshot", "expect"}, ps) {
+			switch f.key {
+			case "name":
+				t.name, _ = src.str(f.value, "name", ps)
+			case "steps":
+				hasSteps = true
+				if f.value.Kind != yaml.SequenceNode {
+					*ps = append(*ps, src.problem(f.value, "steps must be a list"))
+					continue
+				}
+				for _, sn := range f.value.Content {
+					if st := parseStep(src, sn, true, ps); st != nil {
+						t.steps = append(t.steps, st)
+					}
+				}
+			case "snapshot", "expect":
+				shortSet = true
+			}
+		}
+		if t.name == "" {
+			*ps = append(*ps, src.problem(tn, "a test needs a name"))
+		}
+		switch {
+		case hasSteps && shortSet:
+			*ps = append(*ps, src.problem(tn, "test %q: give either steps or snapshot and expect, not both", t.name))
+		case shortSet:
+			if st := parseStep(src, tn, false, ps); st != nil {
+				t.steps = append(t.steps, st)
+			}
+		case !hasSteps:
+			*ps = append(*ps, src.problem(tn, "test %q has no steps: give steps, or snapshot and expect", t.name))
+		}
+		for i := 1; i < len(t.steps); i++ {
+			if t.steps[i].at <= t.steps[i-1].at {
+				*ps = append(*ps, src.problemAt(t.steps[i].pos, "step at %s does not come after the step before (%s): steps must move forward in time", t.steps[i].at, t.steps[i-1].at))
+			}
+		}
+		if len(t.steps) > 0 && t.steps[0].snap == nil {
+			*ps = append(*ps, src.problemAt(t.steps[0].pos, "the first step needs a snapshot"))
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// parseStep reads a step, or the short form of a test (snapshot + expect
+// on the test itself) when inSteps is false.
+func parseStep(src *source, n *yaml.Node, inSteps bool, ps *Problems) *step {
+	st := &step{pos: src.pos(n)}
+	keys := []string{"at", "snapshot", "expect"}
+	if !inSteps {
+		keys = []string{"name", "snapshot", "expect"}
+	}
+	hasExpect := false
+	for _, f := range src.mapping(n, "a step", keys, ps) {
+		switch f.key {
+		case "at":
+			st.at, _ = src.duration(f.value, "at", ps)
+		case "snapshot":
+			st.snap = &fixtureSnapshot{}
+			before := len(*ps)
+			src.decode(f.value, reflect.ValueOf(st.snap).Elem(), "snapshot", ps)
+			if len(*ps) == before {
+				checkSnapshot(src, f.value, st.snap, ps)
+			}
+		case "expect":
+			hasExpect = true
+			st.expect = parseExpect(src, f.value, ps)
+		}
+	}
+	if !hasExpect {
+		*ps = append(*ps, src.problem(n, "a step needs expect: list what fires, or write expect: [] when nothing may"))
+		return nil
+	}
+	return st
+}
+
+func checkSnapshot(src *source, n *yaml.Node, s *fixtureSnapshot, ps *Problems) {
+	seen := map[int]bool{}
+	var procs *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "processes" {
+			procs = n.Content[i+1]
+		}
+	}
+	for i, p := range s.Processes {
+		if seen[p.PID] || p.PID <= 0 {
+			at := n
+			if procs != nil && i < len(procs.Content) {
+				at = procs.Content[i]
+			}
+			if p.PID <= 0 {
+				*ps = append(*ps, src.problem(at, "a process needs a pid above 0"))
+			} else {
+				*ps = append(*ps, src.problem(at, "duplicate pid %d in snapshot", p.PID))
+			}
+		}
+		seen[p.PID] = true
+	}
+}
+
+func parseExpect(src *source, n *yaml.Node, ps *Problems) []*expectation {
+	if n.Kind != yaml.SequenceNode {
+		*ps = append(*ps, src.problem(n, "expect must be a list; write expect: [] when nothing may fire"))
+		return nil
+	}
+	out := []*expectation{}
+	for _, en := range n.Content {
+		e := &expectation{pos: src.pos(en)}
+		before := len(*ps)
+		src.decode(en, reflect.ValueOf(e).Elem(), "an expect entry", ps)
+		if len(*ps) > before {
+			continue
+		}
+		if e.Rule == "" {
+			*ps = append(*ps, src.problem(en, "an expect entry needs a rule"))
+			continue
+		}
+		if e.Message != nil {
+			re, err := regexp.Compile(*e.Message)
+			if err != nil {
+				*ps = append(*ps, src.problem(en, "message: bad regular expression: %v", err))
+				continue
+			}
+			e.re = re
+		}
+		for _, a := range e.Actions {
+			if _, ok := actionKeys[ActionKind(a)]; !ok {
+				*ps = append(*ps, src.problem(en, "unknown action %q in expect: use alert, kill, run or suppress", a))
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// build turns a fixture snapshot given at time given into a Snapshot at
+// time now, filling the contract's process defaults. Processes start
+// relative to given, so their ages advance when a later step reuses the
+// snapshot.
+func (fs *fixtureSnapshot) build(given, now time.Time) *Snapshot {
+	s := &Snapshot{Time: now}
+	if fs.Host != nil {
+		s.Host = *fs.Host
+	}
+	if fs.Load != nil {
+		s.Load = *fs.Load
+	}
+	if s.Host.Boot.IsZero() {
+		s.Host.Boot = given.Add(-s.Host.Uptime)
+	}
+	s.Host.Uptime = now.Sub(s.Host.Boot)
+	s.Host.Procs = len(fs.Processes)
+	if s.Load.Total == 0 {
+		s.Load.Total = len(fs.Processes)
+	}
+	for _, p := range fs.Processes {
+		if p.PGID == 0 {
+			p.PGID = p.PID
+		}
+		if p.SID == 0 {
+			p.SID = p.PID
+		}
+		if p.User == "" {
+			p.User = "root"
+			if p.UID != 0 {
+				p.User = strconv.Itoa(p.UID)
+			}
+		}
+		if p.Comm == "" && p.Exe != "" {
+			p.Comm = path.Base(p.Exe)
+		}
+		if p.Cmdline == nil {
+			p.Cmdline = []string{p.Exe}
+		}
+		p.Cmd = strings.TrimRight(strings.Join(p.Cmdline, " "), " \t\n\r\v\f")
+		if p.State == "" {
+			p.State = "S"
+		}
+		if p.Start.IsZero() {
+			p.Start = given.Add(-p.Age)
+		}
+		p.Age = now.Sub(p.Start)
+		p.Connections = slices.Clone(p.Connections)
+		p.Listening = slices.Clone(p.Listening)
+		s.Procs = append(s.Procs, p)
+	}
+	return s
+}
+
+// fired is what one step produced for one match.
+type fired struct {
+	rule, entity string
+	actions      []string
+	text         string
+}
+
+func (t *fixtureTest) run(file string, rs *RuleSet) FixtureResult {
+	res := FixtureResult{File: file, Test: t.name, Passed: true}
+	store := NewMemStore()
+	var diff strings.Builder
+	var snap *fixtureSnapshot
+	var given time.Time
+	for i, st := range t.steps {
+		now := FixtureEpoch.Add(st.at)
+		if st.snap != nil {
+			snap, given = st.snap, now
+		}
+		s := snap.build(given, now)
+		matches, errs := rs.Evaluate(s, nil)
+		var got []fired
+		for _, err := range errs {
+			fmt.Fprintf(&diff, "  step %d (at %s): evaluation error: %v\n", i+1, st.at, err)
+			res.Passed = false
+		}
+		for _, d := range Decide(matches, store, now) {
+			if d.Status != StatusFired {
+				continue
+			}
+			f := fired{rule: d.Rule.Name, entity: entityKey(d.Match)}
+			for _, a := range d.Actions {
+				f.actions = append(f.actions, string(a.Kind))
+			}
+			subject, message, err := d.Render(NoEnricher{})
+			if err != nil {
+				fmt.Fprintf(&diff, "  step %d (at %s): %s %s: rendering failed: %v\n", i+1, st.at, f.rule, f.entity, err)
+				res.Passed = false
+			}
+			f.text = subject + "\n" + message
+			got = append(got, f)
+		}
+		if msg := compareStep(st.expect, got); msg != "" {
+			fmt.Fprintf(&diff, "  step %d (at %s):\n%s", i+1, st.at, msg)
+			res.Passed = false
+		}
+	}
+	res.Diff = diff.String()
+	return res
+}
+
+func entityKey(m *Match) string {
+	switch {
+	case m.Proc != nil:
+		return "pid " + strconv.Itoa(m.Proc.PID)
+	case m.User != nil:
+		return "user " + m.User.Name
+	case m.Session != nil:
+		return "sid " + strconv.Itoa(m.Session.SID)
+	}
+	return "host"
+}
+
+func (e *expectation) entity() string {
+	switch {
+	case e.PID != nil:
+		return "pid " + strconv.Itoa(*e.PID)
+	case e.User != nil:
+		return "user " + *e.User
+	case e.SID != nil:
+		return "sid " + strconv.Itoa(*e.SID)
+	}
+	return "host"
+}
+
+// compareStep returns "" when got is exactly what expect lists, or an
+// explanation of every difference.
+func compareStep(expect []*expectation, got []fired) string {
+	var b strings.Builder
+	used := make([]bool, len(got))
+	for _, e := range expect {
+		found := -1
+		for i, g := range got {
+			if !used[i] && g.rule == e.Rule && g.entity == e.entity() {
+				found = i
+				break
+			}
+		}
+		if found < 0 {
+			fmt.Fprintf(&b, "    expected %s on %s to fire, but it did not\n", e.Rule, e.entity())
+			continue
+		}
+		used[found] = true
+		g := got[found]
+		if e.Actions != nil {
+			want, have := slices.Clone(e.Actions), slices.Clone(g.actions)
+			sort.Strings(want)
+			sort.Strings(have)
+			if !slices.Equal(want, have) {
+				fmt.Fprintf(&b, "    %s on %s: actions\n      want [%s]\n      got  [%s]\n", e.Rule, e.entity(), strings.Join(want, ", "), strings.Join(have, ", "))
+			}
+		}
+		if e.re != nil && !e.re.MatchString(g.text) {
+			fmt.Fprintf(&b, "    %s on %s: message does not match /%s/; it was:\n%s\n", e.Rule, e.entity(), e.re, indent(8, g.text))
+		}
+	}
+	for i, g := range got {
+		if !used[i] {
+			fmt.Fprintf(&b, "    %s fired on %s unexpectedly (actions [%s])\n", g.rule, g.entity, strings.Join(g.actions, ", "))
+		}
+	}
+	return b.String()
+}

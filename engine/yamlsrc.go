@@ -1,0 +1,220 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// source is one YAML file being read, kept whole so that every error can
+// quote the line it points at.
+type source struct {
+	path  string
+	data  []byte
+	lines []string
+}
+
+func newSource(path string, data []byte) *source {
+	return &source{path: path, data: data, lines: strings.Split(string(data), "\n")}
+}
+
+func (s *source) line(n int) string {
+	if n < 1 || n > len(s.lines) {
+		return ""
+	}
+	return strings.TrimRight(s.lines[n-1], "\r")
+}
+
+func (s *source) pos(n *yaml.Node) Pos { return Pos{File: s.path, Line: n.Line, Col: n.Column} }
+
+func (s *source) problemAt(p Pos, format string, args ...any) *Problem {
+	return &Problem{Pos: p, Msg: fmt.Sprintf(format, args...), Source: s.line(p.Line)}
+}
+
+func (s *source) problem(n *yaml.Node, format string, args ...any) *Problem {
+	return s.problemAt(s.pos(n), format, args...)
+}
+
+// parseYAML parses the file into its document node. A syntax error becomes
+// a Problem at the line yaml.v3 names.
+func (s *source) parseYAML() (*yaml.Node, *Problem) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(s.data, &doc); err != nil {
+		line := 0
+		msg := err.Error()
+		// yaml.v3 says "yaml: line N: message".
+		if _, e := fmt.Sscanf(msg, "yaml: line %d:", &line); e == nil {
+			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+		}
+		return nil, s.problemAt(Pos{File: s.path, Line: line}, "invalid YAML: %s", msg)
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	return doc.Content[0], nil
+}
+
+// field is one key of a mapping with its value node.
+type field struct {
+	key   string
+	kNode *yaml.Node
+	value *yaml.Node
+}
+
+// mapping returns the fields of a mapping node in order, reporting
+// duplicate keys and keys not in allowed (nil allows any).
+func (s *source) mapping(n *yaml.Node, what string, allowed []string, ps *Problems) []field {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		*ps = append(*ps, s.problem(n, "%s must be a mapping", what))
+		return nil
+	}
+	var out []field
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if allowed != nil && !containsStr(allowed, k.Value) {
+			*ps = append(*ps, s.problem(k, "unknown key %q in %s (known keys: %s)", k.Value, what, strings.Join(allowed, ", ")))
+			continue
+		}
+		if seen[k.Value] {
+			*ps = append(*ps, s.problem(k, "duplicate key %q in %s", k.Value, what))
+			continue
+		}
+		seen[k.Value] = true
+		out = append(out, field{key: k.Value, kNode: k, value: v})
+	}
+	return out
+}
+
+func containsStr(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+func (s *source) str(n *yaml.Node, what string, ps *Problems) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		*ps = append(*ps, s.problem(n, "%s must be a string", what))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (s *source) boolean(n *yaml.Node, what string, ps *Problems) (bool, bool) {
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
+		*ps = append(*ps, s.problem(n, "%s must be true or false", what))
+		return false, false
+	}
+	return b, true
+}
+
+func (s *source) duration(n *yaml.Node, what string, ps *Problems) (time.Duration, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		*ps = append(*ps, s.problem(n, "%s must be a duration such as 90s or 2h", what))
+		return 0, false
+	}
+	d, err := time.ParseDuration(n.Value)
+	if err != nil || d < 0 {
+		*ps = append(*ps, s.problem(n, "%s: bad duration %q: write a duration such as 90s, 10m or 2h", what, n.Value))
+		return 0, false
+	}
+	return d, true
+}
+
+func (s *source) strList(n *yaml.Node, what string, ps *Problems) ([]string, bool) {
+	if n.Kind != yaml.SequenceNode {
+		*ps = append(*ps, s.problem(n, "%s must be a list of strings", what))
+		return nil, false
+	}
+	out := []string{}
+	ok := true
+	for _, e := range n.Content {
+		v, good := s.str(e, what+" entry", ps)
+		ok = ok && good
+		out = append(out, v)
+	}
+	return out, ok
+}
+
+// text is a string from a YAML file that is compiled (CEL or a template),
+// with what is needed to map a position inside it back to the file.
+type text struct {
+	src  *source
+	node *yaml.Node
+	// body is what is compiled. For a folded block scalar it is the raw
+	// lines of the block, so that CEL's line and column point into the
+	// file; CEL treats the newlines as the spaces folding would give.
+	body string
+	// firstLine and indent locate body's first character in the file.
+	firstLine, indent int
+}
+
+func (s *source) text(n *yaml.Node) text {
+	t := text{src: s, node: n, body: n.Value, firstLine: n.Line, indent: n.Column - 1}
+	switch {
+	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		// The content starts on the line after the indicator, at the
+		// indentation of its first non-empty line.
+		t.firstLine = n.Line + 1
+		for l := n.Line + 1; l <= len(s.lines); l++ {
+			line := s.line(l)
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			t.indent = len(line) - len(strings.TrimLeft(line, " "))
+			break
+		}
+		if n.Style&yaml.FoldedStyle != 0 {
+			var raw []string
+			for l := t.firstLine; l <= len(s.lines); l++ {
+				line := s.line(l)
+				if strings.TrimSpace(line) != "" && len(line)-len(strings.TrimLeft(line, " ")) < t.indent {
+					break
+				}
+				if len(line) >= t.indent {
+					line = line[t.indent:]
+				} else {
+					line = ""
+				}
+				raw = append(raw, line)
+			}
+			t.body = strings.TrimRight(strings.Join(raw, "\n"), "\n ")
+		}
+	case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
+		t.indent++ // past the opening quote
+	}
+	return t
+}
+
+// posAt maps a 1-based line and 0-based column inside body to the file.
+func (t text) posAt(line, col int) Pos {
+	if line < 1 {
+		line = 1
+	}
+	if line > 1 && t.node.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+		// A multi-line plain or quoted scalar is folded by YAML; point at
+		// its start rather than guess.
+		return Pos{File: t.src.path, Line: t.node.Line, Col: t.node.Column}
+	}
+	return Pos{File: t.src.path, Line: t.firstLine + line - 1, Col: t.indent + col + 1}
+}
+
+func (t text) problemAt(line, col int, format string, args ...any) *Problem {
+	return t.src.problemAt(t.posAt(line, col), format, args...)
+}
+
+func (t text) pos() Pos { return t.src.pos(t.node) }

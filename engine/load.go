@@ -12,8 +12,8 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common"
-	"golang.org/x/sys/unix"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/sys/unix"
 )
 
 // File is a rule file or an ignore list to load.
@@ -71,7 +71,11 @@ func DirFiles(fsys fs.FS, dir, display string) ([]File, error) {
 type RuleSet struct {
 	Rules  []*Rule
 	Ignore *IgnoreList
-	byName map[string]*Rule
+	// IgnoreProblems are the bad lines of the ignore lists (also among the
+	// problems LoadRules returns). The rest of each list was kept, so a
+	// daemon can log them and go on (contract §3).
+	IgnoreProblems Problems
+	byName         map[string]*Rule
 }
 
 // Rule returns the rule called name, or nil.
@@ -82,7 +86,7 @@ func (rs *RuleSet) Rule(name string) *Rule { return rs.byName[name] }
 // problem in every file at once, and a RuleSet of the rules that compiled,
 // so that a daemon reloading a broken file can report it all.
 func LoadRules(files []File) (*RuleSet, Problems) {
-	var ps Problems
+	var ps, ignorePs Problems
 	ign := &IgnoreList{}
 	var order []string
 	drafts := map[string]*draft{}
@@ -91,6 +95,7 @@ func LoadRules(files []File) (*RuleSet, Problems) {
 			l, lps := ParseIgnore(f.Path, f.Data, 1, f.ReadFile)
 			ign.Append(l)
 			ps = append(ps, lps...)
+			ignorePs = append(ignorePs, lps...)
 			continue
 		}
 		docs, fps := parseRuleFile(newSource(f.Path, f.Data))
@@ -110,7 +115,7 @@ func LoadRules(files []File) (*RuleSet, Problems) {
 			order = append(order, d.name)
 		}
 	}
-	rs := &RuleSet{Ignore: ign, byName: map[string]*Rule{}}
+	rs := &RuleSet{Ignore: ign, IgnoreProblems: ignorePs, byName: map[string]*Rule{}}
 	for _, name := range order {
 		r, rps := drafts[name].compile()
 		ps = append(ps, rps...)
@@ -416,6 +421,7 @@ func (dr *draft) compile() (*Rule, Problems) {
 			ps = append(ps, dr.srcs[t.Name()].problem(f.value, "%s: %v", t.Name(), err))
 		}
 	}
+	r.readsSockets = dr.mentions("connections", "listening")
 	if len(r.Actions) == 0 && len(ps) == 0 {
 		ps = append(ps, &Problem{Pos: r.Origin, Msg: fmt.Sprintf("rule %q has no actions: give at least one of alert, kill, run, suppress", r.Name)})
 	}
@@ -423,6 +429,22 @@ func (dr *draft) compile() (*Rule, Problems) {
 		return nil, ps
 	}
 	return r, nil
+}
+
+// mentions reports whether any field of the rule contains one of words.
+// It errs on the side of yes: a mention in a description costs only a
+// socket walk.
+func (dr *draft) mentions(words ...string) bool {
+	for _, f := range dr.fields {
+		var b strings.Builder
+		_ = yaml.NewEncoder(&b).Encode(f.value)
+		for _, w := range words {
+			if strings.Contains(b.String(), w) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // compiler compiles the expressions and templates of one rule.

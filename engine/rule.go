@@ -33,7 +33,14 @@ type Rule struct {
 	cond    *program
 	subject *template.Template
 	message *template.Template
+	// readsSockets is set when the rule's text mentions connections or
+	// listening sockets, which cost a walk of every process's fds.
+	readsSockets bool
 }
+
+// ReadsSockets reports whether the rule needs the processes' sockets, so
+// that a collection for rules that do not can skip the fd walk.
+func (r *Rule) ReadsSockets() bool { return r.readsSockets }
 
 // ActionKind names what an action does.
 type ActionKind string
@@ -95,3 +102,7 @@ type ActionSpec struct {
 // DefaultRunTimeout is how long a run action may take when the rule does
 // not say.
 const DefaultRunTimeout = 30 * time.Second
+
+// OverridesText reports whether an alert action has a subject or message of
+// its own.
+func (a *ActionSpec) OverridesText() bool { return a.subject != nil || a.message != nil }

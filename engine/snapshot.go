@@ -271,3 +271,11 @@ func (s *Snapshot) SessionOf(sid int) *Session {
 	}
 	return nil
 }
+
+// GetSID returns the session id, or 0 for a nil session.
+func (s *Session) GetSID() int {
+	if s == nil {
+		return 0
+	}
+	return s.SID
+}

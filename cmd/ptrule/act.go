@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"ptrule/builtin"
+	"ptrule/engine"
+	"ptrule/notify"
+)
+
+// Action results of contract §5.
+const (
+	resultDryRun  = "dry-run"
+	resultOK      = "ok"
+	resultError   = "error"
+	resultRefused = "refused"
+)
+
+// actionResult is what one action of a decision did.
+type actionResult struct {
+	Kind   string `json:"kind"`
+	Result string `json:"result"`
+	Error  string `json:"error,omitempty"`
+	// Detail says what was or would be done, for people.
+	Detail string `json:"-"`
+}
+
+// outcome is a decision after the act step: rendered, and with the result
+// of each action.
+type outcome struct {
+	engine.Decision
+	Subject, Message string
+	Actions          []actionResult
+}
+
+// actor performs the actions of decisions: the last step of a tick.
+type actor struct {
+	// perform is false for a dry run (`scan` without --act): nothing leaves
+	// the host and nothing is signalled or run.
+	perform bool
+	// monitor is the config's `mode: monitor`: kill and run are reported,
+	// never done.
+	monitor  bool
+	killer   *builtin.Killer
+	notifier *notify.Dispatcher
+	enricher engine.Enricher
+	log      *slog.Logger
+}
+
+// act renders a decision and runs its actions in order. A suppressed
+// decision runs none; it is rendered only when render is true (scan shows
+// it; the daemon does not pay for it).
+func (a *actor) act(ctx context.Context, d engine.Decision, renderSuppressed bool) outcome {
+	o := outcome{Decision: d}
+	if d.Status == engine.StatusSuppressed {
+		if renderSuppressed {
+			o.Subject, o.Message = a.render(d, nil)
+		}
+		return o
+	}
+	o.Subject, o.Message = a.render(d, nil)
+	for _, pa := range d.Actions {
+		o.Actions = append(o.Actions, a.do(ctx, d, pa, o.Subject, o.Message))
+	}
+	return o
+}
+
+// render renders the rule's (or an alert action's) subject and message. A
+// template that fails at run time still yields an alert: the error text
+// takes the place of the message, so nothing is lost.
+func (a *actor) render(d engine.Decision, pa *engine.PlannedAction) (string, string) {
+	subject, message, err := d.RenderAlert(pa, a.enricher)
+	if err != nil {
+		a.log.Error("rendering alert", "rule", d.Rule.Name, "entity", d.Entity(), "err", err)
+		return d.Rule.Name + ": " + d.Entity(), "(the alert text could not be rendered: " + err.Error() + ")"
+	}
+	return subject, message
+}
+
+func (a *actor) do(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, subject, message string) actionResult {
+	r := actionResult{Kind: string(pa.Kind)}
+	switch pa.Kind {
+	case engine.ActSuppress:
+		r.Result = resultOK
+		r.Detail = fmt.Sprintf("quiet for %s (key %s)", pa.SuppressFor, displayKey(pa.SuppressKey))
+	case engine.ActAlert:
+		a.alert(ctx, d, pa, subject, message, &r)
+	case engine.ActKill:
+		a.kill(ctx, d, pa, &r)
+	case engine.ActRun:
+		a.run(ctx, d, pa, &r)
+	}
+	return r
+}
+
+func displayKey(k string) string {
+	if k == "" {
+		return `""`
+	}
+	return engine.Display(k)
+}
+
+func (a *actor) alert(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, subject, message string, r *actionResult) {
+	if pa.OverridesText() {
+		subject, message = a.render(d, pa)
+	}
+	channels := pa.Channels
+	if len(channels) == 0 {
+		channels = a.notifier.Defaults()
+	}
+	r.Detail = "to " + strings.Join(channels, ", ")
+	if !a.perform {
+		r.Result = resultDryRun
+		return
+	}
+	al := notify.Alert{
+		Rule: d.Rule.Name, Severity: string(d.Rule.Severity), Subject: subject, Message: message,
+		Host: d.Snapshot().Host.Name, Key: d.Key, Time: d.Snapshot().Time,
+	}
+	switch {
+	case d.Proc != nil:
+		al.PID, al.User = d.Proc.PID, d.Proc.User
+	case d.User != nil:
+		al.User = d.User.Name
+	case d.Session != nil:
+		al.SID = d.Session.SID
+	}
+	var errs []string
+	for _, res := range a.notifier.Dispatch(ctx, al, channels) {
+		if res.Err != nil {
+			errs = append(errs, res.Channel+": "+res.Err.Error())
+		}
+	}
+	r.Result = resultOK
+	if len(errs) > 0 {
+		r.Result, r.Error = resultError, strings.Join(errs, "; ")
+	}
+}
+
+// killRequest turns a kill action into the processes to signal.
+func killRequest(d engine.Decision, pa *engine.PlannedAction) (builtin.KillRequest, string) {
+	req := builtin.KillRequest{Signal: syscall.Signal(pa.Signal), Grace: pa.Grace}
+	snap := d.Snapshot()
+	ident := func(pids []int) []builtin.ProcID {
+		var ids []builtin.ProcID
+		for _, pid := range pids {
+			if p := snap.Proc(pid); p != nil {
+				ids = append(ids, builtin.ProcID{PID: p.PID, StartTicks: p.StartTicks})
+			}
+		}
+		return ids
+	}
+	switch pa.Target {
+	case engine.TargetProcess:
+		req.Procs = ident([]int{d.Proc.PID})
+		return req, "process " + strconv.Itoa(d.Proc.PID)
+	case engine.TargetGroup:
+		// In session scope, the group whose id is the session id.
+		req.PGID = d.Session.GetSID()
+		if d.Proc != nil {
+			req.PGID = d.Proc.PGID
+		}
+		return req, "process group " + strconv.Itoa(req.PGID)
+	case engine.TargetSession:
+		req.SID = d.Session.GetSID()
+		if d.Proc != nil {
+			req.SID = d.Proc.SID
+		}
+		return req, "session " + strconv.Itoa(req.SID)
+	case engine.TargetUser:
+		u := d.User
+		if u == nil && d.Proc != nil {
+			u = snap.UserOf(d.Proc.UID)
+		}
+		if u != nil {
+			req.Procs = ident(u.PIDs)
+			return req, fmt.Sprintf("user %s (%d processes)", engine.Display(u.Name), len(req.Procs))
+		}
+	}
+	return req, string(pa.Target)
+}
+
+func (a *actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, r *actionResult) {
+	req, what := killRequest(d, pa)
+	r.Detail = fmt.Sprintf("SIG%s to %s", pa.SignalName, what)
+	if pa.Grace > 0 {
+		r.Detail += fmt.Sprintf(", KILL after %s", pa.Grace)
+	}
+	if !a.perform || a.monitor {
+		r.Result = resultDryRun
+		return
+	}
+	var refused, signalled []string
+	for _, o := range a.killer.Kill(ctx, req) {
+		switch o.Result {
+		case builtin.KillRefused:
+			refused = append(refused, fmt.Sprintf("%d: %s", o.PID, o.Reason))
+		case builtin.KillSignalled:
+			signalled = append(signalled, strconv.Itoa(o.PID))
+		}
+		a.log.Info("kill", "rule", d.Rule.Name, "pid", o.PID, "signal", pa.SignalName, "result", o.Result, "reason", o.Reason)
+	}
+	r.Result = resultOK
+	if len(signalled) > 0 {
+		r.Detail += ": signalled " + strings.Join(signalled, ",")
+	}
+	if len(refused) > 0 {
+		r.Result, r.Error = resultRefused, strings.Join(refused, "; ")
+	}
+}
+
+// runEnv gives a program the facts of the match.
+func runEnv(d engine.Decision) map[string]string {
+	env := map[string]string{
+		"PTRULE_RULE":     d.Rule.Name,
+		"PTRULE_SEVERITY": string(d.Rule.Severity),
+		"PTRULE_SCOPE":    string(d.Rule.Scope),
+		"PTRULE_KEY":      d.Key,
+		"PTRULE_HOST":     d.Snapshot().Host.Name,
+	}
+	join := func(pids []int) string {
+		s := make([]string, len(pids))
+		for i, p := range pids {
+			s[i] = strconv.Itoa(p)
+		}
+		return strings.Join(s, ",")
+	}
+	switch {
+	case d.Proc != nil:
+		p := d.Proc
+		for k, v := range map[string]string{
+			"PTRULE_PID": strconv.Itoa(p.PID), "PTRULE_PPID": strconv.Itoa(p.PPID),
+			"PTRULE_PGID": strconv.Itoa(p.PGID), "PTRULE_SID": strconv.Itoa(p.SID),
+			"PTRULE_UID": strconv.Itoa(p.UID), "PTRULE_USER": p.User,
+			"PTRULE_EXE": p.Exe, "PTRULE_EXE_DELETED": strconv.FormatBool(p.ExeDeleted),
+			"PTRULE_CMD": p.Cmd,
+		} {
+			env[k] = v
+		}
+	case d.User != nil:
+		env["PTRULE_USER"], env["PTRULE_UID"], env["PTRULE_PIDS"] = d.User.Name, strconv.Itoa(d.User.UID), join(d.User.PIDs)
+	case d.Session != nil:
+		env["PTRULE_SID"], env["PTRULE_PIDS"] = strconv.Itoa(d.Session.SID), join(d.Session.PIDs)
+	}
+	return env
+}
+
+func (a *actor) run(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, r *actionResult) {
+	command, args, err := d.RenderRun(pa, a.enricher)
+	if err != nil {
+		r.Result, r.Error = resultError, err.Error()
+		return
+	}
+	r.Detail = strings.Join(append([]string{command}, args...), " ")
+	if !a.perform || a.monitor {
+		r.Result = resultDryRun
+		return
+	}
+	res := builtin.Run(ctx, builtin.RunRequest{Command: command, Args: args, Env: runEnv(d), Timeout: pa.Timeout})
+	a.log.Info("run", "rule", d.Rule.Name, "command", command, "args", args, "exit", res.ExitCode,
+		"duration", res.Duration, "output", res.Output, "err", res.Err)
+	switch {
+	case errors.Is(res.Err, builtin.ErrRefused):
+		r.Result, r.Error = resultRefused, res.Err.Error()
+	case res.Err != nil:
+		r.Result, r.Error = resultError, res.Err.Error()
+	default:
+		r.Result = resultOK
+	}
+}

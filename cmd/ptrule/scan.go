@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"ptrule/builtin"
+	"ptrule/engine"
+	"ptrule/notify"
+)
+
+func cmdScan(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("scan", "[--config F] [--rules P]... [--proc DIR] [--format text|json] [--act]",
+		"ptrule scan --format json --rules ./site-rules/", stderr)
+	var c commonFlags
+	c.register(fs, true)
+	format := fs.String("format", "text", "output format: text or json (one object per line)")
+	act := fs.Bool("act", false, "perform the actions (kill, run, send alerts, persist suppressions); without it nothing is done")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *format != "text" && *format != "json" {
+		fmt.Fprintf(stderr, "ptrule scan: unknown --format %q: use text or json\n", *format)
+		return exitUsage
+	}
+	cfg, err := loadConfig(c.config)
+	if err != nil {
+		fmt.Fprintln(stderr, engine.FormatError(err))
+		return exitUsage
+	}
+	rs, err := loadRules(cfg, c.sources())
+	if err != nil {
+		fmt.Fprintln(stderr, engine.FormatError(err))
+		return exitUsage
+	}
+	col, err := newCollector(c.proc)
+	if err != nil {
+		fmt.Fprintln(stderr, "ptrule scan:", err)
+		return exitFailure
+	}
+	snap, err := col.Collect(builtin.CollectOptions{Sockets: needsSockets(rs, nil)})
+	if err != nil {
+		fmt.Fprintln(stderr, "ptrule scan:", err)
+		return exitFailure
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	code := exitOK
+	matches, errs := rs.Evaluate(snap, nil)
+	for _, err := range errs {
+		fmt.Fprintln(stderr, "ptrule scan:", err)
+		code = exitFailure
+	}
+
+	var store engine.Store
+	var fileStore *builtin.FileStore
+	if *act {
+		fileStore, err = builtin.OpenFileStore(cfg.StateDir, snap.Time)
+		if err != nil {
+			log.Warn("suppression state replaced", "err", err)
+		}
+		store = fileStore
+	} else {
+		store = readOnlyOverlay(cfg.StateDir, snap.Time)
+	}
+	a := &actor{
+		perform:  *act,
+		monitor:  cfg.Mode == modeMonitor,
+		killer:   builtin.NewKiller(c.proc),
+		notifier: notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, cfg.DefaultChannels),
+		enricher: builtin.NewHostEnricher(c.proc),
+		log:      log,
+	}
+	ctx := context.Background()
+	var fired, suppressed int
+	for _, d := range engine.Decide(matches, store, snap.Time) {
+		o := a.act(ctx, d, true)
+		if d.Status == engine.StatusFired {
+			fired++
+		} else {
+			suppressed++
+		}
+		if *format == "json" {
+			writeJSON(stdout, o)
+		} else {
+			writeText(stdout, o)
+		}
+		for _, r := range o.Actions {
+			if r.Result == resultError {
+				code = exitFailure
+			}
+		}
+	}
+	if fileStore != nil {
+		if err := fileStore.Save(time.Now()); err != nil {
+			fmt.Fprintln(stderr, "ptrule scan: saving suppression state:", err)
+			code = exitFailure
+		}
+	}
+	if *format == "text" {
+		fmt.Fprintf(stdout, "%d processes scanned, %d rules: %d fired, %d suppressed", len(snap.Procs), enabledCount(rs), fired, suppressed)
+		if !*act {
+			fmt.Fprint(stdout, " (dry run: nothing was sent, killed or run; add --act to act)")
+		}
+		fmt.Fprintln(stdout)
+	}
+	return code
+}
+
+// needsSockets reports whether any enabled rule that is due reads sockets.
+func needsSockets(rs *engine.RuleSet, due func(*engine.Rule) bool) bool {
+	for _, r := range rs.Rules {
+		if r.Enabled && (due == nil || due(r)) && r.ReadsSockets() {
+			return true
+		}
+	}
+	return false
+}
+
+func enabledCount(rs *engine.RuleSet) int {
+	n := 0
+	for _, r := range rs.Rules {
+		if r.Enabled {
+			n++
+		}
+	}
+	return n
+}
+
+// overlay is a Store that reads through to the daemon's persisted state
+// but keeps its own writes in memory: a dry-run scan shows what the daemon
+// has silenced without changing it.
+type overlay struct {
+	*engine.MemStore
+	base engine.Store
+}
+
+func (o overlay) Until(rule, key string) (time.Time, bool) {
+	if t, ok := o.MemStore.Until(rule, key); ok {
+		return t, ok
+	}
+	if o.base == nil {
+		return time.Time{}, false
+	}
+	return o.base.Until(rule, key)
+}
+
+func readOnlyOverlay(dir string, now time.Time) engine.Store {
+	o := overlay{MemStore: engine.NewMemStore()}
+	if fs, err := builtin.OpenFileStore(dir, now); err == nil {
+		o.base = fs
+	}
+	return o
+}
+
+// scanJSON is one line of `scan --format json` (contract §5).
+type scanJSON struct {
+	Rule     string         `json:"rule"`
+	Scope    string         `json:"scope"`
+	Key      string         `json:"key"`
+	PID      *int           `json:"pid,omitempty"`
+	User     *string        `json:"user,omitempty"`
+	SID      *int           `json:"sid,omitempty"`
+	Severity string         `json:"severity"`
+	Status   string         `json:"status"`
+	Subject  string         `json:"subject"`
+	Message  string         `json:"message"`
+	Actions  []actionResult `json:"actions"`
+}
+
+func writeJSON(w io.Writer, o outcome) {
+	j := scanJSON{
+		Rule: o.Rule.Name, Scope: string(o.Rule.Scope), Key: o.Key, Severity: string(o.Rule.Severity),
+		Status: string(o.Status), Subject: o.Subject, Message: o.Message, Actions: o.Actions,
+	}
+	if j.Actions == nil {
+		j.Actions = []actionResult{}
+	}
+	switch {
+	case o.Proc != nil:
+		j.PID, j.User = &o.Proc.PID, &o.Proc.User
+	case o.User != nil:
+		j.User = &o.User.Name
+	case o.Session != nil:
+		j.SID = &o.Session.SID
+	}
+	b, _ := json.Marshal(j)
+	fmt.Fprintf(w, "%s\n", b)
+}
+
+func writeText(w io.Writer, o outcome) {
+	status := "FIRED"
+	if o.Status == engine.StatusSuppressed {
+		status = "suppressed until " + o.Until.Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "%s %s [%s] %s: %s\n", o.Rule.Name, o.Entity(), o.Rule.Severity, status, o.Subject)
+	for _, r := range o.Actions {
+		fmt.Fprintf(w, "    %-8s %-8s %s", r.Kind, r.Result, r.Detail)
+		if r.Error != "" {
+			fmt.Fprintf(w, " (%s)", r.Error)
+		}
+		fmt.Fprintln(w)
+	}
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"ptrule/engine"
+	rules "ptrule/rules.d"
+)
+
+func cmdTest(args []string, stdout, stderr io.Writer) int {
+	fset := newFlags("test", "[--config F] [--rules P]... [PATH]...",
+		"ptrule test /etc/ptrule/rules.d/   # every *_test.yaml there, against the effective rules", stderr)
+	var c commonFlags
+	c.register(fset, false)
+	if code, ok := parseFlags(fset, args); !ok {
+		return code
+	}
+	cfg, err := loadConfig(c.config)
+	if err != nil {
+		fmt.Fprintln(stderr, engine.FormatError(err))
+		return exitUsage
+	}
+	base, err := ruleFiles(cfg, c.sources())
+	if err != nil {
+		fmt.Fprintln(stderr, "ptrule test:", err)
+		return exitUsage
+	}
+
+	// A suite is fixture files and the rules they run against.
+	type suite struct {
+		fixtures []engine.File
+		base     []engine.File
+		readFile func(string) ([]byte, error)
+	}
+	var suites []suite
+	paths := fset.Args()
+	if len(paths) == 0 {
+		if !c.noBuiltin {
+			// The built-in fixtures prove the built-in rules as shipped.
+			builtinRules, err := rules.Files()
+			if err != nil {
+				fmt.Fprintln(stderr, "ptrule test:", err)
+				return exitUsage
+			}
+			fx, err := builtinFixtures()
+			if err != nil {
+				fmt.Fprintln(stderr, "ptrule test:", err)
+				return exitUsage
+			}
+			suites = append(suites, suite{fx, builtinRules, readBuiltin})
+		}
+		for _, dir := range cfg.RulesDirs {
+			if _, err := os.Stat(dir); err != nil && !cfg.rulesDirsSet {
+				continue
+			}
+			paths = append(paths, dir)
+		}
+	}
+	for _, p := range paths {
+		fx, err := fixtureFiles(p)
+		if err != nil {
+			fmt.Fprintln(stderr, "ptrule test:", err)
+			return exitUsage
+		}
+		suites = append(suites, suite{fx, base, os.ReadFile})
+	}
+
+	passed, failed, broken := 0, 0, false
+	for _, s := range suites {
+		for _, f := range s.fixtures {
+			results, ps := engine.RunFixtures(f, s.base, s.readFile)
+			if len(ps) > 0 {
+				fmt.Fprintln(stderr, engine.FormatError(ps))
+				broken = true
+				continue
+			}
+			for _, r := range results {
+				if r.Passed {
+					passed++
+					fmt.Fprintf(stdout, "ok    %s: %s\n", r.File, r.Test)
+					continue
+				}
+				failed++
+				fmt.Fprintf(stdout, "FAIL  %s: %s\n%s", r.File, r.Test, r.Diff)
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+	switch {
+	case broken:
+		return exitUsage
+	case failed > 0:
+		return exitFailure
+	}
+	return exitOK
+}
+
+// builtinFixtures returns the fixtures shipped in the binary.
+func builtinFixtures() ([]engine.File, error) {
+	names, err := fs.Glob(rules.FS, "*_test.yaml")
+	if err != nil {
+		return nil, err
+	}
+	var out []engine.File
+	for _, n := range names {
+		data, err := fs.ReadFile(rules.FS, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, engine.File{Path: rules.Display + "/" + n, Data: data})
+	}
+	return out, nil
+}
+
+// readBuiltin reads a built-in fixture's rule_files from the binary.
+func readBuiltin(p string) ([]byte, error) {
+	return fs.ReadFile(rules.FS, strings.TrimPrefix(strings.TrimPrefix(p, rules.Display), "/"))
+}
+
+// fixtureFiles returns the fixture at p, or every *_test.yaml under the
+// directory p, in lexical order.
+func fixtureFiles(p string) ([]engine.File, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	if !st.IsDir() {
+		names = []string{p}
+	} else {
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && engine.IsFixtureFile(d.Name()) {
+				names = append(names, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(names)
+	var out []engine.File
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, engine.File{Path: n, Data: data})
+	}
+	return out, nil
+}

@@ -1,0 +1,444 @@
+package builtin
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// nobody is the uid and gid the test processes run as.
+const nobody = 65534
+
+// proc is a process started by a test. It is reaped by a goroutine, so
+// its exit is observed without racing the test; t.Cleanup kills and reaps
+// it if the test did not.
+type proc struct {
+	cmd   *exec.Cmd
+	start uint64
+	done  chan struct{}
+	err   error // from Wait, valid after done
+}
+
+// startProc starts name args in a new session, as nobody when asNobody,
+// and returns it once it runs, with the first lines it printed on stdout.
+func startProc(t *testing.T, asNobody bool, lines int, env []string, name string, args ...string) (*proc, []string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if asNobody {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: nobody, Gid: nobody}
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = pw
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	pw.Close()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		// Process.Kill goes through a pidfd: it cannot hit a reused PID.
+		cmd.Process.Kill()
+		<-p.done
+		pr.Close()
+	})
+	st, err := NewKiller("/proc").readStat(cmd.Process.Pid)
+	if err != nil {
+		t.Fatalf("reading stat of %d: %v", cmd.Process.Pid, err)
+	}
+	p.start = st.Start
+
+	var got []string
+	if lines > 0 {
+		read := make(chan []string, 1)
+		go func() {
+			var out []string
+			sc := bufio.NewScanner(pr)
+			for len(out) < lines && sc.Scan() {
+				out = append(out, sc.Text())
+			}
+			read <- out
+		}()
+		select {
+		case got = <-read:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s printed nothing for 10s", name)
+		}
+		if len(got) < lines {
+			t.Fatalf("%s printed %q, want %d lines", name, got, lines)
+		}
+	}
+	return p, got
+}
+
+// id returns the ProcID of p.
+func (p *proc) id() ProcID { return ProcID{PID: p.cmd.Process.Pid, StartTicks: p.start} }
+
+// wait waits for p to exit and returns the signal that killed it, or -1
+// when it exited on its own.
+func (p *proc) wait(t *testing.T) syscall.Signal {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("process %d still runs after 10s", p.cmd.Process.Pid)
+	}
+	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return ws.Signal()
+	}
+	return -1
+}
+
+// running reports whether the process pid that started at start still
+// runs (a zombie does not run).
+func running(pid int, start uint64) bool {
+	st, err := NewKiller("/proc").readStat(pid)
+	return err == nil && st.Start == start && !st.zombie()
+}
+
+// waitGone waits until pid (started at start) no longer runs.
+func waitGone(t *testing.T, pid int, start uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); running(pid, start); {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still runs after 10s", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startTicks reads the start ticks of pid, failing the test if it is gone.
+func startTicks(t *testing.T, pid int) uint64 {
+	t.Helper()
+	st, err := NewKiller("/proc").readStat(pid)
+	if err != nil {
+		t.Fatalf("reading stat of %d: %v", pid, err)
+	}
+	return st.Start
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: starts processes as nobody and signals them")
+	}
+}
+
+func TestParseKillStat(t *testing.T) {
+	// 52 fields, as a 6.x kernel prints them; starttime (22) is 777.
+	tail := " S 10 20 30 0 -1 4194560 1 0 0 0 5 6 0 0 20 0 1 0 777 1000 50 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0"
+	tests := []struct {
+		name    string
+		in      string
+		want    killStat
+		wantErr bool
+	}{
+		{name: "plain", in: "42 (sleep)" + tail, want: killStat{PID: 42, Comm: "sleep", State: 'S', PPID: 10, PGRP: 20, Session: 30, Flags: 4194560, Start: 777}},
+		{name: "paren and space in comm", in: "42 (a) S 1 (b)" + tail, want: killStat{PID: 42, Comm: "a) S 1 (b", State: 'S', PPID: 10, PGRP: 20, Session: 30, Flags: 4194560, Start: 777}},
+		{name: "newline in comm", in: "42 (x\ny) 1 2)" + tail + "\n", want: killStat{PID: 42, Comm: "x\ny) 1 2", State: 'S', PPID: 10, PGRP: 20, Session: 30, Flags: 4194560, Start: 777}},
+		{name: "kernel thread", in: "3 (kworker/0:0)" + strings.Replace(tail, "4194560", "2129984", 1), want: killStat{PID: 3, Comm: "kworker/0:0", State: 'S', PPID: 10, PGRP: 20, Session: 30, Flags: 2129984, Start: 777}},
+		{name: "empty", in: "", wantErr: true},
+		{name: "no parens", in: "42 sleep S 1 2 3", wantErr: true},
+		{name: "truncated", in: "42 (sleep) S 1 2 3", wantErr: true},
+		{name: "bad pid", in: "x (sleep)" + tail, wantErr: true},
+		{name: "bad starttime", in: "42 (sleep)" + strings.Replace(tail, " 777 ", " -7 ", 1), wantErr: true},
+		{name: "close before open", in: "42 )sleep(" + tail, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseKillStat([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if err == nil && got != tt.want {
+				t.Errorf("got %+v\nwant %+v", got, tt.want)
+			}
+			if err == nil && got.kernelThread() != (got.Flags&flagKernelThread != 0) {
+				t.Errorf("kernelThread() = %v for flags %#x", got.kernelThread(), got.Flags)
+			}
+		})
+	}
+}
+
+func FuzzParseKillStat(f *testing.F) {
+	f.Add([]byte("42 (sleep) S 10 20 30 0 -1 4194560 1 0 0 0 5 6 0 0 20 0 1 0 777 1000 50"))
+	f.Add([]byte("1 ((sd-pam)) S 0 1 1 0 -1 4194560 1 0 0 0 5 6 0 0 20 0 1 0 0"))
+	f.Add([]byte("7 (a\n) b) Z"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parseKillStat(b) // must not panic
+	})
+}
+
+func TestKillProcID(t *testing.T) {
+	requireRoot(t)
+	p, _ := startProc(t, true, 0, nil, "sleep", "300")
+	got := NewKiller("").Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: []ProcID{p.id(), p.id()}})
+	want := []KillOutcome{{PID: p.id().PID, Result: KillSignalled}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("outcomes = %+v, want %+v (a PID given twice is signalled once)", got, want)
+	}
+	if sig := p.wait(t); sig != syscall.SIGKILL {
+		t.Errorf("process ended by %v, want SIGKILL", sig)
+	}
+}
+
+func TestKillGone(t *testing.T) {
+	requireRoot(t)
+	p, _ := startProc(t, true, 0, nil, "sleep", "300")
+	p.cmd.Process.Kill()
+	p.wait(t)
+	got := NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: []ProcID{p.id()}})
+	if len(got) != 1 || got[0].Result != KillGone {
+		t.Errorf("outcomes = %+v, want one %q", got, KillGone)
+	}
+}
+
+// TestKillRefuses checks the safety rules. Signal 0 only probes, so even a
+// broken check cannot harm pid 1, a kernel thread or the test itself; the
+// reuse cases send SIGKILL to a process of the test and check it lives.
+func TestKillRefuses(t *testing.T) {
+	requireRoot(t)
+	p, _ := startProc(t, true, 0, nil, "sleep", "300")
+	kthread := findKernelThread(t)
+	tests := []struct {
+		name   string
+		sig    syscall.Signal
+		target ProcID
+		reason string
+	}{
+		{"pid 1", 0, ProcID{PID: 1, StartTicks: startTicks(t, 1)}, "pid 1"},
+		{"kthreadd", 0, ProcID{PID: 2, StartTicks: startTicks(t, 2)}, "kernel thread"},
+		{"kernel thread", 0, ProcID{PID: kthread, StartTicks: startTicks(t, kthread)}, "kernel thread"},
+		{"ptrule itself", 0, ProcID{PID: os.Getpid(), StartTicks: startTicks(t, os.Getpid())}, "ptrule itself"},
+		{"parent", 0, ProcID{PID: os.Getppid(), StartTicks: startTicks(t, os.Getppid())}, "ancestor"},
+		{"zero pid", 0, ProcID{PID: 0}, "not a process"},
+		{"negative pid", 0, ProcID{PID: -1}, "not a process"},
+		{"pid reused", syscall.SIGKILL, ProcID{PID: p.id().PID, StartTicks: p.start + 1}, "pid reused (start time differs)"},
+		{"start unknown", syscall.SIGKILL, ProcID{PID: p.id().PID}, "start time unknown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: tt.sig, Procs: []ProcID{tt.target}})
+			if len(got) != 1 || got[0].Result != KillRefused || !strings.Contains(got[0].Reason, tt.reason) {
+				t.Errorf("outcomes = %+v, want one %q with reason containing %q", got, KillRefused, tt.reason)
+			}
+			if !running(p.id().PID, p.start) {
+				t.Fatal("the test's own process died")
+			}
+		})
+	}
+}
+
+// TestKillRefusesGroups checks that group and session 1 are never
+// signalled as a whole (signal 0, so a broken check only probes).
+func TestKillRefusesGroups(t *testing.T) {
+	for _, req := range []KillRequest{{PGID: 1}, {SID: 1}, {PGID: -4}} {
+		got := NewKiller("/proc").Kill(context.Background(), req)
+		if len(got) != 1 || got[0].Result != KillRefused {
+			t.Errorf("Kill(%+v) = %+v, want one refusal", req, got)
+		}
+	}
+	if got := NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL}); len(got) != 0 {
+		t.Errorf("empty request: outcomes %+v, want none", got)
+	}
+}
+
+// findKernelThread returns a kernel thread other than kthreadd.
+func findKernelThread(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 2 {
+			continue
+		}
+		if st, err := NewKiller("/proc").readStat(pid); err == nil && st.Flags&flagKernelThread != 0 {
+			return pid
+		}
+	}
+	t.Skip("no kernel thread visible (a PID namespace?)")
+	return 0
+}
+
+func TestKillProcessGroup(t *testing.T) {
+	requireRoot(t)
+	leader, pids := startProc(t, true, 2, nil, "sh", "-c", "sleep 300 & echo $!; sleep 300 & echo $!; wait")
+	kids := pidsStarts(t, pids)
+	got := NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, PGID: leader.id().PID})
+	if n := count(got, KillSignalled); n != 3 {
+		t.Errorf("outcomes = %+v, want 3 signalled", got)
+	}
+	if sig := leader.wait(t); sig != syscall.SIGKILL {
+		t.Errorf("leader ended by %v, want SIGKILL", sig)
+	}
+	for _, k := range kids {
+		waitGone(t, k.PID, k.StartTicks)
+	}
+}
+
+// TestKillSessionHelper is not a test: TestKillSession runs the test binary
+// with this as its only test, to get a session leader whose children sit in
+// two process groups.
+func TestKillSessionHelper(t *testing.T) {
+	if os.Getenv("PTRULE_TEST_SESSION_HELPER") != "1" {
+		t.Skip("helper process for TestKillSession")
+	}
+	own := exec.Command("sleep", "300")
+	own.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	same := exec.Command("sleep", "300")
+	for _, c := range []*exec.Cmd{own, same} {
+		if err := c.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	fmt.Printf("%d\n%d\n", own.Process.Pid, same.Process.Pid)
+	time.Sleep(300 * time.Second)
+	os.Exit(0)
+}
+
+func TestKillSession(t *testing.T) {
+	requireRoot(t)
+	leader, pids := startProc(t, false, 2, []string{"PTRULE_TEST_SESSION_HELPER=1"}, os.Args[0], "-test.run=^TestKillSessionHelper$")
+	kids := pidsStarts(t, pids)
+	t.Cleanup(func() {
+		// The children are the helper's: stop them even if the test failed.
+		NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: kids})
+	})
+	sid := leader.id().PID
+	k := NewKiller("/proc")
+	own, _ := k.readStat(kids[0].PID)
+	same, _ := k.readStat(kids[1].PID)
+	if own.Session != sid || same.Session != sid || own.PGRP == sid || same.PGRP != sid {
+		t.Fatalf("setup: want both children in session %d, one in its own group: got %+v and %+v", sid, own, same)
+	}
+
+	got := k.Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, SID: sid})
+	if n := count(got, KillSignalled); n != 3 {
+		t.Errorf("outcomes = %+v, want 3 signalled", got)
+	}
+	if sig := leader.wait(t); sig != syscall.SIGKILL {
+		t.Errorf("leader ended by %v, want SIGKILL", sig)
+	}
+	for _, k := range kids {
+		waitGone(t, k.PID, k.StartTicks)
+	}
+}
+
+func TestKillGrace(t *testing.T) {
+	requireRoot(t)
+	tests := []struct {
+		name     string
+		script   string
+		grace    time.Duration
+		wantSig  syscall.Signal
+		reason   string
+		minTaken time.Duration
+		maxTaken time.Duration
+	}{
+		// The ignored disposition survives exec, so sleep ignores TERM.
+		{"ignores TERM", `trap "" TERM; exec sleep 300`, 300 * time.Millisecond, syscall.SIGKILL, "sent SIGKILL", 300 * time.Millisecond, 5 * time.Second},
+		{"obeys TERM", `exec sleep 300`, 20 * time.Second, syscall.SIGTERM, "", 0, 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _ := startProc(t, true, 0, nil, "sh", "-c", tt.script)
+			// Once it is "sleep", the shell has set its trap.
+			waitComm(t, p.id().PID, "sleep")
+			begin := time.Now()
+			got := NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: syscall.SIGTERM, Grace: tt.grace, Procs: []ProcID{p.id()}})
+			taken := time.Since(begin)
+			if len(got) != 1 || got[0].Result != KillSignalled || !strings.Contains(got[0].Reason, tt.reason) {
+				t.Errorf("outcomes = %+v, want one %q with reason containing %q", got, KillSignalled, tt.reason)
+			}
+			if tt.reason == "" && got[0].Reason != "" {
+				t.Errorf("reason = %q, want none", got[0].Reason)
+			}
+			if taken < tt.minTaken || taken > tt.maxTaken {
+				t.Errorf("Kill took %v, want between %v and %v", taken, tt.minTaken, tt.maxTaken)
+			}
+			if sig := p.wait(t); sig != tt.wantSig {
+				t.Errorf("process ended by %v, want %v", sig, tt.wantSig)
+			}
+		})
+	}
+}
+
+// waitComm waits until pid's command name is comm: a shell that execs
+// comm has run everything before the exec.
+func waitComm(t *testing.T, pid int, comm string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if st, err := NewKiller("/proc").readStat(pid); err == nil && st.Comm == comm {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not become %q within 10s", pid, comm)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// pidsStarts turns printed PIDs into ProcIDs.
+func pidsStarts(t *testing.T, pids []string) []ProcID {
+	t.Helper()
+	var out []ProcID
+	for _, s := range pids {
+		pid, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			t.Fatalf("bad pid %q: %v", s, err)
+		}
+		out = append(out, ProcID{PID: pid, StartTicks: startTicks(t, pid)})
+	}
+	return out
+}
+
+// count returns how many outcomes have the result.
+func count(outs []KillOutcome, result string) int {
+	n := 0
+	for _, o := range outs {
+		if o.Result == result {
+			n++
+		}
+	}
+	return n
+}
+
+// TestKillCancelledGrace checks that an ended context cuts the grace
+// short: survivors get SIGKILL at once.
+func TestKillCancelledGrace(t *testing.T) {
+	requireRoot(t)
+	p, _ := startProc(t, true, 0, nil, "sh", "-c", `trap "" TERM; exec sleep 300`)
+	waitComm(t, p.id().PID, "sleep")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	got := NewKiller("/proc").Kill(ctx, KillRequest{Signal: syscall.SIGTERM, Grace: time.Hour, Procs: []ProcID{p.id()}})
+	if taken := time.Since(begin); taken > 5*time.Second {
+		t.Errorf("Kill took %v with a 200ms context", taken)
+	}
+	if len(got) != 1 || !strings.Contains(got[0].Reason, "SIGKILL") {
+		t.Errorf("outcomes = %+v, want SIGKILL after the context ended", got)
+	}
+	if sig := p.wait(t); sig != syscall.SIGKILL {
+		t.Errorf("process ended by %v, want SIGKILL", sig)
+	}
+}

@@ -1,0 +1,340 @@
+package builtin
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// writeScript writes a shell script into dir with the given mode and
+// returns its path.
+func writeScript(t *testing.T, dir, name, body string, mode os.FileMode) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// killPrinted signals the process whose PID the program printed as its
+// first output line, if it still runs: it is a child of a script the test
+// ran.
+func killPrinted(t *testing.T, output string) ProcID {
+	t.Helper()
+	line, _, _ := strings.Cut(output, "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("output %q does not start with a pid", output)
+	}
+	st, err := NewKiller("/proc").readStat(pid)
+	if err != nil {
+		return ProcID{PID: pid}
+	}
+	id := ProcID{PID: pid, StartTicks: st.Start}
+	t.Cleanup(func() {
+		NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: []ProcID{id}})
+	})
+	return id
+}
+
+func TestRunArgvEnv(t *testing.T) {
+	requireRoot(t)
+	t.Setenv("PTRULE_LEAK_CHECK", "leaked")
+	dir := t.TempDir()
+	result := filepath.Join(dir, "result")
+	script := writeScript(t, dir, "action.sh", `
+for a in "$@"; do printf 'arg=%s\n' "$a"; done > `+result+`
+env | sed 's/^/env=/' >> `+result+`
+printf 'cwd=%s\n' "$(pwd)" >> `+result+`
+printf 'stdin=%s\n' "$(readlink /proc/$$/fd/0)" >> `+result+`
+printf 'pgrp=%s\n' "$(cut -d' ' -f5 /proc/$$/stat)" >> `+result+`
+echo $$
+echo to-stderr >&2
+`, 0o755)
+
+	res := Run(context.Background(), RunRequest{
+		Command: script,
+		Args:    []string{"4242", "two words", "$HOME", "*"},
+		Env:     map[string]string{"PTRULE_RULE": "pt-test", "PTRULE_PID": "4242"},
+	})
+	if res.Err != nil || res.ExitCode != 0 {
+		t.Fatalf("Run: exit %d, err %v, output %q", res.ExitCode, res.Err, res.Output)
+	}
+	data, err := os.ReadFile(result)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	pid, _, _ := strings.Cut(res.Output, "\n")
+	for _, want := range []string{
+		"arg=4242", "arg=two words", "arg=$HOME", "arg=*",
+		"env=PATH=/usr/sbin:/usr/bin:/sbin:/bin", "env=PTRULE_RULE=pt-test", "env=PTRULE_PID=4242",
+		"cwd=/", "stdin=/dev/null", "pgrp=" + pid,
+	} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("the script saw no %q; it saw:\n%s", want, data)
+		}
+	}
+	if strings.Contains(string(data), "LEAK") {
+		t.Errorf("ptrule's own environment leaked into the program:\n%s", data)
+	}
+	if !strings.Contains(res.Output, "to-stderr") {
+		t.Errorf("output %q lacks stderr", res.Output)
+	}
+	if res.Duration <= 0 {
+		t.Errorf("duration %v", res.Duration)
+	}
+}
+
+func TestRunExitStatus(t *testing.T) {
+	requireRoot(t)
+	script := writeScript(t, t.TempDir(), "fail.sh", "echo failing; exit 3\n", 0o755)
+	res := Run(context.Background(), RunRequest{Command: script})
+	if res.ExitCode != 3 || res.Err == nil || errors.Is(res.Err, ErrRefused) || errors.Is(res.Err, ErrTimeout) {
+		t.Errorf("exit %d, err %v: want exit 3 and a plain error", res.ExitCode, res.Err)
+	}
+	if res.Output != "failing\n" {
+		t.Errorf("output %q", res.Output)
+	}
+}
+
+func TestRunTimeoutKillsGroup(t *testing.T) {
+	requireRoot(t)
+	script := writeScript(t, t.TempDir(), "hang.sh", "sleep 300 &\necho $!\nwait\n", 0o755)
+	res := Run(context.Background(), RunRequest{Command: script, Timeout: 500 * time.Millisecond})
+	child := killPrinted(t, res.Output)
+	if !errors.Is(res.Err, ErrTimeout) || !strings.Contains(res.Err.Error(), "timed out after 500ms") {
+		t.Errorf("err = %v, want a timeout after 500ms", res.Err)
+	}
+	if res.ExitCode != -1 {
+		t.Errorf("exit code %d, want -1 (killed)", res.ExitCode)
+	}
+	if res.Duration < 500*time.Millisecond || res.Duration > 5*time.Second {
+		t.Errorf("duration %v, want just over 500ms", res.Duration)
+	}
+	waitGone(t, child.PID, child.StartTicks)
+}
+
+func TestRunCancelled(t *testing.T) {
+	requireRoot(t)
+	script := writeScript(t, t.TempDir(), "hang.sh", "sleep 300 &\necho $!\nwait\n", 0o755)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	res := Run(ctx, RunRequest{Command: script, Timeout: time.Minute})
+	child := killPrinted(t, res.Output)
+	if !errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, ErrTimeout) {
+		t.Errorf("err = %v, want a cancellation", res.Err)
+	}
+	waitGone(t, child.PID, child.StartTicks)
+}
+
+// TestRunBackgroundHoldsOutput checks that Run returns when the program
+// exits even though a background child keeps its output open.
+func TestRunBackgroundHoldsOutput(t *testing.T) {
+	requireRoot(t)
+	old := runWaitDelay
+	runWaitDelay = 300 * time.Millisecond
+	t.Cleanup(func() { runWaitDelay = old })
+	script := writeScript(t, t.TempDir(), "bg.sh", "sleep 300 &\necho $!\nexit 0\n", 0o755)
+	res := Run(context.Background(), RunRequest{Command: script, Timeout: time.Minute})
+	killPrinted(t, res.Output)
+	if res.Err != nil || res.ExitCode != 0 {
+		t.Errorf("exit %d, err %v: want a clean exit", res.ExitCode, res.Err)
+	}
+	if res.Duration > 5*time.Second {
+		t.Errorf("Run took %v", res.Duration)
+	}
+}
+
+func TestRunOutputCapped(t *testing.T) {
+	requireRoot(t)
+	script := writeScript(t, t.TempDir(), "loud.sh", "head -c 200000 /dev/zero | tr '\\000' a\n", 0o755)
+	res := Run(context.Background(), RunRequest{Command: script})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if len(res.Output) > MaxRunOutput || !strings.HasSuffix(res.Output, "[truncated]") || len(res.Output) < MaxRunOutput-20 {
+		t.Errorf("output of %d bytes ending %q, want at most %d ending [truncated]", len(res.Output), res.Output[max(0, len(res.Output)-20):], MaxRunOutput)
+	}
+}
+
+func TestRunRefused(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	ran := filepath.Join(dir, "ran")
+	script := writeScript(t, dir, "open.sh", "touch "+ran+"\n", 0o777)
+	res := Run(context.Background(), RunRequest{Command: script})
+	if !errors.Is(res.Err, ErrRefused) || res.ExitCode != -1 {
+		t.Errorf("exit %d, err %v: want refused", res.ExitCode, res.Err)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("a refused program ran")
+	}
+	res = Run(context.Background(), RunRequest{Command: "sh", Args: []string{"-c", "true"}})
+	if !errors.Is(res.Err, ErrRefused) {
+		t.Errorf("relative path: err %v, want refused", res.Err)
+	}
+	res = Run(context.Background(), RunRequest{Command: "/bin/true", Env: map[string]string{"A=B": "x"}})
+	if res.Err == nil || errors.Is(res.Err, ErrRefused) {
+		t.Errorf("bad env name: err %v, want a plain error", res.Err)
+	}
+}
+
+func TestCheckProgram(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	good := writeScript(t, dir, "good.sh", "true\n", 0o755)
+	nobodys := writeScript(t, dir, "nobody.sh", "true\n", 0o755)
+	if err := os.Chown(nobodys, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	open := writeScript(t, dir, "open.sh", "true\n", 0o757)
+	groupw := writeScript(t, dir, "groupw.sh", "true\n", 0o775)
+	plain := writeScript(t, dir, "plain.sh", "true\n", 0o644)
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(good, link); err != nil {
+		t.Fatal(err)
+	}
+	badLink := filepath.Join(dir, "badlink")
+	if err := os.Symlink(open, badLink); err != nil {
+		t.Fatal(err)
+	}
+	nobodyLink := filepath.Join(dir, "nobodylink")
+	if err := os.Symlink(good, nobodyLink); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(nobodyLink, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inSub := writeScript(t, sub, "x.sh", "true\n", 0o755)
+	sticky := filepath.Join(dir, "sticky")
+	if err := os.Mkdir(sticky, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inSticky := writeScript(t, sticky, "x.sh", "true\n", 0o755)
+	if err := os.Chmod(sticky, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	wdir := filepath.Join(dir, "wdir")
+	if err := os.Mkdir(wdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inWdir := writeScript(t, wdir, "x.sh", "true\n", 0o755)
+	if err := os.Chmod(wdir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	udir := filepath.Join(dir, "udir")
+	if err := os.Mkdir(udir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inUdir := writeScript(t, udir, "x.sh", "true\n", 0o755)
+	if err := os.Chown(udir, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name   string
+		path   string
+		reason string // "" = accepted
+	}{
+		{"good", good, ""},
+		{"symlink to good", link, ""},
+		{"in a subdirectory", inSub, ""},
+		{"in a sticky world-writable directory", inSticky, ""},
+		{"system binary", "/bin/sh", ""},
+		{"empty", "", "empty"},
+		{"relative", "bin/action.sh", "not an absolute path"},
+		{"bare name", "sh", "not an absolute path"},
+		{"missing", filepath.Join(dir, "missing"), "no such file"},
+		{"directory", dir, "not a regular file"},
+		{"not executable", plain, "not executable"},
+		{"owned by nobody", nobodys, "not root"},
+		{"world-writable", open, "writable by group or others"},
+		{"group-writable", groupw, "writable by group or others"},
+		{"symlink to world-writable", badLink, "writable by group or others"},
+		{"symlink owned by nobody", nobodyLink, "symlink owned by uid 65534"},
+		{"in a world-writable directory", inWdir, "directory " + wdir + " is writable"},
+		{"in a directory of nobody", inUdir, "directory " + udir + " is owned by uid 65534"},
+		{"device", "/dev/null", "not a regular file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckProgram(tt.path)
+			if tt.reason == "" {
+				if err != nil {
+					t.Errorf("CheckProgram(%q) = %v, want nil", tt.path, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("CheckProgram(%q) = %v, want ErrRefused saying %q", tt.path, err, tt.reason)
+			}
+		})
+	}
+}
+
+func TestCappedBuffer(t *testing.T) {
+	tests := []struct {
+		name   string
+		max    int
+		writes []string
+		want   string
+	}{
+		{"fits", 40, []string{"ab", "cd"}, "abcd"},
+		{"exactly full", 4, []string{"ab", "cd"}, "abcd"},
+		{"cut", 20, []string{"0123456789", "0123456789", "x"}, "01234567" + truncatedMarker},
+		{"cut inside a rune", 16, []string{"abc", "éééééééé"}, "abc" + truncatedMarker},
+		{"cut after a whole rune", 17, []string{"abcé", "éééééééé"}, "abcé" + truncatedMarker},
+		{"marker larger than max", 4, []string{"abcdefgh"}, truncatedMarker},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &cappedBuffer{max: tt.max}
+			for _, w := range tt.writes {
+				if n, err := b.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write = %d, %v: a capped buffer must accept everything", n, err)
+				}
+			}
+			got := b.String()
+			if got != tt.want {
+				t.Errorf("String() = %q, want %q", got, tt.want)
+			}
+			if !utf8.ValidString(got) {
+				t.Errorf("String() = %q is not valid UTF-8", got)
+			}
+		})
+	}
+}
+
+func TestRunEnv(t *testing.T) {
+	got, err := runEnv(map[string]string{"PTRULE_B": "2", "PTRULE_A": "1"})
+	want := []string{RunPath, "PTRULE_A=1", "PTRULE_B=2"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("runEnv = %q, %v; want %q", got, err, want)
+	}
+	got, err = runEnv(map[string]string{"PATH": "/opt/bin"})
+	if err != nil || !slices.Equal(got, []string{"PATH=/opt/bin"}) {
+		t.Errorf("runEnv with PATH = %q, %v", got, err)
+	}
+	for _, bad := range []map[string]string{{"": "x"}, {"A=B": "x"}, {"A": "x\x00y"}} {
+		if _, err := runEnv(bad); err == nil {
+			t.Errorf("runEnv(%q) accepted", bad)
+		}
+	}
+}

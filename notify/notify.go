@@ -1,0 +1,150 @@
+// Package notify is where alerts leave the host. A Dispatcher hands each
+// alert to named Channels; the log channel always exists, and the email,
+// Slack, webhook and Alertmanager channels plug in as more Channels.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// LogChannelName is the name of the channel that writes alerts to ptrule's
+// log (stderr, hence the journal). It always exists.
+const LogChannelName = "log"
+
+// ErrUnknownChannel marks an alert sent to a channel name the Dispatcher
+// does not know.
+var ErrUnknownChannel = errors.New("unknown channel")
+
+// Alert is one rendered alert, as a rule's alert action produced it.
+type Alert struct {
+	// Rule is the name of the rule that fired.
+	Rule string
+	// Severity is info, warning or critical.
+	Severity string
+	// Subject and Message are the rendered templates.
+	Subject string
+	Message string
+	// Host is the name of the host the alert is about.
+	Host string
+	// Key is the identity of the entity that matched (the suppression key).
+	Key string
+	// Time is when the match was seen: the snapshot's time.
+	Time time.Time
+	// PID, User and SID name the entity, when the rule's scope has one;
+	// zero values mean unset.
+	PID  int
+	User string
+	SID  int
+	// Labels are extra name/value pairs for channels that carry them
+	// (Alertmanager labels, webhook fields).
+	Labels map[string]string
+}
+
+// Channel delivers alerts to one destination. It is declared here because
+// the Dispatcher consumes it. Send must honour ctx and be safe for
+// concurrent use.
+type Channel interface {
+	Send(ctx context.Context, a Alert) error
+}
+
+// Result is the outcome of sending one alert to one channel.
+type Result struct {
+	// Channel is the channel name, as asked for.
+	Channel string
+	// Err is nil when the channel accepted the alert.
+	Err error
+}
+
+// Dispatcher sends alerts to named channels. It is safe for concurrent use
+// and never changes after NewDispatcher.
+type Dispatcher struct {
+	channels map[string]Channel
+	defaults []string
+}
+
+// NewDispatcher returns a Dispatcher over channels. The log channel is
+// added, writing to slog.Default(), when channels has no "log" entry.
+// defaults are the channels of an alert that names none; when defaults is
+// empty they are just "log", so an alert always leaves a trace. The map and
+// slice are copied.
+func NewDispatcher(channels map[string]Channel, defaults []string) *Dispatcher {
+	d := &Dispatcher{channels: make(map[string]Channel, len(channels)+1)}
+	for name, ch := range channels {
+		if ch != nil {
+			d.channels[name] = ch
+		}
+	}
+	if _, ok := d.channels[LogChannelName]; !ok {
+		d.channels[LogChannelName] = NewLogChannel(nil)
+	}
+	d.defaults = dedupe(defaults)
+	if len(d.defaults) == 0 {
+		d.defaults = []string{LogChannelName}
+	}
+	return d
+}
+
+// Names returns the names of the channels, sorted.
+func (d *Dispatcher) Names() []string {
+	return slices.Sorted(maps.Keys(d.channels))
+}
+
+// Defaults returns the channels of an alert that names none.
+func (d *Dispatcher) Defaults() []string { return slices.Clone(d.defaults) }
+
+// Dispatch sends a to each named channel (the defaults when channels is
+// empty; a name given twice is sent once) and returns one Result per
+// channel, in the order asked. Channels are sent to concurrently, so a slow
+// one does not delay the others; Dispatch returns when all are done. An
+// unknown name gives a Result wrapping ErrUnknownChannel, and a channel
+// that panics gives a Result with the panic as its error.
+func (d *Dispatcher) Dispatch(ctx context.Context, a Alert, channels []string) []Result {
+	names := dedupe(channels)
+	if len(names) == 0 {
+		names = d.defaults
+	}
+	res := make([]Result, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		res[i].Channel = name
+		ch, ok := d.channels[name]
+		if !ok {
+			res[i].Err = fmt.Errorf("%w %q: define it under channels: in the config, or fix the alert action (known: %v)", ErrUnknownChannel, name, d.Names())
+			continue
+		}
+		wg.Go(func() { res[i].Err = send(ctx, ch, name, a) })
+	}
+	wg.Wait()
+	return res
+}
+
+// send calls ch.Send, turning a panic into an error so that one faulty
+// channel cannot take the daemon down.
+func send(ctx context.Context, ch Channel, name string, a Alert) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("channel %q panicked: %v", name, p)
+		}
+	}()
+	if err := ch.Send(ctx, a); err != nil {
+		return fmt.Errorf("channel %q: %w", name, err)
+	}
+	return nil
+}
+
+// dedupe returns names without empty strings and repeats, in order.
+func dedupe(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}

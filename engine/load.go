@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -105,8 +106,12 @@ func LoadRules(files []File) (*RuleSet, Problems) {
 				ps = append(ps, dr.patch(d)...)
 				continue
 			}
-			if d.patchOnly() {
-				ps = append(ps, d.src.problem(d.nameNode, "rule %q is not defined before this file: a patch needs an earlier rule of that name (a new rule needs scope, condition and actions)", d.name))
+			if missing := d.missing(); len(missing) > 0 {
+				if len(missing) == 3 {
+					ps = append(ps, d.src.problem(d.nameNode, "patch of unknown rule %q: no rule of that name is loaded before this file (a new rule needs scope, condition and actions)", d.name))
+				} else {
+					ps = append(ps, d.src.problem(d.nameNode, "new rule %q needs %s", d.name, strings.Join(missing, " and ")))
+				}
 				continue
 			}
 			dr := &draft{name: d.name, origin: d.src.pos(d.nameNode), fields: map[string]field{}, srcs: map[string]*source{}, params: map[string]param{}}
@@ -139,12 +144,16 @@ type ruleDoc struct {
 	fields   []field
 }
 
-func (d *ruleDoc) patchOnly() bool {
-	has := map[string]bool{}
-	for _, f := range d.fields {
-		has[f.key] = true
+// missing lists the fields a new rule needs that the entry lacks; all
+// three missing means the entry is meant as a patch.
+func (d *ruleDoc) missing() []string {
+	var out []string
+	for _, k := range []string{"scope", "condition", "actions"} {
+		if !slices.ContainsFunc(d.fields, func(f field) bool { return f.key == k }) {
+			out = append(out, k)
+		}
 	}
-	return !has["scope"] || !has["condition"] || !has["actions"]
+	return out
 }
 
 func parseRuleFile(src *source) ([]*ruleDoc, Problems) {
@@ -367,7 +376,7 @@ func (dr *draft) compile() (*Rule, Problems) {
 	if f, src, ok := get("scope"); ok {
 		s, _ := src.str(f.value, "scope", &ps)
 		r.Scope = Scope(s)
-		if !containsStr([]string{"process", "user", "session", "host"}, s) {
+		if !slices.Contains([]string{"process", "user", "session", "host"}, s) {
 			ps = append(ps, src.problem(f.value, "unknown scope %q: use process, user, session or host", s))
 			return nil, ps
 		}
@@ -383,7 +392,7 @@ func (dr *draft) compile() (*Rule, Problems) {
 	if f, src, ok := get("severity"); ok {
 		s, _ := src.str(f.value, "severity", &ps)
 		r.Severity = Severity(s)
-		if !containsStr([]string{"info", "warning", "critical"}, s) {
+		if !slices.Contains([]string{"info", "warning", "critical"}, s) {
 			ps = append(ps, src.problem(f.value, "unknown severity %q: use info, warning or critical", s))
 		}
 	}
@@ -578,7 +587,7 @@ func (c *compiler) kill(src *source, a *ActionSpec, set map[string]*yaml.Node, k
 	if v := set["target"]; v != nil {
 		if s, ok := src.str(v, "target", c.ps); ok {
 			a.Target = KillTarget(s)
-			if !containsTarget(allowed[scope], a.Target) {
+			if !slices.Contains(allowed[scope], a.Target) {
 				*c.ps = append(*c.ps, src.problem(v, "kill target %q does not fit a %s-scope rule (use: %s)", s, scope, targetList(allowed[scope])))
 			}
 		}
@@ -591,15 +600,6 @@ func (c *compiler) kill(src *source, a *ActionSpec, set map[string]*yaml.Node, k
 			*c.ps = append(*c.ps, src.problem(v, "grace only makes sense with a catchable signal such as TERM: KILL cannot be waited out"))
 		}
 	}
-}
-
-func containsTarget(list []KillTarget, t KillTarget) bool {
-	for _, v := range list {
-		if v == t {
-			return true
-		}
-	}
-	return false
 }
 
 func targetList(list []KillTarget) string {

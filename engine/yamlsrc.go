@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,7 +79,7 @@ func (s *source) mapping(n *yaml.Node, what string, allowed []string, ps *Proble
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if allowed != nil && !containsStr(allowed, k.Value) {
+		if allowed != nil && !slices.Contains(allowed, k.Value) {
 			*ps = append(*ps, s.problem(k, "unknown key %q in %s (known keys: %s)", k.Value, what, strings.Join(allowed, ", ")))
 			continue
 		}
@@ -90,15 +91,6 @@ func (s *source) mapping(n *yaml.Node, what string, allowed []string, ps *Proble
 		out = append(out, field{key: k.Value, kNode: k, value: v})
 	}
 	return out
-}
-
-func containsStr(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func isNull(n *yaml.Node) bool {

@@ -1,0 +1,1044 @@
+package builtin
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"ptrule/engine"
+)
+
+// Limits of the text an alert carries. An alert is mail: a fork bomb or a
+// process holding a million descriptors must not turn one into megabytes.
+const (
+	// enrichMaxFiles is the number of open files listed per process.
+	enrichMaxFiles = 200
+	// enrichMaxMaps is the number of bytes of /proc/PID/maps kept.
+	enrichMaxMaps = 64 << 10
+	// enrichMaxRows is the number of processes or sockets listed by
+	// ProcessTable and NetworkConnections.
+	enrichMaxRows = 10000
+	// enrichMaxCmdline is the number of bytes of a command line shown in
+	// the process table.
+	enrichMaxCmdline = 4096
+	// enrichMaxDepth bounds the indentation of the process forest, so a
+	// long chain of processes cannot make the table quadratic in size.
+	enrichMaxDepth = 32
+	// enrichMaxBody is the number of bytes of an HTTP body kept.
+	enrichMaxBody = 256 << 10
+	// enrichMaxFile bounds any other read of a /proc file.
+	enrichMaxFile = 1 << 20
+	// DefaultHTTPTimeout is the HTTPGet timeout of a new HostEnricher,
+	// lfd's for the Apache status page.
+	DefaultHTTPTimeout = 10 * time.Second
+)
+
+// HostEnricher reads alert attachments from a /proc tree when an alert is
+// rendered. It implements engine.Enricher without running ps, vmstat or
+// netstat, which lfd needed and which minimal hosts and containers lack.
+//
+// Every method returns text and never fails: a process that vanished, a
+// file that cannot be read or does not parse leaves a note in parentheses
+// and the rest of the text stands. Names and paths that come from
+// processes are escaped with engine.Display, so that a process cannot
+// forge lines in an alert. A HostEnricher keeps no state between calls and
+// may be used by several goroutines at once once HTTPTimeout is set.
+type HostEnricher struct {
+	// HTTPTimeout bounds a whole HTTPGet: connecting, the headers and
+	// the body. Zero or negative means DefaultHTTPTimeout.
+	HTTPTimeout time.Duration
+
+	root      string
+	ticks     uint64
+	pageSize  uint64
+	transport *http.Transport
+	now       func() time.Time
+}
+
+var _ engine.Enricher = (*HostEnricher)(nil)
+
+// NewHostEnricher returns a HostEnricher for the /proc tree at procRoot:
+// "/proc" in production, a fake tree in tests.
+func NewHostEnricher(procRoot string) *HostEnricher {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1
+	t.IdleConnTimeout = 30 * time.Second
+	return &HostEnricher{
+		HTTPTimeout: DefaultHTTPTimeout,
+		root:        procRoot,
+		ticks:       enrichClockTicks(),
+		pageSize:    uint64(os.Getpagesize()),
+		transport:   t,
+		now:         time.Now,
+	}
+}
+
+// enrichClockTicks returns the kernel's USER_HZ, the unit of the tick
+// counts in /proc/PID/stat, from the aux vector (Go has no sysconf
+// without cgo); 100, its value on every mainstream architecture, if the
+// vector cannot be read.
+func enrichClockTicks() uint64 {
+	const atClkTck = 17 // AT_CLKTCK in <elf.h>
+	if auxv, err := unix.Auxv(); err == nil {
+		for _, kv := range auxv {
+			if kv[0] == atClkTck && kv[1] > 0 {
+				return uint64(kv[1])
+			}
+		}
+	}
+	return 100
+}
+
+func (e *HostEnricher) path(elem ...string) string {
+	return filepath.Join(append([]string{e.root}, elem...)...)
+}
+
+// enrichReadCapped reads at most limit bytes of a file and reports whether
+// there was more.
+func enrichReadCapped(path string, limit int) ([]byte, bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if len(data) > limit {
+		return data[:limit], true, nil
+	}
+	return data, false, nil
+}
+
+// enrichGone reports whether err means the process no longer exists.
+func enrichGone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
+}
+
+// enrichErr is the text of an error for a note: the system's reason
+// without the path (the note names what was read), escaped.
+func enrichErr(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return engine.Display(err.Error())
+}
+
+// enrichCount prints a count with the singular or plural noun.
+func enrichCount(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// enrichProcessNote is the note for a per-process file that could not be read.
+func enrichProcessNote(what string, pid int, err error) string {
+	if enrichGone(err) {
+		return fmt.Sprintf("(process %d not found: it has exited)\n", pid)
+	}
+	return fmt.Sprintf("(unable to read the %s of process %d: %s)\n", what, pid, enrichErr(err))
+}
+
+// OpenFiles lists the targets of the process's descriptors, one per line
+// in descriptor order. Sockets (socket:[N]), pipes (pipe:[N]) and
+// anonymous inodes (anon_inode:...) are left out; unlike lfd (its quirk
+// Q9) a file whose path merely contains "pipe" is kept. Every file has an
+// absolute path, so no file can be mistaken for one of these.
+func (e *HostEnricher) OpenFiles(pid int) string {
+	if pid <= 0 {
+		return fmt.Sprintf("(no process %d)\n", pid)
+	}
+	dir := e.path(strconv.Itoa(pid), "fd")
+	f, err := os.Open(dir)
+	if err != nil {
+		return enrichProcessNote("open files", pid, err)
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return enrichProcessNote("open files", pid, err)
+	}
+	fds := make([]int, 0, len(names))
+	for _, n := range names {
+		if fd, err := strconv.Atoi(n); err == nil && fd >= 0 {
+			fds = append(fds, fd)
+		}
+	}
+	slices.Sort(fds)
+
+	var b strings.Builder
+	listed, more, unreadable := 0, 0, 0
+	var lastErr error
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join(dir, strconv.Itoa(fd)))
+		switch {
+		case enrichGone(err):
+			// Closed since the directory was listed.
+			continue
+		case err != nil:
+			unreadable++
+			lastErr = err
+			continue
+		case strings.HasPrefix(target, "socket:["),
+			strings.HasPrefix(target, "pipe:["),
+			strings.HasPrefix(target, "anon_inode:"):
+			continue
+		}
+		if listed == enrichMaxFiles {
+			more++
+			continue
+		}
+		listed++
+		b.WriteString(engine.Display(target))
+		b.WriteByte('\n')
+	}
+	if more > 0 {
+		fmt.Fprintf(&b, "... %d more\n", more)
+	}
+	if unreadable > 0 {
+		fmt.Fprintf(&b, "(%s could not be read: %s)\n", enrichCount(unreadable, "descriptor", "descriptors"), enrichErr(lastErr))
+	}
+	return b.String()
+}
+
+// MemoryMaps returns /proc/PID/maps, cut after 64 KiB at a line end with a
+// "[truncated]" line. The kernel escapes newlines in mapped paths; other
+// control characters are escaped here (and backslashes doubled, so the
+// kernel's \012 reads \\012).
+func (e *HostEnricher) MemoryMaps(pid int) string {
+	if pid <= 0 {
+		return fmt.Sprintf("(no process %d)\n", pid)
+	}
+	data, truncated, err := enrichReadCapped(e.path(strconv.Itoa(pid), "maps"), enrichMaxMaps)
+	if err != nil {
+		return enrichProcessNote("memory maps", pid, err)
+	}
+	if truncated {
+		if i := strings.LastIndexByte(string(data), '\n'); i >= 0 {
+			data = data[:i+1]
+		}
+	}
+	var b strings.Builder
+	b.Grow(len(data) + 16)
+	for line := range strings.Lines(string(data)) {
+		b.WriteString(engine.Display(strings.TrimSuffix(line, "\n")))
+		b.WriteByte('\n')
+	}
+	if truncated {
+		b.WriteString("[truncated]\n")
+	}
+	return b.String()
+}
+
+// enrichStat holds the fields of /proc/PID/stat the process table shows.
+type enrichStat struct {
+	comm                   string
+	state                  string
+	ppid, pgrp, session    int
+	ttyNr, tpgid           int64
+	utime, stime           uint64
+	nice                   int64
+	threads                int64
+	starttime, vsize, rssP uint64
+}
+
+// enrichParseStat parses /proc/PID/stat. The name lies between the first
+// '(' and the last ')', as it may hold parentheses, blanks and newlines.
+func enrichParseStat(data string) (enrichStat, bool) {
+	var st enrichStat
+	l := strings.IndexByte(data, '(')
+	r := strings.LastIndexByte(data, ')')
+	if l < 0 || r < l {
+		return st, false
+	}
+	st.comm = data[l+1 : r]
+	// Fields numbered as in proc(5) minus 3: 0 is the state.
+	f := strings.Fields(data[r+1:])
+	if len(f) < 22 {
+		return st, false
+	}
+	st.state = f[0]
+	ok := true
+	atoi := func(s string) int {
+		v, err := strconv.Atoi(s)
+		ok = ok && err == nil
+		return v
+	}
+	i64 := func(s string) int64 {
+		v, err := strconv.ParseInt(s, 10, 64)
+		ok = ok && err == nil
+		return v
+	}
+	u64 := func(s string) uint64 {
+		v, err := strconv.ParseUint(s, 10, 64)
+		ok = ok && err == nil
+		return v
+	}
+	st.ppid, st.pgrp, st.session = atoi(f[1]), atoi(f[2]), atoi(f[3])
+	st.ttyNr, st.tpgid = i64(f[4]), i64(f[5])
+	st.utime, st.stime = u64(f[11]), u64(f[12])
+	st.nice, st.threads = i64(f[16]), i64(f[17])
+	st.starttime, st.vsize = u64(f[19]), u64(f[20])
+	// rss is signed in the kernel's format but never negative.
+	if rss := i64(f[21]); rss > 0 {
+		st.rssP = uint64(rss)
+	}
+	return st, ok && st.state != ""
+}
+
+// enrichStatusField returns the value of the "Key:" line of
+// /proc/PID/status, or "".
+func enrichStatusField(status, key string) string {
+	for line := range strings.Lines(status) {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// enrichTTY names a controlling terminal from tty_nr as ps does for the
+// common devices, "?" for none and MAJOR,MINOR for others.
+func enrichTTY(nr int64) string {
+	if nr <= 0 {
+		return "?"
+	}
+	major := (nr >> 8) & 0xfff
+	minor := (nr & 0xff) | ((nr >> 12) & 0xfff00)
+	switch {
+	case major >= 136 && major <= 143:
+		return "pts/" + strconv.FormatInt((major-136)*256+minor, 10)
+	case major == 4 && minor < 64:
+		return "tty" + strconv.FormatInt(minor, 10)
+	case major == 4:
+		return "ttyS" + strconv.FormatInt(minor-64, 10)
+	}
+	return strconv.FormatInt(major, 10) + "," + strconv.FormatInt(minor, 10)
+}
+
+// enrichHost is what the process table needs from the host files.
+type enrichHost struct {
+	uptime   float64 // seconds since boot, 0 if unknown
+	btime    int64   // boot time in epoch seconds, 0 if unknown
+	memTotal uint64  // KiB, 0 if unknown
+}
+
+func (e *HostEnricher) readHost() enrichHost {
+	var h enrichHost
+	if data, _, err := enrichReadCapped(e.path("uptime"), enrichMaxFile); err == nil {
+		if f := strings.Fields(string(data)); len(f) > 0 {
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil && v > 0 && !math.IsInf(v, 0) {
+				h.uptime = v
+			}
+		}
+	}
+	if data, _, err := enrichReadCapped(e.path("stat"), enrichMaxFile); err == nil {
+		for line := range strings.Lines(string(data)) {
+			if v, ok := strings.CutPrefix(line, "btime "); ok {
+				h.btime, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			}
+		}
+	}
+	if data, _, err := enrichReadCapped(e.path("meminfo"), enrichMaxFile); err == nil {
+		h.memTotal, _ = enrichMeminfo(string(data))["MemTotal"]
+	}
+	return h
+}
+
+// enrichRow is one process of the table.
+type enrichRow struct {
+	pid, ppid int
+	head      string // every column before COMMAND
+	cmd       string
+}
+
+// ProcessTable lists every process like `ps axuf`: USER PID %CPU %MEM VSZ
+// RSS TTY STAT START TIME COMMAND, as a forest with children indented
+// under their parent by "\_ ". As in ps, the children of init start their
+// own trees (indenting them would indent nearly every line), and a
+// process without a command line (a kernel thread) shows as [name].
+//
+// %CPU is what ps shows too: CPU time over the time since the process
+// started, a lifetime average, not the current use, which would need two
+// readings some time apart. %MEM is RSS over MemTotal.
+func (e *HostEnricher) ProcessTable() string {
+	entries, err := os.ReadDir(e.root)
+	if err != nil {
+		return fmt.Sprintf("(unable to list processes: %s)\n", enrichErr(err))
+	}
+	host := e.readHost()
+	now := e.now()
+	users := map[string]string{}
+	rows := make([]enrichRow, 0, len(entries))
+	unreadable := 0
+	var lastErr error
+	for _, ent := range entries {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+		row, err := e.psRow(pid, host, now, users)
+		if enrichGone(err) {
+			continue
+		}
+		if err != nil {
+			unreadable++
+			lastErr = err
+			continue
+		}
+		rows = append(rows, row)
+	}
+	slices.SortFunc(rows, func(a, b enrichRow) int { return a.pid - b.pid })
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-8s %7s %4s %4s %6s %5s %-8s %-4s %5s %6s %s\n",
+		"USER", "PID", "%CPU", "%MEM", "VSZ", "RSS", "TTY", "STAT", "START", "TIME", "COMMAND")
+	shown := 0
+	enrichForest(rows, func(r *enrichRow, depth int) {
+		if shown == enrichMaxRows {
+			return
+		}
+		shown++
+		b.WriteString(r.head)
+		if depth > 0 {
+			b.WriteString(strings.Repeat("    ", min(depth, enrichMaxDepth)-1))
+			b.WriteString(` \_ `)
+		}
+		b.WriteString(r.cmd)
+		b.WriteByte('\n')
+	})
+	if len(rows) > shown {
+		fmt.Fprintf(&b, "... %d more processes\n", len(rows)-shown)
+	}
+	if unreadable > 0 {
+		fmt.Fprintf(&b, "(%s could not be read: %s)\n", enrichCount(unreadable, "process", "processes"), enrichErr(lastErr))
+	}
+	return b.String()
+}
+
+// errEnrichParse is a /proc file that does not parse.
+var errEnrichParse = errors.New("malformed stat")
+
+// psRow reads one process. An error that is not "gone" means the process
+// exists but could not be shown.
+func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[string]string) (enrichRow, error) {
+	dir := strconv.Itoa(pid)
+	data, _, err := enrichReadCapped(e.path(dir, "stat"), enrichMaxFile)
+	if err != nil {
+		return enrichRow{}, err
+	}
+	st, ok := enrichParseStat(string(data))
+	if !ok {
+		return enrichRow{}, errEnrichParse
+	}
+	// status and cmdline are optional: a row shows what could be read.
+	statusData, _, _ := enrichReadCapped(e.path(dir, "status"), enrichMaxFile)
+	status := string(statusData)
+	cmdData, cut, _ := enrichReadCapped(e.path(dir, "cmdline"), enrichMaxCmdline)
+
+	userName := "?"
+	if uids := strings.Fields(enrichStatusField(status, "Uid")); len(uids) >= 2 {
+		userName = enrichUser(uids[1], users)
+	}
+
+	stat := st.state
+	switch {
+	case st.nice < 0:
+		stat += "<"
+	case st.nice > 0:
+		stat += "N"
+	}
+	if lck := strings.Fields(enrichStatusField(status, "VmLck")); len(lck) > 0 && lck[0] != "0" {
+		stat += "L"
+	}
+	if st.session == pid {
+		stat += "s"
+	}
+	if st.threads > 1 {
+		stat += "l"
+	}
+	if st.tpgid > 0 && st.tpgid == int64(st.pgrp) {
+		stat += "+"
+	}
+
+	cpuTicks := st.utime + st.stime
+	pcpu := 0.0
+	if age := host.uptime - float64(st.starttime)/float64(e.ticks); age > 0 {
+		pcpu = min(float64(cpuTicks)/float64(e.ticks)/age*100, 999.9)
+	}
+	rssKiB := st.rssP * e.pageSize / 1024
+	pmem := "-"
+	if host.memTotal > 0 {
+		pmem = strconv.FormatFloat(min(float64(rssKiB)/float64(host.memTotal)*100, 99.9), 'f', 1, 64)
+	}
+	start := "?"
+	if host.btime > 0 {
+		t := time.Unix(host.btime+int64(st.starttime/e.ticks), 0).In(now.Location())
+		switch age := now.Sub(t); {
+		case age < 24*time.Hour:
+			start = t.Format("15:04")
+		case age < 365*24*time.Hour:
+			start = t.Format("Jan02")
+		default:
+			start = t.Format("2006")
+		}
+	}
+	cpuSecs := cpuTicks / e.ticks
+
+	head := fmt.Sprintf("%-8s %7d %4.1f %4s %6d %5d %-8s %-4s %5s %6s ",
+		userName, pid, pcpu, pmem, st.vsize/1024, rssKiB, enrichTTY(st.ttyNr),
+		engine.Display(stat), start, fmt.Sprintf("%d:%02d", cpuSecs/60, cpuSecs%60))
+
+	var cmd string
+	if args := strings.TrimRight(string(cmdData), "\x00"); args != "" {
+		// Arguments are NUL-terminated; programs that rewrite their
+		// title pad it with NULs, dropped above.
+		cmd = engine.Display(strings.ReplaceAll(args, "\x00", " "))
+		if cut {
+			cmd += "..."
+		}
+	} else {
+		cmd = "[" + engine.Display(st.comm) + "]"
+	}
+	if st.state == "Z" {
+		cmd += " <defunct>"
+	}
+	return enrichRow{pid: pid, ppid: st.ppid, head: head, cmd: cmd}, nil
+}
+
+// enrichUser names a uid from the passwd database, or shows the number.
+func enrichUser(uid string, cache map[string]string) string {
+	if name, ok := cache[uid]; ok {
+		return name
+	}
+	name := engine.Display(uid)
+	if u, err := user.LookupId(uid); err == nil && u.Username != "" {
+		name = engine.Display(u.Username)
+	}
+	cache[uid] = name
+	return name
+}
+
+// enrichForest calls visit for the rows sorted by pid (rows must be) in
+// forest order with each row's depth. A row is a root if its parent is 0,
+// 1 or itself or is not in the table; rows left over (a loop of parents,
+// which a garbage tree can present) are visited as roots too.
+func enrichForest(rows []enrichRow, visit func(r *enrichRow, depth int)) {
+	index := make(map[int]int, len(rows))
+	for i := range rows {
+		index[rows[i].pid] = i
+	}
+	children := make(map[int][]int, len(rows))
+	var roots []int
+	for i := range rows {
+		r := &rows[i]
+		if _, ok := index[r.ppid]; !ok || r.ppid <= 1 || r.ppid == r.pid {
+			roots = append(roots, i)
+			continue
+		}
+		children[r.ppid] = append(children[r.ppid], i)
+	}
+	seen := make([]bool, len(rows))
+	type item struct{ i, depth int }
+	var stack []item
+	walk := func(root int) {
+		stack = append(stack[:0], item{root, 0})
+		for len(stack) > 0 {
+			it := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[it.i] {
+				continue
+			}
+			seen[it.i] = true
+			visit(&rows[it.i], it.depth)
+			kids := children[rows[it.i].pid]
+			for k := len(kids) - 1; k >= 0; k-- {
+				stack = append(stack, item{kids[k], it.depth + 1})
+			}
+		}
+	}
+	for _, i := range roots {
+		walk(i)
+	}
+	for i := range rows {
+		if !seen[i] {
+			walk(i)
+		}
+	}
+}
+
+// enrichMeminfo parses /proc/meminfo into KiB values by key.
+func enrichMeminfo(data string) map[string]uint64 {
+	m := map[string]uint64{}
+	for line := range strings.Lines(data) {
+		key, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseUint(f[0], 10, 64); err == nil {
+			m[key] = v
+		}
+	}
+	return m
+}
+
+// MemoryStats summarises memory, swap, processes, CPU and load from
+// /proc/meminfo, /proc/stat and /proc/loadavg, with the figures of the
+// first line of `vmstat` (which averages since boot), in KiB. A figure
+// that cannot be read shows as "?".
+func (e *HostEnricher) MemoryStats() string {
+	var b strings.Builder
+	var notes []string
+	note := func(file string, err error) {
+		notes = append(notes, fmt.Sprintf("(unable to read %s: %s)", file, enrichErr(err)))
+	}
+	num := func(m map[string]uint64, key string) string {
+		if v, ok := m[key]; ok {
+			return strconv.FormatUint(v, 10)
+		}
+		return "?"
+	}
+
+	// /proc/stat: processes and CPU.
+	stat := map[string][]string{}
+	if data, _, err := enrichReadCapped(e.path("stat"), enrichMaxFile); err != nil {
+		note("stat", err)
+	} else {
+		for line := range strings.Lines(string(data)) {
+			if f := strings.Fields(line); len(f) > 1 {
+				stat[f[0]] = f[1:]
+			}
+		}
+	}
+	field := func(key string) string {
+		if v := stat[key]; len(v) > 0 {
+			if _, err := strconv.ParseUint(v[0], 10, 64); err == nil {
+				return v[0]
+			}
+		}
+		return "?"
+	}
+	fmt.Fprintf(&b, "procs:  %s running, %s blocked\n", field("procs_running"), field("procs_blocked"))
+
+	if data, _, err := enrichReadCapped(e.path("meminfo"), enrichMaxFile); err != nil {
+		note("meminfo", err)
+		fmt.Fprintf(&b, "memory: ?\nswap:   ?\n")
+	} else {
+		m := enrichMeminfo(string(data))
+		fmt.Fprintf(&b, "memory: total %s, free %s, available %s, buffers %s, cached %s (KiB)\n",
+			num(m, "MemTotal"), num(m, "MemFree"), num(m, "MemAvailable"), num(m, "Buffers"), num(m, "Cached"))
+		used := "?"
+		if t, ok := m["SwapTotal"]; ok {
+			if f, ok := m["SwapFree"]; ok && f <= t {
+				used = strconv.FormatUint(t-f, 10)
+			}
+		}
+		fmt.Fprintf(&b, "swap:   total %s, free %s, used %s (KiB)\n", num(m, "SwapTotal"), num(m, "SwapFree"), used)
+	}
+
+	// The cpu line counts ticks since boot: user nice system idle iowait
+	// irq softirq steal (guest time is included in user). The columns are
+	// vmstat's: us = user+nice, sy = system+irq+softirq.
+	cpu := "?"
+	if v := stat["cpu"]; len(v) >= 4 {
+		var t [8]uint64
+		ok := true
+		for i := range t {
+			if i < len(v) {
+				n, err := strconv.ParseUint(v[i], 10, 64)
+				ok = ok && err == nil
+				t[i] = n
+			}
+		}
+		total := 0.0
+		for _, n := range t {
+			total += float64(n)
+		}
+		if ok && total > 0 {
+			pct := func(n ...uint64) float64 {
+				s := 0.0
+				for _, x := range n {
+					s += float64(x)
+				}
+				return s / total * 100
+			}
+			cpu = fmt.Sprintf("us %.0f%%, sy %.0f%%, id %.0f%%, wa %.0f%%, st %.0f%% (since boot)",
+				pct(t[0], t[1]), pct(t[2], t[5], t[6]), pct(t[3]), pct(t[4]), pct(t[7]))
+		}
+	}
+	fmt.Fprintf(&b, "cpu:    %s\n", cpu)
+
+	if data, _, err := enrichReadCapped(e.path("loadavg"), enrichMaxFile); err != nil {
+		note("loadavg", err)
+		b.WriteString("load:   ?\n")
+	} else if f := strings.Fields(string(data)); len(f) >= 4 {
+		fmt.Fprintf(&b, "load:   %s %s %s (1, 5, 15 min), %s running/total\n",
+			engine.Display(f[0]), engine.Display(f[1]), engine.Display(f[2]), engine.Display(f[3]))
+	} else {
+		b.WriteString("load:   ? (malformed loadavg)\n")
+	}
+	for _, n := range notes {
+		b.WriteString(n)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// enrichTCPStates names the kernel's TCP states (include/net/tcp_states.h)
+// by their number in the st column of /proc/net/tcp.
+var enrichTCPStates = [...]string{
+	1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
+	6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
+	11: "CLOSING", 12: "NEW_SYN_RECV", 13: "BOUND_INACTIVE",
+}
+
+// enrichSocket is one line of a /proc/net table.
+type enrichSocket struct {
+	proto          string
+	recvQ, sendQ   uint64
+	local, foreign string
+	state          string
+	inode          uint64
+}
+
+// enrichParseNetLine parses one line of /proc/net/{tcp,udp}{,6}:
+//
+//	sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
+func enrichParseNetLine(line, proto string) (enrichSocket, bool) {
+	f := strings.Fields(line)
+	if len(f) < 10 {
+		return enrichSocket{}, false
+	}
+	s := enrichSocket{proto: proto}
+	var ok1, ok2 bool
+	s.local, ok1 = enrichHexAddr(f[1])
+	s.foreign, ok2 = enrichHexAddr(f[2])
+	st, err1 := strconv.ParseUint(f[3], 16, 8)
+	tx, rx, _ := strings.Cut(f[4], ":")
+	var err2, err3, err4 error
+	s.sendQ, err2 = strconv.ParseUint(tx, 16, 64)
+	s.recvQ, err3 = strconv.ParseUint(rx, 16, 64)
+	s.inode, err4 = strconv.ParseUint(f[9], 10, 64)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		return enrichSocket{}, false
+	}
+	switch {
+	case strings.HasPrefix(proto, "udp"):
+		// netstat leaves the state of an unconnected UDP socket blank.
+		if st == 1 {
+			s.state = "ESTABLISHED"
+		}
+	case st < uint64(len(enrichTCPStates)) && enrichTCPStates[st] != "":
+		s.state = enrichTCPStates[st]
+	default:
+		s.state = "UNKNOWN"
+	}
+	return s, true
+}
+
+// enrichHexAddr formats "0100007F:1F90" or its 32-digit IPv6 form as
+// netstat does: 127.0.0.1:8080, :::22, 0.0.0.0:*. The kernel prints each
+// 32-bit word of an address with %08X as it sits in memory, so the bytes
+// of a word come out in host order.
+func enrichHexAddr(s string) (string, bool) {
+	hexAddr, hexPort, ok := strings.Cut(s, ":")
+	if !ok {
+		return "", false
+	}
+	port, err := strconv.ParseUint(hexPort, 16, 16)
+	if err != nil {
+		return "", false
+	}
+	if len(hexAddr) != 8 && len(hexAddr) != 32 {
+		return "", false
+	}
+	var a [16]byte
+	for w := 0; w < len(hexAddr)/8; w++ {
+		v, err := strconv.ParseUint(hexAddr[8*w:8*w+8], 16, 32)
+		if err != nil {
+			return "", false
+		}
+		binary.NativeEndian.PutUint32(a[4*w:], uint32(v))
+	}
+	var addr netip.Addr
+	if len(hexAddr) == 8 {
+		addr = netip.AddrFrom4([4]byte(a[:4]))
+	} else {
+		addr = netip.AddrFrom16(a)
+	}
+	p := "*"
+	if port != 0 {
+		p = strconv.FormatUint(port, 10)
+	}
+	return addr.String() + ":" + p, true
+}
+
+// NetworkConnections lists the host's TCP and UDP sockets like
+// `netstat -autpn`, from the tables under procRoot/net (the namespace of
+// the reader), with the pid and name of a process holding each socket,
+// found by walking every /proc/PID/fd once.
+func (e *HostEnricher) NetworkConnections() string {
+	var socks []enrichSocket
+	var notes []string
+	malformed, read := 0, 0
+	for _, proto := range []string{"tcp", "tcp6", "udp", "udp6"} {
+		data, cut, err := enrichReadCapped(e.path("net", proto), 64<<20)
+		if errors.Is(err, fs.ErrNotExist) {
+			// No IPv6 on this host, say.
+			continue
+		}
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("(unable to read net/%s: %s)", proto, enrichErr(err)))
+			continue
+		}
+		read++
+		if cut {
+			notes = append(notes, fmt.Sprintf("(net/%s is too large: cut)", proto))
+		}
+		first := true
+		for line := range strings.Lines(string(data)) {
+			if first {
+				// The header.
+				first = false
+				continue
+			}
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			s, ok := enrichParseNetLine(line, proto)
+			if !ok {
+				malformed++
+				continue
+			}
+			socks = append(socks, s)
+		}
+	}
+	if read == 0 && len(notes) == 0 {
+		notes = append(notes, "(no socket tables under net/)")
+	}
+	if malformed > 0 {
+		notes = append(notes, fmt.Sprintf("(%s left out)", enrichCount(malformed, "malformed line", "malformed lines")))
+	}
+
+	owners, unreadable := e.socketOwners(socks)
+	if unreadable > 0 {
+		notes = append(notes, fmt.Sprintf("(the descriptors of %s could not be read: their sockets show no PID/Program)",
+			enrichCount(unreadable, "process", "processes")))
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-5s %6s %6s %-23s %-23s %-11s %s\n",
+		"Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State", "PID/Program name")
+	for i, s := range socks {
+		if i == enrichMaxRows {
+			fmt.Fprintf(&b, "... %d more sockets\n", len(socks)-i)
+			break
+		}
+		owner := "-"
+		if o, ok := owners[s.inode]; ok && s.inode != 0 {
+			owner = o
+		}
+		fmt.Fprintf(&b, "%-5s %6d %6d %-23s %-23s %-11s %s\n",
+			s.proto, s.recvQ, s.sendQ, s.local, s.foreign, s.state, owner)
+	}
+	for _, n := range notes {
+		b.WriteString(n)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// socketOwners maps the inodes of socks to "PID/name" of the lowest pid
+// holding them, and counts the processes whose descriptors could not be
+// read (those of other users, unless the daemon runs as root). The walk
+// stops once every inode is found.
+func (e *HostEnricher) socketOwners(socks []enrichSocket) (map[uint64]string, int) {
+	want := map[uint64]bool{}
+	for _, s := range socks {
+		if s.inode != 0 {
+			want[s.inode] = true
+		}
+	}
+	owners := map[uint64]string{}
+	if len(want) == 0 {
+		return owners, 0
+	}
+	entries, err := os.ReadDir(e.root)
+	if err != nil {
+		return owners, 0
+	}
+	pids := make([]int, 0, len(entries))
+	for _, ent := range entries {
+		if pid, err := strconv.Atoi(ent.Name()); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	slices.Sort(pids)
+	unreadable := 0
+	for _, pid := range pids {
+		if len(owners) == len(want) {
+			break
+		}
+		dir := e.path(strconv.Itoa(pid), "fd")
+		f, err := os.Open(dir)
+		if err != nil {
+			if !enrichGone(err) {
+				unreadable++
+			}
+			continue
+		}
+		names, err := f.Readdirnames(-1)
+		f.Close()
+		if err != nil {
+			if !enrichGone(err) {
+				unreadable++
+			}
+			continue
+		}
+		name := ""
+		for _, n := range names {
+			target, err := os.Readlink(filepath.Join(dir, n))
+			if err != nil {
+				continue
+			}
+			num, ok := strings.CutPrefix(target, "socket:[")
+			if !ok {
+				continue
+			}
+			num, ok = strings.CutSuffix(num, "]")
+			inode, err := strconv.ParseUint(num, 10, 64)
+			if !ok || err != nil || !want[inode] {
+				continue
+			}
+			if _, known := owners[inode]; known {
+				continue
+			}
+			if name == "" {
+				name = e.commOf(pid)
+			}
+			owners[inode] = strconv.Itoa(pid) + "/" + name
+		}
+	}
+	return owners, unreadable
+}
+
+// commOf returns the escaped name of a process, or "?".
+func (e *HostEnricher) commOf(pid int) string {
+	data, _, err := enrichReadCapped(e.path(strconv.Itoa(pid), "comm"), 256)
+	if err != nil || len(data) == 0 {
+		return "?"
+	}
+	return engine.Display(strings.TrimSuffix(string(data), "\n"))
+}
+
+// HTTPGet fetches an http or https URL with a timeout of HTTPTimeout and
+// returns up to 256 KiB of its body. Any failure, a status other than 2xx
+// included, is returned as "Unable to retrieve URL: reason" with any
+// password in the URL masked. Line breaks and tabs of the body are kept;
+// other control characters are escaped.
+func (e *HostEnricher) HTTPGet(rawURL string) (text string) {
+	shown := engine.Display(rawURL)
+	fail := func(reason string) string {
+		return fmt.Sprintf("Unable to retrieve %s: %s\n", shown, reason)
+	}
+	defer func() {
+		// Nothing below should panic; if something does, the alert
+		// still goes out.
+		if r := recover(); r != nil {
+			text = fail(engine.Display(fmt.Sprint(r)))
+		}
+	}()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fail(engine.Display(err.Error()))
+	}
+	shown = engine.Display(u.Redacted())
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fail("only http and https URLs are accepted")
+	}
+	if u.Host == "" {
+		return fail("no host in the URL")
+	}
+	timeout := e.HTTPTimeout
+	if timeout <= 0 {
+		timeout = DefaultHTTPTimeout
+	}
+	client := &http.Client{Transport: e.transport, Timeout: timeout}
+	req, err := http.NewRequest(http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fail(engine.Display(err.Error()))
+	}
+	req.Header.Set("User-Agent", "ptrule")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fail(enrichHTTPErr(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fail("HTTP status " + engine.Display(resp.Status))
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, enrichMaxBody+1))
+	if err != nil {
+		return fail(enrichHTTPErr(err))
+	}
+	truncated := len(body) > enrichMaxBody
+	if truncated {
+		body = body[:enrichMaxBody]
+	}
+	var b strings.Builder
+	b.Grow(len(body) + 16)
+	for line := range strings.Lines(string(body)) {
+		line, nl := strings.CutSuffix(line, "\n")
+		line = strings.TrimSuffix(line, "\r")
+		for i, part := range strings.Split(line, "\t") {
+			if i > 0 {
+				b.WriteByte('\t')
+			}
+			b.WriteString(engine.Display(part))
+		}
+		if nl {
+			b.WriteByte('\n')
+		}
+	}
+	if truncated {
+		b.WriteString("\n[truncated]\n")
+	}
+	return b.String()
+}
+
+// enrichHTTPErr is the reason of a failed request without the URL, which
+// the message already names (and url.Error would show unredacted).
+func enrichHTTPErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return engine.Display(err.Error())
+}

@@ -10,10 +10,15 @@ import (
 	"ptrule/engine"
 )
 
-//go:embed *.yaml *.pignore
+// testdata holds the patch files that fixtures name in rule_files; it is
+// embedded so that the built-in fixtures also run from the binary. Files
+// reads only the top level, so nothing in testdata is ever a default rule.
+//
+//go:embed *.yaml *.pignore testdata
 var files embed.FS
 
-// FS is the directory of default rules, ignore lists and fixtures.
+// FS is the directory of default rules, ignore lists and fixtures, with the
+// fixtures' patch files under testdata/.
 var FS fs.FS = files
 
 // Display is the path shown for built-in files in errors and listings.

@@ -13,6 +13,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Tests that need ptrule as a separate process re-execute this binary.
+	if os.Getenv("PTRULE_RUN_MAIN") == "1" {
+		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	testscript.Main(m, map[string]func(){
 		"ptrule": func() { os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr)) },
 	})

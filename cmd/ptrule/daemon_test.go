@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"ptrule/builtin/proctest"
+)
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// logLine is the part of a JSON log line the tests read.
+type logLine struct {
+	Time   time.Time `json:"time"`
+	Msg    string    `json:"msg"`
+	Rule   string    `json:"rule"`
+	At     string    `json:"at"`
+	PID    int       `json:"pid"`
+	Status string    `json:"status"`
+}
+
+func logLines(t *testing.T, s string) []logLine {
+	t.Helper()
+	var out []logLine
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var l logLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("bad log line %q: %v", sc.Text(), err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// firings returns, per rule, the offsets from start at which it matched.
+func firings(lines []logLine, start time.Time) map[string][]time.Duration {
+	out := map[string][]time.Duration{}
+	for _, l := range lines {
+		if l.Msg == "match" {
+			out[l.Rule] = append(out[l.Rule], l.Time.Sub(start).Round(time.Second))
+		}
+	}
+	return out
+}
+
+func durations(secs ...int) []time.Duration {
+	out := make([]time.Duration, len(secs))
+	for i, s := range secs {
+		out[i] = time.Duration(s) * time.Second
+	}
+	return out
+}
+
+func equalDurations(a, b []time.Duration) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+const scheduleRules = `rules:
+  - name: fast
+    scope: host
+    every: 10s
+    condition: "true"
+    actions: [alert: {}]
+  - name: slow
+    scope: host
+    every: 30s
+    condition: "true"
+    actions: [alert: {}]
+  - name: default
+    scope: host
+    condition: host.procs == 1
+    actions: [alert: {}]
+`
+
+// TestDaemonLoop drives the daemon under a fake clock: rules with different
+// periods, a reload with a broken file that keeps the running rules, a good
+// reload, and a clean stop on SIGTERM.
+func TestDaemonLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tree := proctest.New(t)
+		tree.AddProc(proctest.Proc{PID: 100, UID: 1001, Exe: "/usr/bin/x", Age: time.Hour})
+		dir := t.TempDir()
+		rulesPath := writeFile(t, dir, "rules.yaml", scheduleRules)
+		cfg := writeFile(t, dir, "ptrule.yaml", "interval: 20s\nrules_dirs: []\nstate_dir: "+filepath.Join(dir, "state")+"\n")
+		var logs syncBuffer
+		d := &daemon{
+			config: cfg, sources: ruleSources{noBuiltin: true, rules: []string{rulesPath}},
+			procRoot: tree.Root(),
+			log:      slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		}
+		sigs := make(chan os.Signal, 1)
+		done := make(chan int)
+		start := time.Now()
+		go func() { done <- d.run(sigs) }()
+
+		time.Sleep(65 * time.Second)
+		synctest.Wait()
+		got := firings(logLines(t, logs.String()), start)
+		for rule, want := range map[string][]time.Duration{
+			"fast":    durations(0, 10, 20, 30, 40, 50, 60),
+			"slow":    durations(0, 30, 60),
+			"default": durations(0, 20, 40, 60),
+		} {
+			if !equalDurations(got[rule], want) {
+				t.Errorf("%s matched at %v, want %v", rule, got[rule], want)
+			}
+		}
+
+		// A reload with a broken file keeps the running rules.
+		writeFile(t, dir, "rules.yaml", "rules:\n  - name: fast\n    scope: host\n    condition: host.nme == 1\n    actions: [alert: {}]\n")
+		sigs <- syscall.SIGHUP
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		lines := logLines(t, logs.String())
+		if !hasLog(lines, "bad rules", "") || !hasLog(lines, "reload failed: keeping the running rules", "") {
+			t.Errorf("a bad reload was not reported:\n%s", logs.String())
+		}
+		for _, l := range lines {
+			if l.Msg == "bad rules" && !strings.HasSuffix(l.At, "rules.yaml:4:20") {
+				t.Errorf("bad rule reported at %q, want rules.yaml:4:20", l.At)
+			}
+		}
+		got = firings(lines, start)
+		if want := durations(0, 10, 20, 30, 40, 50, 60, 70, 80, 90); !equalDurations(got["fast"], want) {
+			t.Errorf("after a bad reload fast matched at %v, want %v", got["fast"], want)
+		}
+
+		// A good reload replaces them.
+		writeFile(t, dir, "rules.yaml", "rules:\n  - name: fresh\n    scope: host\n    every: 5s\n    condition: \"true\"\n    actions: [alert: {}]\n")
+		sigs <- syscall.SIGHUP
+		time.Sleep(11 * time.Second)
+		synctest.Wait()
+		got = firings(logLines(t, logs.String()), start)
+		if len(got["fresh"]) != 3 || len(got["fast"]) != 10 {
+			t.Errorf("after a good reload: fresh matched at %v (want 3 times), fast %v (want no more)", got["fresh"], got["fast"])
+		}
+
+		sigs <- syscall.SIGTERM
+		if code := <-done; code != exitOK {
+			t.Errorf("daemon exited %d after SIGTERM, want 0", code)
+		}
+		if !hasLog(logLines(t, logs.String()), "ptrule stopped", "") {
+			t.Errorf("no clean stop logged")
+		}
+	})
+}
+
+func hasLog(lines []logLine, msg, rule string) bool {
+	for _, l := range lines {
+		if l.Msg == msg && (rule == "" || l.Rule == rule) {
+			return true
+		}
+	}
+	return false
+}
+
+// daemonProcess starts `ptrule run` as a subprocess (this test binary,
+// re-executed as ptrule) and returns its log buffer.
+func daemonProcess(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	var logs syncBuffer
+	cmd := exec.Command(os.Args[0], append([]string{"run", "--log-format", "json"}, args...)...)
+	cmd.Env = append(os.Environ(), "PTRULE_RUN_MAIN=1")
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	return cmd, &logs
+}
+
+func alive(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(data, ')')
+	return i > 0 && len(data) > i+2 && data[i+2] != 'Z'
+}
+
+// TestDaemonEndToEnd runs the daemon binary with a 1s interval against the
+// live /proc: a deleted binary run by nobody is alerted on once and then
+// suppressed; with a kill action it is killed in enforce mode and left
+// alone in monitor mode. The rules name the test's own pid, so nothing
+// else on the machine can match.
+func TestDaemonEndToEnd(t *testing.T) {
+	needRoot(t)
+	for _, mode := range []string{"enforce", "monitor"} {
+		t.Run(mode, func(t *testing.T) {
+			victim, _ := deletedBinary(t, nobodyUID)
+			pid := victim.Process.Pid
+			rules := writeFile(t, t.TempDir(), "site.yaml", `rules:
+  - name: pt-deleted
+    params: {min_age: 0s}
+  - name: site-kill-test
+    scope: process
+    condition: proc.pid == `+strconv.Itoa(pid)+` && proc.exe_deleted
+    actions:
+      - kill: {signal: KILL}
+      - suppress: {for: 1h}
+`)
+			cfg := testConfig(t, "interval: 1s\nmode: "+mode+"\n")
+			daemon, logs := daemonProcess(t, "--config", cfg, "--rules", rules)
+
+			waitFor(t, "the kill action to be logged", func() bool {
+				return strings.Contains(logs.String(), `"rule":"site-kill-test"`)
+			})
+			time.Sleep(3 * time.Second) // a few more ticks
+			lines := logLines(t, logs.String())
+			alerts := 0
+			for _, l := range lines {
+				if l.Msg == "alert" && l.Rule == "pt-deleted" && l.PID == pid {
+					alerts++
+				}
+			}
+			if alerts != 1 {
+				t.Errorf("pt-deleted alerted %d times on pid %d over several ticks, want once:\n%s", alerts, pid, logs.String())
+			}
+			if mode == "enforce" {
+				waitFor(t, "the victim to die", func() bool { return !alive(pid) })
+			} else if !alive(pid) {
+				t.Errorf("monitor mode killed pid %d", pid)
+			}
+
+			_ = daemon.Process.Signal(syscall.SIGTERM)
+			if err := daemon.Wait(); err != nil {
+				t.Errorf("daemon did not stop cleanly: %v\n%s", err, logs.String())
+			}
+		})
+	}
+}

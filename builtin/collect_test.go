@@ -1,0 +1,1023 @@
+package builtin
+
+import (
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"ptrule/builtin/proctest"
+	"ptrule/engine"
+)
+
+// collectTree collects a fake tree and fails the test on error.
+func collectTree(t *testing.T, tree *proctest.Tree, opts CollectOptions) (*Collector, *engine.Snapshot) {
+	t.Helper()
+	c, err := NewCollector(tree.Root())
+	if err != nil {
+		t.Fatalf("NewCollector: %v", err)
+	}
+	if c.ticks != proctest.ClockTicks {
+		t.Skipf("kernel USER_HZ is %d; the fake trees assume %d", c.ticks, proctest.ClockTicks)
+	}
+	snap, err := c.Collect(opts)
+	if err != nil {
+		t.Fatalf("Collect: %v", err)
+	}
+	return c, snap
+}
+
+// procOf returns the process pid of snap, failing the test if it is absent.
+func procOf(t *testing.T, snap *engine.Snapshot, pid int) engine.Process {
+	t.Helper()
+	for _, p := range snap.Procs {
+		if p.PID == pid {
+			return p
+		}
+	}
+	t.Fatalf("pid %d not collected; have %v", pid, pids(snap))
+	return engine.Process{}
+}
+
+func pids(snap *engine.Snapshot) []int {
+	var out []int
+	for _, p := range snap.Procs {
+		out = append(out, p.PID)
+	}
+	return out
+}
+
+func TestCollectHostAndLoad(t *testing.T) {
+	tree := proctest.New(t)
+	boot := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	tree.SetHost(proctest.Host{Name: "web1", CPUs: 3, Boot: boot, Uptime: 5*time.Hour + 30*time.Second + 250*time.Millisecond})
+	tree.SetLoad(proctest.Load{Avg1: 1.5, Avg5: 0.25, Avg15: 3, Running: 2, Total: 345})
+	tree.AddProc(proctest.Proc{PID: 1, Exe: "/sbin/init"})
+	tree.AddProc(proctest.Proc{PID: 7, State: "Z"})
+
+	before := time.Now()
+	_, snap := collectTree(t, tree, CollectOptions{})
+	after := time.Now()
+
+	want := engine.Host{Name: "web1", CPUs: 3, Uptime: 5*time.Hour + 30*time.Second + 250*time.Millisecond, Boot: boot, Procs: 2}
+	if got := snap.Host; got.Name != want.Name || got.CPUs != want.CPUs || got.Uptime != want.Uptime || !got.Boot.Equal(want.Boot) || got.Procs != want.Procs {
+		t.Errorf("Host = %+v, want %+v", got, want)
+	}
+	if wantLoad := (engine.Load{Avg1: 1.5, Avg5: 0.25, Avg15: 3, Running: 2, Total: 345}); snap.Load != wantLoad {
+		t.Errorf("Load = %+v, want %+v", snap.Load, wantLoad)
+	}
+	if snap.Time.Before(before) || snap.Time.After(after) {
+		t.Errorf("Time = %v, want between %v and %v", snap.Time, before, after)
+	}
+}
+
+func TestCollectProcessFields(t *testing.T) {
+	nobody := lookupUID(t, "nobody")
+	tree := proctest.New(t)
+	real := 1000
+	tree.AddProc(proctest.Proc{
+		PID: 4242, PPID: 4000, PGID: 4100, SID: 4000,
+		UID: nobody, RealUID: &real,
+		Exe:     "/usr/bin/php",
+		Cmdline: []string{"php", "-f", "x.php", "  "},
+		State:   "R",
+		Age:     2*time.Hour + 30*time.Millisecond,
+		UTime:   90 * time.Second, STime: 1500 * time.Millisecond,
+		VMSize: 900 << 20, RSS: 300 << 20,
+		Threads: 7,
+		Cgroup:  "0::/system.slice/php-fpm.service",
+	})
+	tree.AddProc(proctest.Proc{PID: 10, UID: 0, Exe: "/usr/sbin/sshd", StartTicks: 12345})
+	tree.AddProc(proctest.Proc{PID: 11, UID: 3999999, Exe: "/opt/x"})
+
+	_, snap := collectTree(t, tree, CollectOptions{})
+	host := tree.Host()
+
+	p := procOf(t, snap, 4242)
+	started := host.Uptime - (2*time.Hour + 30*time.Millisecond)
+	want := engine.Process{
+		PID: 4242, PPID: 4000, PGID: 4100, SID: 4000,
+		UID: nobody, User: "nobody",
+		Exe:     "/usr/bin/php",
+		Comm:    "php",
+		Cmdline: []string{"php", "-f", "x.php", "  "},
+		Cmd:     "php -f x.php",
+		State:   "R",
+		Start:   host.Boot.Add(started),
+		// The tree writes whole ticks: 30ms is 3 ticks at USER_HZ 100.
+		StartTicks: uint64(started / (10 * time.Millisecond)),
+		Age:        2*time.Hour + 30*time.Millisecond,
+		CPU:        91500 * time.Millisecond,
+		VMSize:     900 << 20,
+		RSS:        300 << 20,
+		Threads:    7,
+		Cgroup:     "/system.slice/php-fpm.service",
+		Unit:       "php-fpm.service",
+	}
+	assertProc(t, p, want)
+
+	if p := procOf(t, snap, 10); p.User != "root" || p.StartTicks != 12345 || !p.Start.Equal(host.Boot.Add(123450*time.Millisecond)) || p.Age != host.Uptime-123450*time.Millisecond {
+		t.Errorf("pid 10: user %q start ticks %d start %v age %v", p.User, p.StartTicks, p.Start, p.Age)
+	}
+	if p := procOf(t, snap, 11); p.User != "3999999" || p.UID != 3999999 {
+		t.Errorf("pid 11: uid %d user %q, want the decimal uid as name", p.UID, p.User)
+	}
+}
+
+func assertProc(t *testing.T, got, want engine.Process) {
+	t.Helper()
+	if !got.Start.Equal(want.Start) {
+		t.Errorf("pid %d: Start = %v, want %v", want.PID, got.Start, want.Start)
+	}
+	got.Start, want.Start = time.Time{}, time.Time{}
+	if !equalProc(got, want) {
+		t.Errorf("pid %d:\n got %+v\nwant %+v", want.PID, got, want)
+	}
+}
+
+func equalProc(a, b engine.Process) bool {
+	return a.PID == b.PID && a.PPID == b.PPID && a.PGID == b.PGID && a.SID == b.SID &&
+		a.UID == b.UID && a.User == b.User && a.Exe == b.Exe && a.ExeDeleted == b.ExeDeleted &&
+		a.Comm == b.Comm && slices.Equal(a.Cmdline, b.Cmdline) && a.Cmd == b.Cmd && a.State == b.State &&
+		a.Start.Equal(b.Start) && a.StartTicks == b.StartTicks && a.Age == b.Age && a.CPU == b.CPU &&
+		a.VMSize == b.VMSize && a.RSS == b.RSS && a.Threads == b.Threads &&
+		slices.Equal(a.Connections, b.Connections) && slices.Equal(a.Listening, b.Listening) &&
+		a.ParentExe == b.ParentExe && a.ParentExeDeleted == b.ParentExeDeleted && a.PgrpExe == b.PgrpExe &&
+		a.Unit == b.Unit && a.Cgroup == b.Cgroup
+}
+
+func lookupUID(t *testing.T, name string) int {
+	t.Helper()
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Skipf("no user %s: %v", name, err)
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		t.Fatalf("uid of %s: %v", name, err)
+	}
+	return uid
+}
+
+func TestCollectExeAndComm(t *testing.T) {
+	tests := []struct {
+		name        string
+		proc        proctest.Proc
+		wantExe     string
+		wantDeleted bool
+		wantComm    string
+	}{
+		{"plain", proctest.Proc{Exe: "/usr/bin/x"}, "/usr/bin/x", false, "x"},
+		{"deleted", proctest.Proc{Exe: "/usr/bin/x", ExeDeleted: true}, "/usr/bin/x", true, "x"},
+		{"memfd", proctest.Proc{Exe: "/memfd:payload", ExeDeleted: true, Comm: "3"}, "/memfd:payload", true, "3"},
+		{"path with spaces", proctest.Proc{Exe: "/opt/my app/bin (x)/run"}, "/opt/my app/bin (x)/run", false, "run"},
+		{"deleted twice", proctest.Proc{Exe: "/tmp/a (deleted)", ExeDeleted: true}, "/tmp/a (deleted)", true, "a (deleted)"},
+		// As root, EACCES cannot be provoked; a regular file in place of
+		// the link fails readlink with EINVAL, which takes the same path.
+		{"unreadable", proctest.Proc{Exe: "/usr/bin/x", ExeUnreadable: true}, "", false, "x"},
+		{"no link", proctest.Proc{Comm: "worker"}, "", false, "worker"},
+		{"comm with parens", proctest.Proc{Exe: "/bin/x", Comm: "a) (b"}, "/bin/x", false, "a) (b"},
+		{"comm with newline", proctest.Proc{Exe: "/bin/x", Comm: "evil\n) S 1 1 1"}, "/bin/x", false, "evil\n) S 1 1 1"},
+		{"comm empty parens", proctest.Proc{Exe: "/bin/x", Comm: ")"}, "/bin/x", false, ")"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tree := proctest.New(t)
+			tt.proc.PID, tt.proc.PPID = 300, 1
+			tree.AddProc(tt.proc)
+			_, snap := collectTree(t, tree, CollectOptions{})
+			p := procOf(t, snap, 300)
+			if p.Exe != tt.wantExe || p.ExeDeleted != tt.wantDeleted || p.Comm != tt.wantComm {
+				t.Errorf("exe %q deleted %v comm %q, want %q %v %q", p.Exe, p.ExeDeleted, p.Comm, tt.wantExe, tt.wantDeleted, tt.wantComm)
+			}
+			if p.PPID != 1 || p.State != "S" {
+				t.Errorf("fields after comm misread: ppid %d state %q", p.PPID, p.State)
+			}
+		})
+	}
+}
+
+func TestCollectCmdline(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     string
+		want    []string
+		wantCmd string
+	}{
+		{"empty", "", nil, ""},
+		{"one", "sleep\x00", []string{"sleep"}, "sleep"},
+		{"args", "sh\x00-c\x00echo  hi\x00", []string{"sh", "-c", "echo  hi"}, "sh -c echo  hi"},
+		{"empty arg inside", "a\x00\x00b\x00", []string{"a", "", "b"}, "a  b"},
+		{"title padded with NULs", "nginx: worker process\x00\x00\x00\x00", []string{"nginx: worker process"}, "nginx: worker process"},
+		{"title without NUL", "sshd: bob [priv]", []string{"sshd: bob [priv]"}, "sshd: bob [priv]"},
+		{"trailing blanks", "x\x00y \t\n\x00", []string{"x", "y \t\n"}, "x y"},
+		{"bytes", "\xff\xfe\x00\x01\x00", []string{"\xff\xfe", "\x01"}, "\xff\xfe \x01"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tree := proctest.New(t)
+			tree.AddProc(proctest.Proc{PID: 5, Exe: "/bin/x"})
+			if err := os.WriteFile(filepath.Join(tree.Dir(5), "cmdline"), []byte(tt.raw), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, snap := collectTree(t, tree, CollectOptions{})
+			p := procOf(t, snap, 5)
+			if !slices.Equal(p.Cmdline, tt.want) || p.Cmd != tt.wantCmd {
+				t.Errorf("cmdline %q cmd %q, want %q %q", p.Cmdline, p.Cmd, tt.want, tt.wantCmd)
+			}
+		})
+	}
+}
+
+func TestCollectKernelThreadsAndZombies(t *testing.T) {
+	tree := proctest.New(t)
+	tree.AddProc(proctest.Proc{PID: 1, PPID: 0, Exe: "/sbin/init", Cmdline: []string{"/sbin/init"}, VMSize: 1 << 20})
+	// kthreadd and its children: flagged, and also recognised by PID 2
+	// when a kernel (or a tree) lacks the flag.
+	tree.AddProc(proctest.Proc{PID: 2, PPID: 0, Comm: "kthreadd", KernelThread: true})
+	tree.AddProc(proctest.Proc{PID: 3, PPID: 2, Comm: "rcu_gp", KernelThread: true, State: "I"})
+	tree.AddProc(proctest.Proc{PID: 40, PPID: 2, Comm: "kworker/0:1"})
+	tree.AddProc(proctest.Proc{PID: 41, PPID: 7, Comm: "flagged", KernelThread: true})
+	// A zombie: no exe, no cmdline, no memory; it stays.
+	tree.AddProc(proctest.Proc{PID: 50, PPID: 1, Comm: "defunct", State: "Z"})
+	// In a PID namespace PID 2 is an ordinary process with a program.
+	tree.AddProc(proctest.Proc{PID: 60, PPID: 2, Exe: "/bin/sh", Cmdline: []string{"sh"}, VMSize: 4096})
+
+	_, snap := collectTree(t, tree, CollectOptions{})
+	if got, want := pids(snap), []int{1, 50, 60}; !slices.Equal(got, want) {
+		t.Fatalf("pids = %v, want %v", got, want)
+	}
+	z := procOf(t, snap, 50)
+	if z.State != "Z" || z.Exe != "" || z.Comm != "defunct" || z.Cmdline != nil {
+		t.Errorf("zombie = %+v", z)
+	}
+	if snap.Host.Procs != 3 {
+		t.Errorf("Host.Procs = %d, want 3 (zombies included)", snap.Host.Procs)
+	}
+}
+
+func TestCollectVanishedAndBroken(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, dir string)
+		keep   bool
+		check  func(t *testing.T, p engine.Process)
+	}{
+		{name: "stat missing", damage: remove("stat")},
+		{name: "status missing", damage: remove("status")},
+		{name: "cmdline missing", damage: remove("cmdline")},
+		{name: "empty directory", damage: func(t *testing.T, dir string) {
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{name: "stat garbage", damage: write("stat", "not a stat line")},
+		{name: "stat truncated", damage: write("stat", "300 (x) S 1 300 300")},
+		{name: "stat ends at paren", damage: write("stat", "300 (x)")},
+		{name: "stat bad number", damage: write("stat", "300 (x) S one 300 300 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0 0\n")},
+		{name: "exe missing", damage: remove("exe"), keep: true, check: func(t *testing.T, p engine.Process) {
+			if p.Exe != "" || p.Cmd != "x --flag" {
+				t.Errorf("exe %q cmd %q", p.Exe, p.Cmd)
+			}
+		}},
+		{name: "cgroup missing", damage: remove("cgroup"), keep: true, check: func(t *testing.T, p engine.Process) {
+			if p.Cgroup != "" || p.Unit != "" || p.Exe != "/usr/bin/x" {
+				t.Errorf("cgroup %q unit %q exe %q", p.Cgroup, p.Unit, p.Exe)
+			}
+		}},
+		{name: "cgroup garbage", damage: write("cgroup", "\x00\n:::\nnonsense"), keep: true, check: func(t *testing.T, p engine.Process) {
+			if p.Unit != "" {
+				t.Errorf("unit %q", p.Unit)
+			}
+		}},
+		{name: "fd missing", damage: remove("fd"), keep: true},
+		{
+			// Without a usable Uid line the owner of the process
+			// directory stands in for the effective uid.
+			name: "status without uid", keep: true,
+			damage: func(t *testing.T, dir string) {
+				write("status", "Name:\tx\nUid:\tbogus\n")(t, dir)
+				if err := os.Chown(dir, 1234, 1234); err != nil {
+					t.Skipf("chown: %v", err)
+				}
+			},
+			check: func(t *testing.T, p engine.Process) {
+				if p.UID != 1234 || p.User == "" {
+					t.Errorf("uid %d user %q, want 1234 from the directory owner", p.UID, p.User)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tree := proctest.New(t)
+			tree.AddProc(proctest.Proc{PID: 1, PPID: 0, Exe: "/sbin/init", Cmdline: []string{"init"}})
+			tree.AddProc(proctest.Proc{PID: 300, UID: 1001, Exe: "/usr/bin/x", Cmdline: []string{"x", "--flag"}, Sockets: []uint64{77}, Cgroup: "0::/system.slice/x.service"})
+			tree.AddProc(proctest.Proc{PID: 400, Exe: "/usr/bin/y"})
+			tree.AddSocket(proctest.Socket{Proto: "tcp", Local: "0.0.0.0:80", Inode: 77})
+			tt.damage(t, tree.Dir(300))
+
+			for _, sockets := range []bool{false, true} {
+				_, snap := collectTree(t, tree, CollectOptions{Sockets: sockets})
+				want := []int{1, 400}
+				if tt.keep {
+					want = []int{1, 300, 400}
+				}
+				if got := pids(snap); !slices.Equal(got, want) {
+					t.Fatalf("sockets=%v: pids = %v, want %v", sockets, got, want)
+				}
+				if tt.check != nil {
+					tt.check(t, procOf(t, snap, 300))
+				}
+			}
+		})
+	}
+}
+
+func remove(name string) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		t.Helper()
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func write(name, content string) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCollectCgroup(t *testing.T) {
+	tests := []struct {
+		name       string
+		content    string
+		wantCgroup string
+		wantUnit   string
+	}{
+		{"v2 service", "0::/system.slice/nginx.service\n", "/system.slice/nginx.service", "nginx.service"},
+		{"v2 session", "0::/user.slice/user-1000.slice/session-3.scope\n", "/user.slice/user-1000.slice/session-3.scope", "session-3.scope"},
+		{"v2 user manager app", "0::/user.slice/user-1000.slice/user@1000.service/app.slice/app-foo.scope\n", "/user.slice/user-1000.slice/user@1000.service/app.slice/app-foo.scope", "app-foo.scope"},
+		{"v2 delegated subtree", "0::/system.slice/docker.service/payload/x\n", "/system.slice/docker.service/payload/x", "docker.service"},
+		{"v2 root", "0::/\n", "/", ""},
+		{"v2 init scope", "0::/init.scope\n", "/init.scope", "init.scope"},
+		{"v2 slice only", "0::/user.slice\n", "/user.slice", ""},
+		{"v2 socket mount swap target", "0::/system.slice/dev-sda2.swap\n", "/system.slice/dev-sda2.swap", "dev-sda2.swap"},
+		{"v2 path with colon", "0::/system.slice/a:b.service\n", "/system.slice/a:b.service", "a:b.service"},
+		{"bare suffix is no unit", "0::/x/.service\n", "/x/.service", ""},
+		{
+			"v1",
+			"12:pids:/system.slice/cron.service\n11:memory:/system.slice/cron.service\n1:name=systemd:/system.slice/cron.service\n",
+			"/system.slice/cron.service", "cron.service",
+		},
+		{
+			"v1 systemd differs from first",
+			"4:memory:/docker/abc\n1:name=systemd:/system.slice/docker-abc.scope\n",
+			"/docker/abc", "docker-abc.scope",
+		},
+		{
+			"hybrid prefers v2",
+			"9:name=systemd:/\n4:memory:/process_api/d452\n0::/system.slice/ssh.service\n",
+			"/system.slice/ssh.service", "ssh.service",
+		},
+		{
+			"hybrid v2 root falls back to name=systemd",
+			"1:name=systemd:/system.slice/ssh.service\n0::/\n",
+			"/", "ssh.service",
+		},
+		{"v1 without systemd", "3:cpu,cpuacct:/user/42\n", "/user/42", ""},
+		{"empty", "", "", ""},
+		{"garbage", "garbage\n::\n", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if cg, unit := parseCgroup([]byte(tt.content)); cg != tt.wantCgroup || unit != tt.wantUnit {
+				t.Errorf("parseCgroup = %q, %q; want %q, %q", cg, unit, tt.wantCgroup, tt.wantUnit)
+			}
+		})
+	}
+
+	// And once through a tree, where the file is read from disk.
+	tree := proctest.New(t)
+	tree.AddProc(proctest.Proc{PID: 9, Exe: "/usr/sbin/cron", Cgroup: "12:pids:/system.slice/cron.service\n1:name=systemd:/system.slice/cron.service"})
+	_, snap := collectTree(t, tree, CollectOptions{})
+	if p := procOf(t, snap, 9); p.Cgroup != "/system.slice/cron.service" || p.Unit != "cron.service" {
+		t.Errorf("cgroup %q unit %q", p.Cgroup, p.Unit)
+	}
+}
+
+func TestCollectSockets(t *testing.T) {
+	tcp := func(local, remote string, state int) proctest.Socket {
+		return proctest.Socket{Proto: "tcp", Local: local, Remote: remote, State: state}
+	}
+	tcp6 := func(local, remote string, state int) proctest.Socket {
+		return proctest.Socket{Proto: "tcp6", Local: local, Remote: remote, State: state}
+	}
+	udp := func(proto, local, remote string) proctest.Socket {
+		return proctest.Socket{Proto: proto, Local: local, Remote: remote}
+	}
+	conn := func(proto, lip string, lport int, rip string, rport int, state string) engine.Socket {
+		return engine.Socket{Proto: proto, LocalIP: lip, LocalPort: lport, RemoteIP: rip, RemotePort: rport, State: state}
+	}
+
+	tests := []struct {
+		name          string
+		sock          proctest.Socket
+		wantConnected *engine.Socket
+		wantListening *engine.Socket
+	}{
+		{"tcp established", tcp("127.0.0.1:5000", "10.0.0.10:443", proctest.Established),
+			&engine.Socket{Proto: "tcp", LocalIP: "127.0.0.1", LocalPort: 5000, RemoteIP: "10.0.0.10", RemotePort: 443, State: "ESTABLISHED"}, nil},
+		{"tcp listen any", tcp("0.0.0.0:22", "", proctest.Listen),
+			nil, &engine.Socket{Proto: "tcp", LocalIP: "0.0.0.0", LocalPort: 22, RemoteIP: "0.0.0.0", RemotePort: 0, State: "LISTEN"}},
+		{"tcp listen loopback", tcp("127.0.0.1:631", "", proctest.Listen),
+			nil, &engine.Socket{Proto: "tcp", LocalIP: "127.0.0.1", LocalPort: 631, RemoteIP: "0.0.0.0", State: "LISTEN"}},
+		{"tcp close no peer", tcp("0.0.0.0:0", "", proctest.Close), nil, nil},
+		{"tcp syn sent", tcp("192.168.1.5:40000", "93.184.216.34:80", proctest.SynSent),
+			&engine.Socket{Proto: "tcp", LocalIP: "192.168.1.5", LocalPort: 40000, RemoteIP: "93.184.216.34", RemotePort: 80, State: "SYN_SENT"}, nil},
+		{"tcp close wait", tcp("192.168.1.5:40001", "1.2.3.4:25", proctest.CloseWait),
+			&engine.Socket{Proto: "tcp", LocalIP: "192.168.1.5", LocalPort: 40001, RemoteIP: "1.2.3.4", RemotePort: 25, State: "CLOSE_WAIT"}, nil},
+		{"tcp6 listen any", tcp6("[::]:443", "", proctest.Listen),
+			nil, &engine.Socket{Proto: "tcp6", LocalIP: "::", LocalPort: 443, RemoteIP: "::", State: "LISTEN"}},
+		{"tcp6 global", tcp6("[2001:db8::2]:443", "[2001:db8::1]:51000", proctest.Established),
+			&engine.Socket{Proto: "tcp6", LocalIP: "2001:db8::2", LocalPort: 443, RemoteIP: "2001:db8::1", RemotePort: 51000, State: "ESTABLISHED"}, nil},
+		{"tcp6 loopback", tcp6("[::1]:8080", "[::1]:60000", proctest.Established),
+			&engine.Socket{Proto: "tcp6", LocalIP: "::1", LocalPort: 8080, RemoteIP: "::1", RemotePort: 60000, State: "ESTABLISHED"}, nil},
+		{"tcp6 v4-mapped", tcp6("[::ffff:10.0.0.1]:443", "[::ffff:203.0.113.200]:33000", proctest.Established),
+			&engine.Socket{Proto: "tcp6", LocalIP: "10.0.0.1", LocalPort: 443, RemoteIP: "203.0.113.200", RemotePort: 33000, State: "ESTABLISHED"}, nil},
+		{"udp bound", udp("udp", "0.0.0.0:53", ""),
+			nil, &engine.Socket{Proto: "udp", LocalIP: "0.0.0.0", LocalPort: 53, RemoteIP: "0.0.0.0", State: "CLOSE"}},
+		{"udp connected", udp("udp", "10.1.1.1:40000", "10.0.0.171:53"),
+			&engine.Socket{Proto: "udp", LocalIP: "10.1.1.1", LocalPort: 40000, RemoteIP: "10.0.0.171", RemotePort: 53, State: "ESTABLISHED"}, nil},
+		{"udp6 bound", udp("udp6", "[::]:5353", ""),
+			nil, &engine.Socket{Proto: "udp6", LocalIP: "::", LocalPort: 5353, RemoteIP: "::", State: "CLOSE"}},
+		{"udp6 connected v4-mapped", udp("udp6", "[::ffff:192.0.2.1]:5000", "[::ffff:192.0.2.10]:53"),
+			&engine.Socket{Proto: "udp6", LocalIP: "192.0.2.1", LocalPort: 5000, RemoteIP: "192.0.2.10", RemotePort: 53, State: "ESTABLISHED"}, nil},
+		{"udp6 connected global", udp("udp6", "[2001:db8::5]:5000", "[2001:db8::1]:53"),
+			&engine.Socket{Proto: "udp6", LocalIP: "2001:db8::5", LocalPort: 5000, RemoteIP: "2001:db8::1", RemotePort: 53, State: "ESTABLISHED"}, nil},
+	}
+
+	// lfd's quirk Q1 dropped every address whose hex text Perl read as
+	// zero: IPv4 addresses ending in .10-.15 and .160-.255 (and some
+	// ending in 0) on either end. Every one of them must count.
+	for _, last := range []int{0, 10, 11, 12, 13, 14, 15, 16, 100, 160, 171, 200, 255} {
+		ip := "10.0.0." + strconv.Itoa(last)
+		tests = append(tests,
+			struct {
+				name          string
+				sock          proctest.Socket
+				wantConnected *engine.Socket
+				wantListening *engine.Socket
+			}{"q1 remote " + ip, tcp("192.168.0.2:40000", ip+":443", proctest.Established),
+				ptr(conn("tcp", "192.168.0.2", 40000, ip, 443, "ESTABLISHED")), nil},
+			struct {
+				name          string
+				sock          proctest.Socket
+				wantConnected *engine.Socket
+				wantListening *engine.Socket
+			}{"q1 local " + ip, tcp(ip+":22", "192.168.0.2:50000", proctest.Established),
+				ptr(conn("tcp", ip, 22, "192.168.0.2", 50000, "ESTABLISHED")), nil},
+		)
+	}
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tree := proctest.New(t)
+			tt.sock.Inode = 9001
+			// Noise around the socket: another process's socket, a
+			// non-socket fd, a unix socket (in no table) and a dup of
+			// the same socket, which must be listed once.
+			tree.AddSocket(proctest.Socket{Proto: "tcp", Local: "127.0.0.1:1", Remote: "127.0.0.1:2", Inode: 9002})
+			tree.AddSocket(tt.sock)
+			tree.AddProc(proctest.Proc{PID: 100, Exe: "/usr/bin/srv", Files: []string{"/dev/null", "pipe:[5]", "anon_inode:[eventfd]"}, Sockets: []uint64{9001, 12345, 9001}})
+			tree.AddProc(proctest.Proc{PID: 101, Exe: "/usr/bin/other", Sockets: []uint64{9002}})
+
+			_, snap := collectTree(t, tree, CollectOptions{Sockets: true})
+			p := procOf(t, snap, 100)
+			var wantConns, wantListen []engine.Socket
+			if tt.wantConnected != nil {
+				wantConns = []engine.Socket{*tt.wantConnected}
+			}
+			if tt.wantListening != nil {
+				wantListen = []engine.Socket{*tt.wantListening}
+			}
+			if !slices.Equal(p.Connections, wantConns) {
+				t.Errorf("Connections = %+v, want %+v", p.Connections, wantConns)
+			}
+			if !slices.Equal(p.Listening, wantListen) {
+				t.Errorf("Listening = %+v, want %+v", p.Listening, wantListen)
+			}
+			if other := procOf(t, snap, 101); len(other.Connections) != 1 || len(other.Listening) != 0 {
+				t.Errorf("pid 101: %+v %+v", other.Connections, other.Listening)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestCollectSocketsOrder checks that a process's sockets come in
+// descriptor order, whatever the order of the directory.
+func TestCollectSocketsOrder(t *testing.T) {
+	tree := proctest.New(t)
+	var inodes []uint64
+	for i := range 12 {
+		inode := uint64(500 + i)
+		inodes = append(inodes, inode)
+		tree.AddSocket(proctest.Socket{Proto: "udp", Local: "0.0.0.0:" + strconv.Itoa(1000+i), Inode: inode})
+	}
+	tree.AddProc(proctest.Proc{PID: 8, Exe: "/bin/x", Sockets: inodes})
+	_, snap := collectTree(t, tree, CollectOptions{Sockets: true})
+	p := procOf(t, snap, 8)
+	if len(p.Listening) != 12 {
+		t.Fatalf("Listening = %+v", p.Listening)
+	}
+	for i, s := range p.Listening {
+		if s.LocalPort != 1000+i {
+			t.Fatalf("socket %d has port %d; order %+v", i, s.LocalPort, p.Listening)
+		}
+	}
+}
+
+// TestCollectWithoutSocketsReadsNoFds proves with inotify that a
+// collection without Sockets opens neither fd directories nor /proc/net.
+func TestCollectWithoutSocketsReadsNoFds(t *testing.T) {
+	tree := proctest.New(t)
+	tree.AddSocket(proctest.Socket{Proto: "tcp", Local: "0.0.0.0:80", Inode: 42})
+	tree.AddProc(proctest.Proc{PID: 100, Exe: "/usr/sbin/httpd", Sockets: []uint64{42}})
+
+	ino, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Skipf("inotify: %v", err)
+	}
+	defer unix.Close(ino)
+	for _, dir := range []string{filepath.Join(tree.Dir(100), "fd"), filepath.Join(tree.Root(), "net")} {
+		if _, err := unix.InotifyAddWatch(ino, dir, unix.IN_OPEN); err != nil {
+			t.Skipf("inotify watch: %v", err)
+		}
+	}
+	opened := func() bool {
+		var buf [4096]byte
+		n, err := unix.Read(ino, buf[:])
+		if errors.Is(err, unix.EAGAIN) {
+			return false
+		}
+		if err != nil {
+			t.Fatalf("read inotify: %v", err)
+		}
+		return n > 0
+	}
+
+	_, snap := collectTree(t, tree, CollectOptions{})
+	if opened() {
+		t.Error("Collect without Sockets opened an fd directory or a /proc/net table")
+	}
+	if p := procOf(t, snap, 100); p.Listening != nil || p.Connections != nil {
+		t.Errorf("sockets without Sockets: %+v %+v", p.Listening, p.Connections)
+	}
+
+	_, snap = collectTree(t, tree, CollectOptions{Sockets: true})
+	if !opened() {
+		t.Error("Collect with Sockets opened nothing: the watch does not work")
+	}
+	if p := procOf(t, snap, 100); len(p.Listening) != 1 {
+		t.Errorf("Listening = %+v", p.Listening)
+	}
+}
+
+// TestCollectOtherNetNamespace checks that a socket missing from the
+// collector's own tables is looked up in its process's namespace.
+func TestCollectOtherNetNamespace(t *testing.T) {
+	tree := proctest.New(t)
+	tree.AddProc(proctest.Proc{PID: 700, Exe: "/usr/bin/containerd-app", Sockets: []uint64{8080}})
+	tree.AddProc(proctest.Proc{PID: 701, Exe: "/usr/bin/containerd-app", Sockets: []uint64{8081}})
+	dir := tree.Dir(700)
+	for _, name := range []string{"net", "ns"} {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("net:[4026532999]", filepath.Join(dir, "ns/net")); err != nil {
+		t.Fatal(err)
+	}
+	line, err := proctest.FormatNetLine(0, proctest.Socket{Proto: "tcp", Local: "172.17.0.2:8080", Inode: 8080})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line2, err := proctest.FormatNetLine(1, proctest.Socket{Proto: "tcp", Local: "172.17.0.2:8081", Inode: 8081})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "net/tcp"), []byte("header\n"+line+line2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	_, snap := collectTree(t, tree, CollectOptions{Sockets: true})
+	want := []engine.Socket{{Proto: "tcp", LocalIP: "172.17.0.2", LocalPort: 8080, RemoteIP: "0.0.0.0", State: "LISTEN"}}
+	if p := procOf(t, snap, 700); !slices.Equal(p.Listening, want) {
+		t.Errorf("Listening = %+v, want %+v", p.Listening, want)
+	}
+	// PID 701 shares the namespace but has no ns link in the tree; the
+	// namespace's tables, once read, still serve it since inodes are
+	// unique across namespaces.
+	if p := procOf(t, snap, 701); len(p.Listening) != 1 || p.Listening[0].LocalPort != 8081 {
+		t.Errorf("pid 701 Listening = %+v", p.Listening)
+	}
+}
+
+func TestCollectPIDsFilterAndOrder(t *testing.T) {
+	tree := proctest.New(t)
+	for _, pid := range []int{300, 5, 1000, 42, 7} {
+		tree.AddProc(proctest.Proc{PID: pid, Exe: "/bin/p" + strconv.Itoa(pid)})
+	}
+	tree.AddProc(proctest.Proc{PID: 9, Comm: "kworker", KernelThread: true})
+	// Not a process directory: ignored by the listing.
+	if err := os.Mkdir(filepath.Join(tree.Root(), "self"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	_, snap := collectTree(t, tree, CollectOptions{})
+	if got, want := pids(snap), []int{5, 7, 42, 300, 1000}; !slices.Equal(got, want) {
+		t.Errorf("all: pids = %v, want %v", got, want)
+	}
+
+	_, snap = collectTree(t, tree, CollectOptions{PIDs: []int{1000, 42, 999, 42, 9, -1, 0}})
+	if got, want := pids(snap), []int{42, 1000}; !slices.Equal(got, want) {
+		t.Errorf("filtered: pids = %v, want %v", got, want)
+	}
+	if snap.Host.Procs != 2 || snap.Host.Name != "testhost" {
+		t.Errorf("filtered host = %+v", snap.Host)
+	}
+}
+
+func TestCollectErrors(t *testing.T) {
+	if _, err := NewCollector(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("NewCollector on a missing directory: no error")
+	}
+
+	tree := proctest.New(t)
+	c, err := NewCollector(tree.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(tree.Root()); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []CollectOptions{{}, {PIDs: []int{1}}} {
+		if _, err := c.Collect(opts); err == nil {
+			t.Errorf("Collect(%+v) on a removed tree: no error", opts)
+		}
+	}
+
+	// A tree without host files still yields its processes, with the
+	// boot time estimated from uptime.
+	tree = proctest.New(t)
+	tree.AddProc(proctest.Proc{PID: 3, Exe: "/bin/x", Age: time.Hour})
+	for _, name := range []string{"stat", "loadavg", "sys"} {
+		if err := os.RemoveAll(filepath.Join(tree.Root(), name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, snap := collectTree(t, tree, CollectOptions{Sockets: true})
+	p := procOf(t, snap, 3)
+	if p.Age != time.Hour || snap.Host.CPUs != 0 || snap.Host.Name != "" {
+		t.Errorf("age %v host %+v", p.Age, snap.Host)
+	}
+	if d := snap.Time.Sub(p.Start) - time.Hour; d < -2*time.Second || d > 2*time.Second {
+		t.Errorf("start %v is not an hour before %v", p.Start, snap.Time)
+	}
+}
+
+func TestCollectParsers(t *testing.T) {
+	uptimes := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"431.47 790.86\n", 431*time.Second + 470*time.Millisecond, true},
+		{"0.00 0.00", 0, true},
+		{"12", 12 * time.Second, true},
+		{"1.123456789123", 1123456789 * time.Nanosecond, true},
+		{"-1.00 3", 0, false},
+		{"1e3 2", 0, false},
+		{"", 0, false},
+		{"99999999999999999999.00 0", 0, false},
+	}
+	for _, tt := range uptimes {
+		if got, ok := parseUptime([]byte(tt.in)); got != tt.want || ok != tt.ok {
+			t.Errorf("parseUptime(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+
+	loads := []struct {
+		in   string
+		want engine.Load
+	}{
+		{"0.10 0.16 0.07 1/83 4448\n", engine.Load{Avg1: 0.10, Avg5: 0.16, Avg15: 0.07, Running: 1, Total: 83}},
+		{"1 2 3", engine.Load{Avg1: 1, Avg5: 2, Avg15: 3}},
+		{"NaN x Inf 3/ 1", engine.Load{Running: 3}},
+		{"", engine.Load{}},
+	}
+	for _, tt := range loads {
+		if got := parseLoadavg([]byte(tt.in)); got != tt.want {
+			t.Errorf("parseLoadavg(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+
+	if b, cpus, ok := parseSystemStat([]byte("cpu  1 2 3\ncpu0 1\ncpu1 1\ncpufreq 3\nintr 1 2\nbtime 1767225600\n")); b != 1767225600 || cpus != 2 || !ok {
+		t.Errorf("parseSystemStat = %d, %d, %v", b, cpus, ok)
+	}
+	if _, _, ok := parseSystemStat([]byte("btime -5\n")); ok {
+		t.Error("parseSystemStat accepted a negative btime")
+	}
+
+	status := []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"Name:\tx\nUid:\t1000\t33\t33\t33\nGid:\t1\t1\t1\t1\n", 33, true},
+		{"Uid:\t0\t0\t0\t0", 0, true},
+		{"Uid:\t0\n", 0, false},
+		{"Uid:\t0\t99999999999\t0\t0\n", 0, false},
+		{"Name:\tUid:\t5\t5\n", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range status {
+		if got, ok := parseStatusEUID([]byte(tt.in)); got != tt.want || ok != tt.ok {
+			t.Errorf("parseStatusEUID(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+
+	c := &Collector{ticks: 100}
+	if got := c.ticksToDuration(12345); got != 123450*time.Millisecond {
+		t.Errorf("ticksToDuration(12345) = %v", got)
+	}
+	if got := c.ticksToDuration(^uint64(0)); got <= 0 {
+		t.Errorf("ticksToDuration(max) = %v, want saturation", got)
+	}
+}
+
+// TestCollectRealDeletedExe runs a copy of sleep as nobody in its own
+// session, deletes the copy and reads the live /proc.
+func TestCollectRealDeletedExe(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a process as nobody")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skipf("no sleep: %v", err)
+	}
+
+	// t.TempDir() lies under a directory nobody cannot enter.
+	dir, err := os.MkdirTemp("", "ptrule-collect-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "sleep")
+	data, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(exe, "300")
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)},
+		Setsid:     true,
+	}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot start %s as nobody (noexec temp dir?): %v", exe, err)
+	}
+	pid := cmd.Process.Pid
+	t.Cleanup(func() {
+		// Only the process this test started is signalled and reaped.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	if err := os.Remove(exe); err != nil {
+		t.Fatal(err)
+	}
+	// Start returns once execve has closed the close-on-exec pipe, which
+	// is before the kernel sets up the new argv: wait for it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child's cmdline stayed empty")
+		}
+	}
+
+	c, err := NewCollector("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []CollectOptions{{PIDs: []int{pid}}, {}, {Sockets: true}} {
+		snap, err := c.Collect(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := procOf(t, snap, pid)
+		if p.Exe != exe || !p.ExeDeleted {
+			t.Errorf("%+v: exe %q deleted %v, want %q deleted", opts, p.Exe, p.ExeDeleted, exe)
+		}
+		if p.UID != uid || p.User != "nobody" {
+			t.Errorf("%+v: uid %d user %q, want %d nobody", opts, p.UID, p.User, uid)
+		}
+		if p.PPID != os.Getpid() || p.SID != pid || p.PGID != pid {
+			t.Errorf("%+v: ppid %d sid %d pgid %d", opts, p.PPID, p.SID, p.PGID)
+		}
+		if p.Comm != "sleep" || !slices.Equal(p.Cmdline, []string{exe, "300"}) || p.Cmd != exe+" 300" {
+			t.Errorf("%+v: comm %q cmdline %q cmd %q", opts, p.Comm, p.Cmdline, p.Cmd)
+		}
+		if p.State != "S" && p.State != "R" {
+			t.Errorf("%+v: state %q", opts, p.State)
+		}
+		if d := time.Since(p.Start); d < -2*time.Second || d > time.Minute {
+			t.Errorf("%+v: start %v is not now", opts, p.Start)
+		}
+		if p.Age < 0 || p.Age > time.Minute || p.StartTicks == 0 {
+			t.Errorf("%+v: age %v start ticks %d", opts, p.Age, p.StartTicks)
+		}
+		// RSS is not checked: the kernel's per-CPU counters may still
+		// read 0 for a process this young.
+		if p.VMSize <= 0 || p.RSS < 0 || p.Threads != 1 {
+			t.Errorf("%+v: vmsize %d rss %d threads %d", opts, p.VMSize, p.RSS, p.Threads)
+		}
+		if len(p.Connections)+len(p.Listening) != 0 {
+			t.Errorf("%+v: sleep has sockets: %+v %+v", opts, p.Connections, p.Listening)
+		}
+		if opts.PIDs == nil {
+			if snap.Host.Procs != len(snap.Procs) || snap.Host.CPUs < 1 || snap.Host.Uptime <= 0 || snap.Host.Boot.IsZero() {
+				t.Errorf("host %+v", snap.Host)
+			}
+			for _, q := range snap.Procs {
+				if q.PID == 2 || q.PPID == 2 {
+					t.Errorf("kernel thread %d (%s) collected", q.PID, q.Comm)
+				}
+			}
+		}
+	}
+}
+
+// TestCollectRealUnreadableExe uses a process of the host whose exe link
+// root cannot read (EACCES), when the host has one: in some sandboxes PID
+// 1 is such a process. Fake trees can only simulate the failure.
+func TestCollectRealUnreadableExe(t *testing.T) {
+	const pid = 1
+	if _, err := os.Readlink("/proc/1/exe"); !errors.Is(err, os.ErrPermission) {
+		t.Skipf("/proc/1/exe is readable here (%v); the fake-tree test covers the case", err)
+	}
+	c, err := NewCollector("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []CollectOptions{{}, {Sockets: true, PIDs: []int{pid}}} {
+		snap, err := c.Collect(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := procOf(t, snap, pid); p.Exe != "" || p.ExeDeleted || p.Comm == "" {
+			t.Errorf("%+v: exe %q deleted %v comm %q", opts, p.Exe, p.ExeDeleted, p.Comm)
+		}
+	}
+}
+
+// TestCollectRealSockets opens sockets in the test process and finds them
+// in the live /proc, which checks the byte order of real tables.
+func TestCollectRealSockets(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Skipf("listen: %v", err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+
+	bound, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bound.Close()
+	dialed, err := net.Dial("udp4", bound.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dialed.Close()
+
+	port := func(a net.Addr) int {
+		switch a := a.(type) {
+		case *net.TCPAddr:
+			return a.Port
+		case *net.UDPAddr:
+			return a.Port
+		}
+		t.Fatalf("address %v", a)
+		return 0
+	}
+	wantListen := []engine.Socket{
+		{Proto: "tcp", LocalIP: "127.0.0.1", LocalPort: port(ln.Addr()), RemoteIP: "0.0.0.0", State: "LISTEN"},
+		{Proto: "udp", LocalIP: "127.0.0.1", LocalPort: port(bound.LocalAddr()), RemoteIP: "0.0.0.0", State: "CLOSE"},
+	}
+	wantConns := []engine.Socket{
+		{Proto: "tcp", LocalIP: "127.0.0.1", LocalPort: port(client.LocalAddr()), RemoteIP: "127.0.0.1", RemotePort: port(ln.Addr()), State: "ESTABLISHED"},
+		{Proto: "tcp", LocalIP: "127.0.0.1", LocalPort: port(ln.Addr()), RemoteIP: "127.0.0.1", RemotePort: port(client.LocalAddr()), State: "ESTABLISHED"},
+		{Proto: "udp", LocalIP: "127.0.0.1", LocalPort: port(dialed.LocalAddr()), RemoteIP: "127.0.0.1", RemotePort: port(bound.LocalAddr()), State: "ESTABLISHED"},
+	}
+
+	// A dual-stack listener reached over IPv4 puts v4-mapped addresses in
+	// tcp6; they must read as dotted quads.
+	if ln6, err := net.Listen("tcp", "[::]:0"); err == nil {
+		defer ln6.Close()
+		c6, err := net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(port(ln6.Addr())))
+		if err == nil {
+			defer c6.Close()
+			if s6, err := ln6.Accept(); err == nil {
+				defer s6.Close()
+				wantListen = append(wantListen, engine.Socket{Proto: "tcp6", LocalIP: "::", LocalPort: port(ln6.Addr()), RemoteIP: "::", State: "LISTEN"})
+				wantConns = append(wantConns,
+					engine.Socket{Proto: "tcp", LocalIP: "127.0.0.1", LocalPort: port(c6.LocalAddr()), RemoteIP: "127.0.0.1", RemotePort: port(ln6.Addr()), State: "ESTABLISHED"},
+					engine.Socket{Proto: "tcp6", LocalIP: "127.0.0.1", LocalPort: port(ln6.Addr()), RemoteIP: "127.0.0.1", RemotePort: port(c6.LocalAddr()), State: "ESTABLISHED"},
+				)
+			}
+		}
+	}
+
+	c, err := NewCollector("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.Collect(CollectOptions{Sockets: true, PIDs: []int{os.Getpid()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := procOf(t, snap, os.Getpid())
+	for _, w := range wantListen {
+		if !slices.Contains(p.Listening, w) {
+			t.Errorf("listening socket %+v missing from %+v", w, p.Listening)
+		}
+	}
+	for _, w := range wantConns {
+		if !slices.Contains(p.Connections, w) {
+			t.Errorf("connection %+v missing from %+v", w, p.Connections)
+		}
+	}
+}
+
+func BenchmarkCollect(b *testing.B) {
+	c, err := NewCollector("/proc")
+	if err != nil {
+		b.Skip(err)
+	}
+	for _, sockets := range []bool{false, true} {
+		b.Run("sockets="+strconv.FormatBool(sockets), func(b *testing.B) {
+			procs := 0
+			for b.Loop() {
+				snap, err := c.Collect(CollectOptions{Sockets: sockets})
+				if err != nil {
+					b.Fatal(err)
+				}
+				procs = len(snap.Procs)
+			}
+			b.ReportMetric(float64(procs), "procs")
+		})
+	}
+}

@@ -1,0 +1,311 @@
+package builtin
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"ptrule/engine"
+)
+
+// netTables are the /proc/net files read for sockets, with the protocol
+// name each gives its sockets.
+var netTables = []string{"tcp", "tcp6", "udp", "udp6"}
+
+// tcpStates names the kernel's TCP states (include/net/tcp_states.h) by
+// their number in the st column. UDP reuses ESTABLISHED and CLOSE.
+var tcpStates = [...]string{
+	1:  "ESTABLISHED",
+	2:  "SYN_SENT",
+	3:  "SYN_RECV",
+	4:  "FIN_WAIT1",
+	5:  "FIN_WAIT2",
+	6:  "TIME_WAIT",
+	7:  "CLOSE",
+	8:  "CLOSE_WAIT",
+	9:  "LAST_ACK",
+	10: "LISTEN",
+	11: "CLOSING",
+	12: "NEW_SYN_RECV",
+	13: "BOUND_INACTIVE",
+}
+
+// tcpListen is TCP_LISTEN in the st column.
+const tcpListen = 10
+
+// socketKind says which list of a process a socket belongs to.
+type socketKind uint8
+
+const (
+	// sockNeither: a TCP socket that neither listens nor has a peer
+	// (being closed or not yet connected).
+	sockNeither socketKind = iota
+	// sockConnected: a TCP or UDP socket with a non-zero remote address.
+	sockConnected
+	// sockListening: a listening TCP socket or a bound, unconnected UDP one.
+	sockListening
+)
+
+// netSocket is one line of a /proc/net table.
+type netSocket struct {
+	engine.Socket
+	kind socketKind
+}
+
+// socketTable maps socket inodes to the TCP and UDP sockets of every
+// network namespace seen so far. Inode numbers are unique across
+// namespaces, so one map serves them all.
+type socketTable struct {
+	root    string
+	byInode map[uint64]netSocket
+	// loadedNS holds the network namespaces whose tables are in byInode,
+	// by the text of their /proc/PID/ns/net link.
+	loadedNS map[string]bool
+	// inodes, seen and fds are reused per process.
+	inodes []uint64
+	seen   map[uint64]struct{}
+	fds    []int
+}
+
+// newSocketTable reads the tables of the collector's own network
+// namespace (root/net). Missing or unreadable tables, such as tcp6 on a
+// host without IPv6, are empty.
+func newSocketTable(root string) *socketTable {
+	t := &socketTable{root: root, byInode: map[uint64]netSocket{}, loadedNS: map[string]bool{}, seen: map[uint64]struct{}{}}
+	// root/net is root/self/net; remembering our namespace keeps its
+	// tables from being read twice through some process's directory.
+	if ns, err := os.Readlink(filepath.Join(root, "self/ns/net")); err == nil {
+		t.loadedNS[ns] = true
+	}
+	t.load(filepath.Join(root, "net"))
+	return t
+}
+
+// load adds the tables of the net directory dir.
+func (t *socketTable) load(dir string) {
+	for _, proto := range netTables {
+		f, err := os.Open(filepath.Join(dir, proto))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		for sc.Scan() {
+			// The header fails to parse like any malformed line.
+			if inode, s, ok := parseNetLine(sc.Bytes(), proto); ok && inode != 0 && s.kind != sockNeither {
+				t.byInode[inode] = s
+			}
+		}
+		f.Close()
+	}
+}
+
+// readSockets fills the connections and listening sockets of the process
+// whose directory is open as dir.
+func (col *collection) readSockets(dir, pid int, p *engine.Process) {
+	t := col.sockets
+	fdDir, err := unix.Openat(dir, "fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fdDir), "fd")
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return
+	}
+	// Descriptor order makes the lists stable from one snapshot to the
+	// next whatever order the directory lists them in.
+	t.fds = t.fds[:0]
+	for _, n := range names {
+		if fd, err := strconv.Atoi(n); err == nil {
+			t.fds = append(t.fds, fd)
+		}
+	}
+	slices.Sort(t.fds)
+
+	t.inodes = t.inodes[:0]
+	// Clearing costs the map's capacity, so a map grown by one busy
+	// server is dropped rather than cleared for every later process.
+	if len(t.seen) > 1024 {
+		t.seen = map[uint64]struct{}{}
+	} else {
+		clear(t.seen)
+	}
+	unknown := false
+	var link [64]byte
+	for _, fd := range t.fds {
+		// Socket links are short; a longer target is a path and is cut,
+		// which cannot make it look like a socket.
+		n, err := unix.Readlinkat(fdDir, strconv.Itoa(fd), link[:])
+		if err != nil {
+			continue
+		}
+		inode, ok := socketInode(link[:n])
+		if !ok {
+			continue
+		}
+		// A socket dup'ed to several descriptors is listed once.
+		if _, dup := t.seen[inode]; dup {
+			continue
+		}
+		t.seen[inode] = struct{}{}
+		t.inodes = append(t.inodes, inode)
+		if _, known := t.byInode[inode]; !known {
+			unknown = true
+		}
+	}
+	// Unix sockets are never in the tables, but a socket may also belong
+	// to another network namespace (a container): read that namespace's
+	// tables once, through this process.
+	if unknown {
+		if ns, err := col.readlinkAt(dir, "ns/net"); err == nil && !t.loadedNS[ns] {
+			t.loadedNS[ns] = true
+			t.load(filepath.Join(t.root, strconv.Itoa(pid), "net"))
+		}
+	}
+	for _, inode := range t.inodes {
+		s, ok := t.byInode[inode]
+		switch {
+		case !ok:
+		case s.kind == sockConnected:
+			p.Connections = append(p.Connections, s.Socket)
+		case s.kind == sockListening:
+			p.Listening = append(p.Listening, s.Socket)
+		}
+	}
+}
+
+// socketInode parses an fd link of the form "socket:[12345]".
+func socketInode(link []byte) (uint64, bool) {
+	rest, ok := bytes.CutPrefix(link, []byte("socket:["))
+	if !ok {
+		return 0, false
+	}
+	num, ok := bytes.CutSuffix(rest, []byte("]"))
+	if !ok {
+		return 0, false
+	}
+	return digitsUint(num)
+}
+
+// parseNetLine parses one line of /proc/net/{tcp,udp}{,6}:
+//
+//	sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
+//
+// Addresses are "HEX:PORT". The kernel prints each 32-bit word of an
+// address with %08X as it sits in memory, so the bytes of a word come out
+// in host order: 127.0.0.1 is 0100007F on little-endian machines.
+func parseNetLine(line []byte, proto string) (inode uint64, s netSocket, ok bool) {
+	var f [10][]byte
+	rest := line
+	for i := range f {
+		f[i], rest = cutField(rest)
+		if len(f[i]) == 0 {
+			return 0, s, false
+		}
+	}
+	local, lport, ok1 := parseHexAddrPort(f[1])
+	remote, rport, ok2 := parseHexAddrPort(f[2])
+	state, ok3 := hexUint(f[3])
+	inode, ok4 := digitsUint(f[9])
+	if !ok1 || !ok2 || !ok3 || !ok4 || state > math.MaxUint8 || local.Is4() != remote.Is4() {
+		return 0, s, false
+	}
+	s.Proto = proto
+	s.LocalIP = local.Unmap().String()
+	s.LocalPort = int(lport)
+	s.RemoteIP = remote.Unmap().String()
+	s.RemotePort = int(rport)
+	if state < uint64(len(tcpStates)) && tcpStates[state] != "" {
+		s.State = tcpStates[state]
+	} else {
+		s.State = "UNKNOWN"
+	}
+
+	// Only an all-zero remote address means "no peer". lfd also dropped
+	// every address whose hex text read as zero to Perl (its quirk Q1),
+	// such as 10.0.0.10 or any v4-mapped address; that bug is not kept.
+	tcp := proto == "tcp" || proto == "tcp6"
+	switch {
+	case !remote.Unmap().IsUnspecified():
+		s.kind = sockConnected
+	case tcp && state == tcpListen:
+		s.kind = sockListening
+	case !tcp:
+		s.kind = sockListening
+	}
+	return inode, s, true
+}
+
+// parseHexAddrPort parses "0100007F:1F90" or its 32-digit IPv6 form.
+func parseHexAddrPort(b []byte) (netip.Addr, uint64, bool) {
+	i := bytes.LastIndexByte(b, ':')
+	if i < 0 {
+		return netip.Addr{}, 0, false
+	}
+	hexAddr, hexPort := b[:i], b[i+1:]
+	port, ok := hexUint(hexPort)
+	if !ok || port > math.MaxUint16 {
+		return netip.Addr{}, 0, false
+	}
+	switch len(hexAddr) {
+	case 8:
+		var a [4]byte
+		if !putHexWord(a[:], hexAddr) {
+			return netip.Addr{}, 0, false
+		}
+		return netip.AddrFrom4(a), port, true
+	case 32:
+		var a [16]byte
+		for w := range 4 {
+			if !putHexWord(a[4*w:], hexAddr[8*w:8*w+8]) {
+				return netip.Addr{}, 0, false
+			}
+		}
+		return netip.AddrFrom16(a), port, true
+	}
+	return netip.Addr{}, 0, false
+}
+
+// putHexWord decodes one %08X word into dst in host byte order, undoing
+// the kernel's print of a network-order word.
+func putHexWord(dst, hex8 []byte) bool {
+	v, ok := hexUint(hex8)
+	if !ok {
+		return false
+	}
+	binary.NativeEndian.PutUint32(dst, uint32(v))
+	return true
+}
+
+// hexUint parses up to 16 hexadecimal digits without allocating.
+func hexUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint64(d)
+	}
+	return v, true
+}

@@ -6,9 +6,9 @@ BIN         := .build/ptrule
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Each fuzz target runs this long in `make test`; `make fuzz` runs longer.
 FUZZTIME    ?= 5s
-FUZZ_TARGETS := ./engine:FuzzParseIgnore ./engine:FuzzLoadRules ./engine:FuzzRunFixtures ./builtin:FuzzParsePidStat ./builtin:FuzzParseNet ./builtin:FuzzParseCgroup
+FUZZ_TARGETS := ./engine:FuzzParseIgnore ./engine:FuzzLoadRules ./engine:FuzzRunFixtures ./builtin:FuzzParsePidStat ./builtin:FuzzParseNetLine ./builtin:FuzzParseCgroup ./builtin:FuzzHostFiles ./builtin:FuzzParseKillStat ./builtin:FuzzParseState
 
-.PHONY: build run test fmt-check vet staticcheck unit rules-check fuzz-short fuzz bench clean
+.PHONY: build run test fmt-check vet staticcheck unit rules-check fuzz-short fuzz bench install clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ptrule
@@ -49,6 +49,17 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+# Installs the daemon as README.md describes; DESTDIR for packaging. An
+# existing /etc/ptrule/ptrule.yaml is never overwritten.
+PREFIX ?= /usr/local
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/ptrule
+	install -d -m 0755 $(DESTDIR)/etc/ptrule/rules.d
+	test -e $(DESTDIR)/etc/ptrule/ptrule.yaml || install -m 0644 cmd/ptrule/dist/ptrule.yaml $(DESTDIR)/etc/ptrule/ptrule.yaml
+	install -D -m 0644 cmd/ptrule/dist/ptrule.service $(DESTDIR)/etc/systemd/system/ptrule.service
+	install -d -m 0700 $(DESTDIR)/var/lib/ptrule
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/ptrule/README.md
 
 clean:
 	rm -rf .build

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"ptrule/builtin"
+	"ptrule/engine"
+	"ptrule/notify"
+)
+
+// decisions loads rules and evaluates them against snap.
+func decisions(t *testing.T, rules string, snap *engine.Snapshot) []engine.Decision {
+	t.Helper()
+	rs, ps := engine.LoadRules([]engine.File{{Path: "rules.yaml", Data: []byte(rules)}})
+	if len(ps) > 0 {
+		t.Fatal(engine.FormatError(ps))
+	}
+	matches, errs := rs.Evaluate(snap, nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	return engine.Decide(matches, engine.NewMemStore(), snap.Time)
+}
+
+func testSnapshot() *engine.Snapshot {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	proc := func(pid, pgid, sid, uid int, user string) engine.Process {
+		return engine.Process{PID: pid, PPID: 1, PGID: pgid, SID: sid, UID: uid, User: user, Exe: "/usr/bin/x",
+			Cmdline: []string{"x", "--flag"}, Cmd: "x --flag", Start: now.Add(-time.Hour), StartTicks: uint64(pid) * 10}
+	}
+	return &engine.Snapshot{Time: now, Host: engine.Host{Name: "web1"}, Procs: []engine.Process{
+		proc(100, 100, 100, 1001, "bob"),
+		proc(101, 101, 100, 1001, "bob"),
+		proc(102, 101, 100, 1001, "bob"),
+		proc(200, 200, 200, 1002, "eve"),
+	}}
+}
+
+// TestKillRequest checks which processes each kill target names.
+func TestKillRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name, rule string
+		want       builtin.KillRequest
+	}{
+		{"process", `{name: k, scope: process, condition: proc.pid == 101, actions: [kill: {}]}`,
+			builtin.KillRequest{Signal: 9, Procs: []builtin.ProcID{{PID: 101, StartTicks: 1010}}}},
+		{"group", `{name: k, scope: process, condition: proc.pid == 102, actions: [kill: {target: group, signal: TERM, grace: 2s}]}`,
+			builtin.KillRequest{Signal: 15, Grace: 2 * time.Second, PGID: 101}},
+		{"session of a process", `{name: k, scope: process, condition: proc.pid == 102, actions: [kill: {target: session}]}`,
+			builtin.KillRequest{Signal: 9, SID: 100}},
+		{"session scope", `{name: k, scope: session, condition: session.sid == 100, actions: [kill: {}]}`,
+			builtin.KillRequest{Signal: 9, SID: 100}},
+		{"user of a process", `{name: k, scope: process, condition: proc.pid == 100, actions: [kill: {target: user}]}`,
+			builtin.KillRequest{Signal: 9, Procs: []builtin.ProcID{{PID: 100, StartTicks: 1000}, {PID: 101, StartTicks: 1010}, {PID: 102, StartTicks: 1020}}}},
+		{"user scope", `{name: k, scope: user, condition: user.name == "eve", actions: [kill: {signal: "15"}]}`,
+			builtin.KillRequest{Signal: 15, Procs: []builtin.ProcID{{PID: 200, StartTicks: 2000}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ds := decisions(t, "rules: ["+tc.rule+"]", testSnapshot())
+			if len(ds) != 1 || len(ds[0].Actions) != 1 {
+				t.Fatalf("got %d decisions", len(ds))
+			}
+			got, _ := killRequest(ds[0], ds[0].Actions[0])
+			if got.Signal != tc.want.Signal || got.Grace != tc.want.Grace || got.PGID != tc.want.PGID ||
+				got.SID != tc.want.SID || !slices.Equal(got.Procs, tc.want.Procs) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func testActor(perform, monitor bool) *actor {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return &actor{
+		perform: perform, monitor: monitor,
+		killer:   builtin.NewKiller("/proc"),
+		notifier: notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, nil),
+		enricher: engine.NoEnricher{},
+		log:      log,
+	}
+}
+
+// TestRunAction runs an lfd-style action script through the act step: it
+// receives the rendered argv and the facts in PTRULE_* variables.
+func TestRunAction(t *testing.T) {
+	needRoot(t)
+	dir := sharedDir(t)
+	out := filepath.Join(dir, "out")
+	script := filepath.Join(dir, "action.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" > "+out+"\nenv | grep '^PTRULE_' | sort >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rule := `rules: [{name: pt-deleted-like, scope: process, condition: proc.pid == 100, params: {action: "` + script + `"},
+  actions: [run: {command: "{{.params.action}}", args: ["{{.proc.exe}} (deleted)", "{{.proc.pid}}", "{{.proc.user}}", "{{.proc.ppid}}"]}]}]`
+	ds := decisions(t, rule, testSnapshot())
+
+	// A dry run and monitor mode run nothing.
+	for _, a := range []*actor{testActor(false, false), testActor(true, true)} {
+		o := a.act(context.Background(), ds[0], false)
+		if o.Actions[0].Result != resultDryRun || !strings.Contains(o.Actions[0].Detail, script+" /usr/bin/x (deleted) 100 bob 1") {
+			t.Errorf("dry run: %+v", o.Actions[0])
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatal("a dry run ran the script")
+		}
+	}
+
+	o := testActor(true, false).act(context.Background(), ds[0], false)
+	if o.Actions[0].Result != resultOK {
+		t.Fatalf("run: %+v", o.Actions[0])
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"/usr/bin/x (deleted)\n100\nbob\n1\n",
+		"PTRULE_CMD=x --flag\n", "PTRULE_EXE=/usr/bin/x\n", "PTRULE_PID=100\n", "PTRULE_PPID=1\n",
+		"PTRULE_RULE=pt-deleted-like\n", "PTRULE_USER=bob\n", "PTRULE_HOST=web1\n",
+	} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("script saw:\n%s\nwant it to contain %q", got, want)
+		}
+	}
+
+	// A world-writable script is refused, with the reason.
+	if err := os.Chmod(script, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	o = testActor(true, false).act(context.Background(), ds[0], false)
+	if o.Actions[0].Result != resultRefused || !strings.Contains(o.Actions[0].Error, "writable") {
+		t.Errorf("world-writable script: %+v", o.Actions[0])
+	}
+}
+
+// TestAlertAction checks that an alert reaches the log channel with the
+// rendered subject, and that a dry run sends nothing.
+func TestAlertAction(t *testing.T) {
+	rule := `rules: [{name: a, scope: process, condition: proc.pid == 200, subject: "hello {{.proc.user}}", actions: [alert: {}]}]`
+	ds := decisions(t, rule, testSnapshot())
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	a := testActor(true, false)
+	a.notifier = notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, nil)
+	o := a.act(context.Background(), ds[0], false)
+	if o.Actions[0].Result != resultOK || !strings.Contains(buf.String(), `subject="hello eve"`) {
+		t.Errorf("result %+v, log %q", o.Actions[0], buf.String())
+	}
+	buf.Reset()
+	a.perform = false
+	if o := a.act(context.Background(), ds[0], false); o.Actions[0].Result != resultDryRun || buf.Len() != 0 {
+		t.Errorf("dry run: result %+v, log %q", o.Actions[0], buf.String())
+	}
+	a.perform = true
+	a.notifier = notify.NewDispatcher(nil, []string{"ops-mail"})
+	if o := a.act(context.Background(), ds[0], false); o.Actions[0].Result != resultError {
+		t.Errorf("unknown channel: %+v", o.Actions[0])
+	}
+}

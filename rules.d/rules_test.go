@@ -63,3 +63,84 @@ func TestRulesLoad(t *testing.T) {
 		t.Fatal("no rules")
 	}
 }
+
+// TestOneRulePerFile checks the layout that RULES.md and `ptrule rules`
+// rely on: each rule file <name>.yaml defines exactly the rule <name> and
+// has a sibling fixture file <name>_test.yaml.
+func TestOneRulePerFile(t *testing.T) {
+	files, err := Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := 0
+	for _, f := range files {
+		base := strings.TrimPrefix(f.Path, Display+"/")
+		if strings.Contains(base, "/") {
+			t.Errorf("%s: Files must return only top-level files", f.Path)
+		}
+		if !engine.IsRuleFile(base) {
+			continue
+		}
+		rs, ps := engine.LoadRules([]engine.File{f})
+		if len(ps) > 0 {
+			t.Errorf("%s: %s", f.Path, engine.FormatError(ps))
+			continue
+		}
+		name := strings.TrimSuffix(base, ".yaml")
+		if len(rs.Rules) != 1 || rs.Rules[0].Name != name {
+			t.Errorf("%s must define exactly the rule %q", f.Path, name)
+		}
+		if _, err := fs.Stat(FS, name+"_test.yaml"); err != nil {
+			t.Errorf("rule %s has no fixture file %s_test.yaml", name, name)
+		}
+		if rs.Rules[0].Description == "" {
+			t.Errorf("rule %s has no description", name)
+		}
+		rules++
+	}
+	if rules != 7 {
+		t.Errorf("%d default rules, want the 7 of builtin-rules.md", rules)
+	}
+}
+
+// TestIgnoreListShape keeps the shipped ignore lists to what
+// builtin-rules.md allows: exe: entries with absolute paths of daemons.
+// unit: or user: entries would hide anything sharing a daemon's unit or
+// account, and an interpreter would hide every script it runs.
+func TestIgnoreListShape(t *testing.T) {
+	files, err := Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	interpreters := map[string]bool{}
+	for _, s := range []string{"perl", "php", "php-cgi", "php-fpm", "python", "python2", "python3", "ruby", "node", "nodejs", "java", "sh", "bash", "dash", "zsh", "busybox", "lua", "tclsh", "awk", "gawk"} {
+		interpreters[s] = true
+	}
+	entries := 0
+	for _, f := range files {
+		if !engine.IsIgnoreFile(f.Path) {
+			continue
+		}
+		l, ps := engine.ParseIgnore(f.Path, f.Data, 1, f.ReadFile)
+		if len(ps) > 0 {
+			t.Errorf("%s", engine.FormatError(ps))
+		}
+		for _, e := range l.Entries() {
+			entries++
+			if e.Item != "exe" {
+				t.Errorf("%s: only exe: entries belong in the built-in list", e)
+				continue
+			}
+			if !strings.HasPrefix(e.Value, "/") {
+				t.Errorf("%s: not an absolute path", e)
+			}
+			base := e.Value[strings.LastIndex(e.Value, "/")+1:]
+			if interpreters[strings.TrimRight(base, "0123456789.")] {
+				t.Errorf("%s: an interpreter must never be ignored", e)
+			}
+		}
+	}
+	if entries == 0 {
+		t.Error("the built-in ignore list is empty")
+	}
+}

@@ -79,7 +79,13 @@ func encodeNode(v reflect.Value) *yaml.Node {
 		}
 		return s
 	case reflect.String:
-		return scalarNode("!!str", v.String())
+		n := scalarNode("!!str", v.String())
+		if strings.ContainsFunc(n.Value, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			// Quoted, so that a newline in a process name stays on one
+			// line, as an escape.
+			n.Style = yaml.DoubleQuotedStyle
+		}
+		return n
 	case reflect.Bool:
 		return scalarNode("!!bool", fmt.Sprint(v.Bool()))
 	case reflect.Int, reflect.Int64:

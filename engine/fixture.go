@@ -319,6 +319,9 @@ func (fs *fixtureSnapshot) build(given, now time.Time) *Snapshot {
 		s.Load.Total = len(fs.Processes)
 	}
 	for _, p := range fs.Processes {
+		if p.PPID == 0 && p.PID != 1 {
+			p.PPID = 1
+		}
 		if p.PGID == 0 {
 			p.PGID = p.PID
 		}
@@ -356,7 +359,7 @@ func (fs *fixtureSnapshot) build(given, now time.Time) *Snapshot {
 type fired struct {
 	rule, entity string
 	actions      []string
-	text         string
+	texts        []string
 }
 
 func (t *fixtureTest) run(file string, rs *RuleSet) FixtureResult {
@@ -385,12 +388,22 @@ func (t *fixtureTest) run(file string, rs *RuleSet) FixtureResult {
 			for _, a := range d.Actions {
 				f.actions = append(f.actions, string(a.Kind))
 			}
-			subject, message, err := d.Render(NoEnricher{})
-			if err != nil {
-				fmt.Fprintf(&diff, "  step %d (at %s): %s %s: rendering failed: %v\n", i+1, st.at, f.rule, f.entity, err)
-				res.Passed = false
+			// The rule's text, and that of every alert action with a
+			// subject or message of its own: what people would read.
+			alerts := []*PlannedAction{nil}
+			for _, a := range d.Actions {
+				if a.Kind == ActAlert && a.OverridesText() {
+					alerts = append(alerts, a)
+				}
 			}
-			f.text = subject + "\n" + message
+			for _, a := range alerts {
+				subject, message, err := d.RenderAlert(a, NoEnricher{})
+				if err != nil {
+					fmt.Fprintf(&diff, "  step %d (at %s): %s %s: rendering failed: %v\n", i+1, st.at, f.rule, f.entity, err)
+					res.Passed = false
+				}
+				f.texts = append(f.texts, subject+"\n"+message)
+			}
 			got = append(got, f)
 		}
 		if msg := compareStep(st.expect, got); msg != "" {
@@ -453,8 +466,8 @@ func compareStep(expect []*expectation, got []fired) string {
 				fmt.Fprintf(&b, "    %s on %s: actions\n      want [%s]\n      got  [%s]\n", e.Rule, e.entity(), strings.Join(want, ", "), strings.Join(have, ", "))
 			}
 		}
-		if e.re != nil && !e.re.MatchString(g.text) {
-			fmt.Fprintf(&b, "    %s on %s: message does not match /%s/; it was:\n%s\n", e.Rule, e.entity(), e.re, indent(8, g.text))
+		if e.re != nil && !slices.ContainsFunc(g.texts, e.re.MatchString) {
+			fmt.Fprintf(&b, "    %s on %s: message does not match /%s/; it was:\n%s\n", e.Rule, e.entity(), e.re, indent(8, strings.Join(g.texts, "\n---\n")))
 		}
 	}
 	for i, g := range got {

@@ -53,6 +53,10 @@ func funcMap(e Enricher) template.FuncMap {
 		"fetch":   e.HTTPGet,
 		"size":    humanSize,
 		"dur":     humanDuration,
+		// bytes and duration read params the way CEL does, so a message
+		// can say which limit was crossed: {{if gt .proc.rss (bytes .params.rss)}}.
+		"bytes":    ParseSize,
+		"duration": time.ParseDuration,
 		"join":    join,
 		"indent":  indent,
 	}
@@ -232,6 +236,17 @@ func (m *Match) templateData() map[string]any {
 	}
 	if v.proc != nil {
 		d["proc"] = toData(v.proc)
+		// The processes running the same executable, itself included: a
+		// rule that suppresses per executable names them all in one alert.
+		same := []any{}
+		if v.proc.Exe != "" {
+			for i := range v.snap.Procs {
+				if q := &v.snap.Procs[i]; q.Exe == v.proc.Exe && q.ExeDeleted == v.proc.ExeDeleted {
+					same = append(same, toData(q))
+				}
+			}
+		}
+		d["exe_procs"] = same
 	}
 	if v.user != nil {
 		u := toData(v.user).(map[string]any)

@@ -262,4 +262,3 @@ func hasActions(m *scanJSON, kinds ...string) bool {
 	}
 	return len(have) == len(kinds)
 }
-

@@ -153,6 +153,11 @@ type text struct {
 	body string
 	// firstLine and indent locate body's first character in the file.
 	firstLine, indent int
+	// verbatim is set when body can be found character for character in
+	// the file from firstLine and indent: every block scalar, and a plain or
+	// quoted scalar on one line without escapes. A column inside any other
+	// body has no place in the file.
+	verbatim bool
 }
 
 func (s *source) text(n *yaml.Node) text {
@@ -186,10 +191,28 @@ func (s *source) text(n *yaml.Node) text {
 			}
 			t.body = strings.TrimRight(strings.Join(raw, "\n"), "\n ")
 		}
+		t.verbatim = true
 	case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
 		t.indent++ // past the opening quote
+		quote := "'"
+		if n.Style&yaml.DoubleQuotedStyle != 0 {
+			quote = `"`
+		}
+		t.verbatim = strings.HasPrefix(s.lineFrom(n.Line, n.Column), quote+n.Value+quote)
+	default:
+		t.verbatim = strings.HasPrefix(s.lineFrom(n.Line, n.Column), n.Value)
 	}
 	return t
+}
+
+// lineFrom returns line n from the 1-based column col (counted in
+// characters, as YAML and CEL count them) to its end.
+func (s *source) lineFrom(n, col int) string {
+	r := []rune(s.line(n))
+	if col < 1 || col > len(r)+1 {
+		return ""
+	}
+	return string(r[col-1:])
 }
 
 // posAt maps a 1-based line and 0-based column inside body to the file.
@@ -197,9 +220,10 @@ func (t text) posAt(line, col int) Pos {
 	if line < 1 {
 		line = 1
 	}
-	if line > 1 && t.node.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
-		// A multi-line plain or quoted scalar is folded by YAML; point at
-		// its start rather than guess.
+	if !t.verbatim {
+		// A plain or quoted scalar that YAML folded from several lines, or
+		// whose escapes it replaced, has no exact mapping; point at its
+		// start rather than guess.
 		return Pos{File: t.src.path, Line: t.node.Line, Col: t.node.Column}
 	}
 	return Pos{File: t.src.path, Line: t.firstLine + line - 1, Col: t.indent + col + 1}

@@ -408,7 +408,7 @@ func (dr *draft) compile() (*Rule, Problems) {
 		ps = append(ps, &Problem{Pos: r.Origin, Msg: err.Error()})
 		return nil, ps
 	}
-	c := &compiler{env: env, ps: &ps}
+	c := &compiler{env: env, ps: &ps, scope: r.Scope, params: r.Params}
 	if f, src, ok := get("condition"); ok {
 		if s, good := src.str(f.value, "condition", &ps); good {
 			r.Condition = s
@@ -423,12 +423,6 @@ func (dr *draft) compile() (*Rule, Problems) {
 	}
 	if f, src, ok := get("actions"); ok {
 		r.Actions = c.actions(src, f.value, r.Scope)
-	}
-	for _, t := range []*template.Template{r.subject, r.message} {
-		if err := checkTemplate(t, r.Scope, r.Params); err != nil {
-			f := dr.fields[t.Name()]
-			ps = append(ps, dr.srcs[t.Name()].problem(f.value, "%s: %v", t.Name(), err))
-		}
 	}
 	r.readsSockets = dr.mentions("connections", "listening")
 	if len(r.Actions) == 0 && len(ps) == 0 {
@@ -460,6 +454,9 @@ func (dr *draft) mentions(words ...string) bool {
 type compiler struct {
 	env *cel.Env
 	ps  *Problems
+	// scope and params are what templates are checked against.
+	scope  Scope
+	params map[string]any
 }
 
 // cel compiles an expression and checks its result type. Errors point into
@@ -498,6 +495,11 @@ func (c *compiler) template(src *source, n *yaml.Node, what string) *template.Te
 	tpl, err := newTemplate(what).Parse(s)
 	if err != nil {
 		*c.ps = append(*c.ps, src.problem(n, "%s: %v", what, templateError(err)))
+		return nil
+	}
+	// Every template, the rule's and its actions', meets sample facts now.
+	if err := checkTemplate(tpl, c.scope, c.params); err != nil {
+		*c.ps = append(*c.ps, src.problem(n, "%s: %v", what, err))
 		return nil
 	}
 	return tpl

@@ -114,7 +114,7 @@ func LoadRules(files []File) (*RuleSet, Problems) {
 				}
 				continue
 			}
-			dr := &draft{name: d.name, origin: d.src.pos(d.nameNode), fields: map[string]field{}, srcs: map[string]*source{}, params: map[string]param{}}
+			dr := &draft{name: d.name, origin: d.src.pos(d.nameNode), originSrc: d.src, fields: map[string]field{}, srcs: map[string]*source{}, params: map[string]param{}}
 			ps = append(ps, dr.patch(d)...)
 			drafts[d.name] = dr
 			order = append(order, d.name)
@@ -215,14 +215,17 @@ type param struct {
 
 // draft is a rule being assembled from its definition and patches.
 type draft struct {
-	name    string
-	origin  Pos
-	defined bool
-	patches []Pos
-	fields  map[string]field
-	srcs    map[string]*source
-	params  map[string]param
-	porder  []string
+	name   string
+	origin Pos
+	// originSrc is the file of the definition, quoted by problems of the
+	// whole rule.
+	originSrc *source
+	defined   bool
+	patches   []Pos
+	fields    map[string]field
+	srcs      map[string]*source
+	params    map[string]param
+	porder    []string
 }
 
 // patch applies a definition or patch: each field given replaces the
@@ -405,7 +408,7 @@ func (dr *draft) compile() (*Rule, Problems) {
 
 	env, err := ruleEnv(r.Scope, r.Name, r.Params)
 	if err != nil {
-		ps = append(ps, &Problem{Pos: r.Origin, Msg: err.Error()})
+		ps = append(ps, dr.originSrc.problemAt(r.Origin, "%v", err))
 		return nil, ps
 	}
 	c := &compiler{env: env, ps: &ps, scope: r.Scope, params: r.Params}
@@ -426,7 +429,7 @@ func (dr *draft) compile() (*Rule, Problems) {
 	}
 	r.readsSockets = dr.mentions("connections", "listening")
 	if len(r.Actions) == 0 && len(ps) == 0 {
-		ps = append(ps, &Problem{Pos: r.Origin, Msg: fmt.Sprintf("rule %q has no actions: give at least one of alert, kill, run, suppress", r.Name)})
+		ps = append(ps, dr.originSrc.problemAt(r.Origin, "rule %q has no actions: give at least one of alert, kill, run, suppress", r.Name))
 	}
 	if len(ps) > 0 {
 		return nil, ps

@@ -57,8 +57,8 @@ func funcMap(e Enricher) template.FuncMap {
 		// can say which limit was crossed: {{if gt .proc.rss (bytes .params.rss)}}.
 		"bytes":    ParseSize,
 		"duration": time.ParseDuration,
-		"join":    join,
-		"indent":  indent,
+		"join":     join,
+		"indent":   indent,
 	}
 }
 

@@ -52,7 +52,8 @@ func (s *source) parseYAML() (*yaml.Node, *Problem) {
 		}
 		return nil, s.problemAt(Pos{File: s.path, Line: line}, "invalid YAML: %s", msg)
 	}
-	if len(doc.Content) == 0 {
+	// An empty file and an explicitly empty document ("---") hold nothing.
+	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 		return nil, nil
 	}
 	return doc.Content[0], nil

@@ -60,8 +60,9 @@ func DirFiles(fsys fs.FS, dir, display string) ([]File, error) {
 			Path: path.Join(display, name),
 			Data: data,
 			ReadFile: func(inc string) ([]byte, error) {
-				// Includes resolve inside the same file system.
-				return fs.ReadFile(fsys, path.Clean(strings.TrimPrefix(strings.TrimPrefix(inc, display), "/")))
+				// Includes resolve inside the same file system, relative
+				// to dir as the displayed paths are relative to display.
+				return fs.ReadFile(fsys, path.Join(dir, strings.TrimPrefix(strings.TrimPrefix(inc, display), "/")))
 			},
 		})
 	}

@@ -124,6 +124,12 @@ func (s *source) decode(n *yaml.Node, dst reflect.Value, what string, ps *Proble
 			*ps = append(*ps, s.problem(n, "%s must be a single value", what))
 			return
 		}
+		isInt := dst.Kind() == reflect.Int || dst.Kind() == reflect.Int64 || dst.Kind() == reflect.Uint64
+		if isInt && n.Tag == "!!float" {
+			// yaml.v3 would truncate 1.5 to 1 without a word.
+			*ps = append(*ps, s.problem(n, "%s: %q is not %s", what, n.Value, kindName(dst.Kind())))
+			return
+		}
 		if err := n.Decode(dst.Addr().Interface()); err != nil {
 			*ps = append(*ps, s.problem(n, "%s: %q is not %s", what, n.Value, kindName(dst.Kind())))
 		}

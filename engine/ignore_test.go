@@ -441,7 +441,7 @@ func TestIgnoreIncludeInMemory(t *testing.T) {
 	wide := func(p string) ([]byte, error) {
 		return []byte("Include a/x.pignore\nInclude b/x.pignore\nInclude c/x.pignore\n"), nil
 	}
-	l, probs = ParseIgnore("top.pignore", []byte("Include x.pignore\n"), 1, wide)
+	_, probs = ParseIgnore("top.pignore", []byte("Include x.pignore\n"), 1, wide)
 	if len(probs) == 0 || !strings.Contains(probs[0].Msg, "nested more than") {
 		t.Errorf("wide includes: first problem = %v", probs)
 	}

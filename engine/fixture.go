@@ -102,8 +102,22 @@ func RunFixtures(f File, base []File, readFile func(string) ([]byte, error)) ([]
 			if !ok {
 				continue
 			}
+			t := src.text(top.value)
 			var lps Problems
-			extra, lps = ParseIgnore(f.Path, []byte(s), src.text(top.value).firstLine, readFile)
+			extra, lps = ParseIgnore(f.Path, []byte(s), t.firstLine, readFile)
+			if t.verbatim && top.value.Style&yaml.FoldedStyle == 0 {
+				// ParseIgnore counts columns in the block's text, which
+				// is indented in the fixture: point into the file.
+				for _, p := range lps {
+					if p.Pos.File != f.Path {
+						continue // a problem in an included file
+					}
+					if p.Pos.Col > 0 {
+						p.Pos.Col += t.indent
+					}
+					p.Source = src.line(p.Pos.Line)
+				}
+			}
 			ps = append(ps, lps...)
 		case "tests":
 			tests = parseTests(src, top.value, &ps)

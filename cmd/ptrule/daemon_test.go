@@ -120,6 +120,11 @@ func TestDaemonLoop(t *testing.T) {
 		dir := t.TempDir()
 		rulesPath := writeFile(t, dir, "rules.yaml", scheduleRules)
 		cfg := writeFile(t, dir, "ptrule.yaml", "interval: 20s\nrules_dirs: []\nstate_dir: "+filepath.Join(dir, "state")+"\n")
+		// A corrupt state file is reported and replaced, never fatal.
+		if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "state"), "suppressions.json", "{not json")
 		var logs syncBuffer
 		d := &daemon{
 			config: cfg, sources: ruleSources{noBuiltin: true, rules: []string{rulesPath}},
@@ -133,6 +138,12 @@ func TestDaemonLoop(t *testing.T) {
 
 		time.Sleep(65 * time.Second)
 		synctest.Wait()
+		if !hasLog(logLines(t, logs.String()), "suppression state could not be read and starts empty", "") {
+			t.Errorf("a corrupt state file was not reported:\n%s", logs.String())
+		}
+		if data, err := os.ReadFile(filepath.Join(dir, "state", "suppressions.json")); err != nil || !json.Valid(data) {
+			t.Errorf("the corrupt state file was not replaced: %q, %v", data, err)
+		}
 		got := firings(logLines(t, logs.String()), start)
 		for rule, want := range map[string][]time.Duration{
 			"fast":    durations(0, 10, 20, 30, 40, 50, 60),
@@ -266,6 +277,27 @@ func TestDaemonEndToEnd(t *testing.T) {
 			_ = daemon.Process.Signal(syscall.SIGTERM)
 			if err := daemon.Wait(); err != nil {
 				t.Errorf("daemon did not stop cleanly: %v\n%s", err, logs.String())
+			}
+			if mode == "enforce" {
+				return
+			}
+
+			// The suppression survives a restart: the process, still
+			// running, is not alerted on again.
+			_, logs = daemonProcess(t, "--config", cfg, "--rules", rules, "--log-level", "debug")
+			waitFor(t, "two ticks of the restarted daemon", func() bool {
+				return strings.Count(logs.String(), `"msg":"tick"`) >= 2
+			})
+			lines = logLines(t, logs.String())
+			if hasLog(lines, "alert", "pt-deleted") {
+				for _, l := range lines {
+					if l.Msg == "alert" && l.Rule == "pt-deleted" && l.PID == pid {
+						t.Errorf("pt-deleted alerted again on pid %d after a restart:\n%s", pid, logs.String())
+					}
+				}
+			}
+			if !hasLog(lines, "match suppressed", "pt-deleted") {
+				t.Errorf("the restarted daemon did not see pt-deleted suppressed:\n%s", logs.String())
 			}
 		})
 	}

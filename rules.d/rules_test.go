@@ -64,7 +64,7 @@ func TestRulesLoad(t *testing.T) {
 	}
 }
 
-// TestOneRulePerFile checks the layout that RULES.md and `ptrule rules`
+// TestOneRulePerFile checks the layout that the README and `ptrule rules`
 // rely on: each rule file <name>.yaml defines exactly the rule <name> and
 // has a sibling fixture file <name>_test.yaml.
 func TestOneRulePerFile(t *testing.T) {

@@ -53,6 +53,19 @@ type actor struct {
 	log      *slog.Logger
 }
 
+// newActor returns the actor for a config: alerts to its channels, kills
+// and runs on the host of procRoot, in its mode. perform false is a dry run.
+func newActor(cfg *Config, procRoot string, log *slog.Logger, perform bool) *actor {
+	return &actor{
+		perform:  perform,
+		monitor:  cfg.Mode == modeMonitor,
+		killer:   builtin.NewKiller(procRoot),
+		notifier: notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, cfg.DefaultChannels),
+		enricher: builtin.NewHostEnricher(procRoot),
+		log:      log,
+	}
+}
+
 // act renders a decision and runs its actions in order. A suppressed
 // decision runs none; it is rendered only when render is true (scan shows
 // it; the daemon does not pay for it).

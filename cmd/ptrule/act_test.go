@@ -78,14 +78,13 @@ func TestKillRequest(t *testing.T) {
 }
 
 func testActor(perform, monitor bool) *actor {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &actor{
-		perform: perform, monitor: monitor,
-		killer:   builtin.NewKiller("/proc"),
-		notifier: notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, nil),
-		enricher: engine.NoEnricher{},
-		log:      log,
+	cfg := defaultConfig()
+	if monitor {
+		cfg.Mode = modeMonitor
 	}
+	a := newActor(cfg, "/proc", slog.New(slog.NewTextHandler(io.Discard, nil)), perform)
+	a.enricher = engine.NoEnricher{}
+	return a
 }
 
 // TestRunAction runs an lfd-style action script through the act step: it

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -182,14 +183,26 @@ func pathFiles(p string) ([]engine.File, error) {
 	return []engine.File{{Path: p, Data: data, ReadFile: os.ReadFile}}, nil
 }
 
-// loadRules loads the rule set the config and flags describe.
-func loadRules(cfg *Config, src ruleSources) (*engine.RuleSet, error) {
-	files, err := ruleFiles(cfg, src)
+// load reads the config and the rules the flags name. On failure it
+// prints every problem to stderr and returns false; the command then exits
+// with exitUsage.
+func (c *commonFlags) load(stderr io.Writer) (*Config, *engine.RuleSet, bool) {
+	cfg, err := loadConfig(c.config)
 	if err != nil {
-		return nil, err
+		fmt.Fprintln(stderr, engine.FormatError(err))
+		return nil, nil, false
+	}
+	files, err := ruleFiles(cfg, c.sources())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, nil, false
 	}
 	rs, ps := engine.LoadRules(files)
-	return rs, ps.Err()
+	if len(ps) > 0 {
+		fmt.Fprintln(stderr, engine.FormatError(ps))
+		return nil, nil, false
+	}
+	return cfg, rs, true
 }
 
 // newCollector opens the /proc tree.

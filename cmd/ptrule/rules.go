@@ -17,14 +17,8 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	cfg, err := loadConfig(c.config)
-	if err != nil {
-		fmt.Fprintln(stderr, engine.FormatError(err))
-		return exitUsage
-	}
-	rs, err := loadRules(cfg, c.sources())
-	if err != nil {
-		fmt.Fprintln(stderr, engine.FormatError(err))
+	_, rs, ok := c.load(stderr)
+	if !ok {
 		return exitUsage
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

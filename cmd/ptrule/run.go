@@ -13,7 +13,6 @@ import (
 
 	"ptrule/builtin"
 	"ptrule/engine"
-	"ptrule/notify"
 )
 
 // stopGrace bounds how long in-flight actions may run after SIGTERM.
@@ -128,14 +127,7 @@ func (d *daemon) apply(cfg *Config, rs *engine.RuleSet) error {
 		d.store = store
 	}
 	d.cfg, d.rules, d.collector = cfg, rs, col
-	d.actor = &actor{
-		perform:  true,
-		monitor:  cfg.Mode == modeMonitor,
-		killer:   builtin.NewKiller(d.procRoot),
-		notifier: notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(d.log)}, cfg.DefaultChannels),
-		enricher: builtin.NewHostEnricher(d.procRoot),
-		log:      d.log,
-	}
+	d.actor = newActor(cfg, d.procRoot, d.log, true)
 	// Rules keep their schedule across a reload; new ones are due now.
 	next := map[string]time.Time{}
 	for _, r := range rs.Rules {

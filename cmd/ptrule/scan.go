@@ -10,7 +10,6 @@ import (
 
 	"ptrule/builtin"
 	"ptrule/engine"
-	"ptrule/notify"
 )
 
 func cmdScan(args []string, stdout, stderr io.Writer) int {
@@ -27,14 +26,8 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ptrule scan: unknown --format %q: use text or json\n", *format)
 		return exitUsage
 	}
-	cfg, err := loadConfig(c.config)
-	if err != nil {
-		fmt.Fprintln(stderr, engine.FormatError(err))
-		return exitUsage
-	}
-	rs, err := loadRules(cfg, c.sources())
-	if err != nil {
-		fmt.Fprintln(stderr, engine.FormatError(err))
+	cfg, rs, ok := c.load(stderr)
+	if !ok {
 		return exitUsage
 	}
 	col, err := newCollector(c.proc)
@@ -66,14 +59,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	} else {
 		store = readOnlyOverlay(cfg.StateDir, snap.Time)
 	}
-	a := &actor{
-		perform:  *act,
-		monitor:  cfg.Mode == modeMonitor,
-		killer:   builtin.NewKiller(c.proc),
-		notifier: notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, cfg.DefaultChannels),
-		enricher: builtin.NewHostEnricher(c.proc),
-		log:      log,
-	}
+	a := newActor(cfg, c.proc, log, *act)
 	ctx := context.Background()
 	var fired, suppressed int
 	for _, d := range engine.Decide(matches, store, snap.Time) {

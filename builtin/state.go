@@ -69,9 +69,24 @@ type FileStore struct {
 // suppressions.json.corrupt-<unix time> for inspection, and the next Save
 // writes a fresh one.
 func OpenFileStore(dir string, now time.Time) (*FileStore, error) {
-	s := &FileStore{dir: dir, marks: map[markKey]time.Time{}}
+	s, err := ReadFileStore(dir, now)
+	if err == nil {
+		return s, nil
+	}
 	path := filepath.Join(dir, stateFile)
-	data, err := os.ReadFile(path)
+	aside, merr := moveAside(path, now)
+	if merr != nil {
+		return s, fmt.Errorf("suppression state %s is unusable (%w) and could not be moved aside (%w): starting with no suppressions; remove or fix the file", path, err, merr)
+	}
+	return s, fmt.Errorf("suppression state %s is unusable (%w): starting with no suppressions; the old file is kept as %s", path, err, aside)
+}
+
+// ReadFileStore reads the state like OpenFileStore but changes nothing on
+// disk: an unusable file gives an empty store and the error, and stays where
+// it is. A dry run uses it to show what the daemon has silenced.
+func ReadFileStore(dir string, now time.Time) (*FileStore, error) {
+	s := &FileStore{dir: dir, marks: map[markKey]time.Time{}}
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
 	}
@@ -83,11 +98,7 @@ func OpenFileStore(dir string, now time.Time) (*FileStore, error) {
 			return s, nil
 		}
 	}
-	aside, merr := moveAside(path, now)
-	if merr != nil {
-		return s, fmt.Errorf("suppression state %s is unusable (%w) and could not be moved aside (%w): starting with no suppressions; remove or fix the file", path, err, merr)
-	}
-	return s, fmt.Errorf("suppression state %s is unusable (%w): starting with no suppressions; the old file is kept as %s", path, err, aside)
+	return s, err
 }
 
 // parseState decodes the state file. It never panics, whatever data holds.

@@ -136,7 +136,7 @@ func (o overlay) Until(rule, key string) (time.Time, bool) {
 
 func readOnlyOverlay(dir string, now time.Time) engine.Store {
 	o := overlay{MemStore: engine.NewMemStore()}
-	if fs, err := builtin.OpenFileStore(dir, now); err == nil {
+	if fs, err := builtin.ReadFileStore(dir, now); err == nil {
 		o.base = fs
 	}
 	return o

@@ -273,3 +273,23 @@ func FuzzParseState(f *testing.F) {
 		}
 	})
 }
+
+// TestReadFileStoreChangesNothing checks that the dry-run reader reports a
+// corrupt file but leaves it in place.
+func TestReadFileStoreChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "suppressions.json")
+	if err := os.WriteFile(path, []byte("{broken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReadFileStore(dir, time.Now())
+	if err == nil || s == nil {
+		t.Fatalf("ReadFileStore = %v, %v; want an empty store and an error", s, err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "{broken" {
+		t.Errorf("the file changed: %q", data)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("ReadFileStore left %d files, want the original only", len(entries))
+	}
+}

@@ -22,22 +22,6 @@ import (
 	"ptrule/engine"
 )
 
-// kthreadFlag is PF_KTHREAD from include/linux/sched.h: the stat flags bit
-// that marks a kernel thread.
-const kthreadFlag = 0x00200000
-
-// atClkTck is AT_CLKTCK from <elf.h>: the aux vector entry that carries the
-// kernel's USER_HZ, the unit of the tick counts in /proc/PID/stat.
-const atClkTck = 17
-
-// defaultClockTicks is USER_HZ on every mainstream Linux architecture, used
-// when the aux vector cannot be read.
-const defaultClockTicks = 100
-
-// maxProcFileSize bounds one read of a /proc file. Per-process files are far
-// smaller; the bound keeps a hostile or broken tree from exhausting memory.
-const maxProcFileSize = 16 << 20
-
 // Collector reads Snapshots from a /proc tree. It holds no state between
 // collections, so one Collector may serve concurrent calls to Collect.
 type Collector struct {
@@ -65,22 +49,6 @@ func NewCollector(procRoot string) (*Collector, error) {
 		ticks:    clockTicks(),
 		pageSize: int64(os.Getpagesize()),
 	}, nil
-}
-
-// clockTicks returns the kernel's USER_HZ. Go has no sysconf(_SC_CLK_TCK)
-// without cgo, but the kernel hands the same value to every process in
-// its aux vector.
-func clockTicks() uint64 {
-	auxv, err := unix.Auxv()
-	if err != nil {
-		return defaultClockTicks
-	}
-	for _, kv := range auxv {
-		if kv[0] == atClkTck && kv[1] > 0 {
-			return uint64(kv[1])
-		}
-	}
-	return defaultClockTicks
 }
 
 // CollectOptions selects what Collect gathers.
@@ -376,11 +344,6 @@ func (col *collection) readlinkAt(dir int, name string) (string, error) {
 	}
 }
 
-// vanished reports whether err means the process exited while it was read.
-func vanished(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH)
-}
-
 // ticksToDuration converts kernel clock ticks to a duration without going
 // through floating point, saturating instead of overflowing.
 func (c *Collector) ticksToDuration(t uint64) time.Duration {
@@ -662,56 +625,4 @@ func loadFloat(b []byte) float64 {
 		return 0
 	}
 	return v
-}
-
-// cutField returns the first run of non-blank bytes in b and what
-// follows it.
-func cutField(b []byte) (field, rest []byte) {
-	i := 0
-	for i < len(b) && isProcSpace(b[i]) {
-		i++
-	}
-	j := i
-	for j < len(b) && !isProcSpace(b[j]) {
-		j++
-	}
-	return b[i:j], b[j:]
-}
-
-func isProcSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
-}
-
-// digitsUint parses decimal digits without allocating.
-func digitsUint(b []byte) (uint64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		if v > (math.MaxUint64-uint64(c-'0'))/10 {
-			return 0, false
-		}
-		v = v*10 + uint64(c-'0')
-	}
-	return v, true
-}
-
-// digitsInt parses an optionally negative decimal int without allocating.
-func digitsInt(b []byte) (int, bool) {
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	v, ok := digitsUint(b)
-	if !ok || v > math.MaxInt {
-		return 0, false
-	}
-	if neg {
-		return -int(v), true
-	}
-	return int(v), true
 }

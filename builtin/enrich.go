@@ -16,10 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"ptrule/engine"
 )
@@ -82,27 +79,11 @@ func NewHostEnricher(procRoot string) *HostEnricher {
 	return &HostEnricher{
 		HTTPTimeout: DefaultHTTPTimeout,
 		root:        procRoot,
-		ticks:       enrichClockTicks(),
+		ticks:       clockTicks(),
 		pageSize:    uint64(os.Getpagesize()),
 		transport:   t,
 		now:         time.Now,
 	}
-}
-
-// enrichClockTicks returns the kernel's USER_HZ, the unit of the tick
-// counts in /proc/PID/stat, from the aux vector (Go has no sysconf
-// without cgo); 100, its value on every mainstream architecture, if the
-// vector cannot be read.
-func enrichClockTicks() uint64 {
-	const atClkTck = 17 // AT_CLKTCK in <elf.h>
-	if auxv, err := unix.Auxv(); err == nil {
-		for _, kv := range auxv {
-			if kv[0] == atClkTck && kv[1] > 0 {
-				return uint64(kv[1])
-			}
-		}
-	}
-	return 100
 }
 
 func (e *HostEnricher) path(elem ...string) string {
@@ -127,11 +108,6 @@ func enrichReadCapped(path string, limit int) ([]byte, bool, error) {
 	return data, false, nil
 }
 
-// enrichGone reports whether err means the process no longer exists.
-func enrichGone(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
-}
-
 // enrichErr is the text of an error for a note: the system's reason
 // without the path (the note names what was read), escaped.
 func enrichErr(err error) string {
@@ -152,7 +128,7 @@ func enrichCount(n int, one, many string) string {
 
 // enrichProcessNote is the note for a per-process file that could not be read.
 func enrichProcessNote(what string, pid int, err error) string {
-	if enrichGone(err) {
+	if vanished(err) {
 		return fmt.Sprintf("(process %d not found: it has exited)\n", pid)
 	}
 	return fmt.Sprintf("(unable to read the %s of process %d: %s)\n", what, pid, enrichErr(err))
@@ -191,7 +167,7 @@ func (e *HostEnricher) OpenFiles(pid int) string {
 	for _, fd := range fds {
 		target, err := os.Readlink(filepath.Join(dir, strconv.Itoa(fd)))
 		switch {
-		case enrichGone(err):
+		case vanished(err):
 			// Closed since the directory was listed.
 			continue
 		case err != nil:
@@ -397,7 +373,7 @@ func (e *HostEnricher) ProcessTable() string {
 			continue
 		}
 		row, err := e.psRow(pid, host, now, users)
-		if enrichGone(err) {
+		if vanished(err) {
 			continue
 		}
 		if err != nil {
@@ -905,7 +881,7 @@ func (e *HostEnricher) socketOwners(socks []enrichSocket) (map[uint64]string, in
 		dir := e.path(strconv.Itoa(pid), "fd")
 		f, err := os.Open(dir)
 		if err != nil {
-			if !enrichGone(err) {
+			if !vanished(err) {
 				unreadable++
 			}
 			continue
@@ -913,7 +889,7 @@ func (e *HostEnricher) socketOwners(socks []enrichSocket) (map[uint64]string, in
 		names, err := f.Readdirnames(-1)
 		f.Close()
 		if err != nil {
-			if !enrichGone(err) {
+			if !vanished(err) {
 				unreadable++
 			}
 			continue

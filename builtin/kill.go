@@ -27,10 +27,6 @@ const (
 	KillRefused = "refused"
 )
 
-// flagKernelThread is PF_KTHREAD, the flag of kernel threads in field 9 of
-// /proc/PID/stat.
-const flagKernelThread = 0x00200000
-
 // killPoll is how often survivors of a SIGTERM are checked during the grace
 // period.
 const killPoll = 50 * time.Millisecond
@@ -119,7 +115,7 @@ func (s killStat) zombie() bool { return s.State == 'Z' || s.State == 'X' || s.S
 
 // kernelThread reports whether the process is a kernel thread.
 func (s killStat) kernelThread() bool {
-	return s.Flags&flagKernelThread != 0 || s.PID == 2 || s.PPID == 2
+	return s.Flags&kthreadFlag != 0 || s.PID == 2 || s.PPID == 2
 }
 
 // parseKillStat parses the first line of /proc/PID/stat. The command name sits
@@ -162,15 +158,12 @@ func parseKillStat(b []byte) (killStat, error) {
 	return st, nil
 }
 
-// readStat reads and parses /proc/PID/stat. A process that is gone yields
-// an error matching os.ErrNotExist.
+// readStat reads and parses /proc/PID/stat. A process that is gone, or
+// exiting while its stat is read, yields an error for which vanished
+// reports true.
 func (k *Killer) readStat(pid int) (killStat, error) {
 	b, err := os.ReadFile(filepath.Join(k.procRoot, strconv.Itoa(pid), "stat"))
 	if err != nil {
-		if errors.Is(err, syscall.ESRCH) {
-			// A process exiting while its stat is read.
-			err = fmt.Errorf("%w: %w", os.ErrNotExist, err)
-		}
 		return killStat{}, err
 	}
 	return parseKillStat(b)
@@ -328,7 +321,7 @@ func (r *killRun) signal(pid int, start uint64, member func(killStat) bool, what
 
 	st, err := r.k.readStat(pid)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		if vanished(err) {
 			r.add(pid, KillGone, "no such process")
 		} else {
 			r.add(pid, KillRefused, fmt.Sprintf("cannot read its stat: %v", err))

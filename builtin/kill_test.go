@@ -168,7 +168,7 @@ func TestParseKillStat(t *testing.T) {
 			if err == nil && got != tt.want {
 				t.Errorf("got %+v\nwant %+v", got, tt.want)
 			}
-			if err == nil && got.kernelThread() != (got.Flags&flagKernelThread != 0) {
+			if err == nil && got.kernelThread() != (got.Flags&kthreadFlag != 0) {
 				t.Errorf("kernelThread() = %v for flags %#x", got.kernelThread(), got.Flags)
 			}
 		})
@@ -270,7 +270,7 @@ func findKernelThread(t *testing.T) int {
 		if err != nil || pid <= 2 {
 			continue
 		}
-		if st, err := NewKiller("/proc").readStat(pid); err == nil && st.Flags&flagKernelThread != 0 {
+		if st, err := NewKiller("/proc").readStat(pid); err == nil && st.Flags&kthreadFlag != 0 {
 			return pid
 		}
 	}

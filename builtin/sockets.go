@@ -286,26 +286,3 @@ func putHexWord(dst, hex8 []byte) bool {
 	binary.NativeEndian.PutUint32(dst, uint32(v))
 	return true
 }
-
-// hexUint parses up to 16 hexadecimal digits without allocating.
-func hexUint(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 16 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		var d byte
-		switch {
-		case c >= '0' && c <= '9':
-			d = c - '0'
-		case c >= 'a' && c <= 'f':
-			d = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		v = v<<4 | uint64(d)
-	}
-	return v, true
-}

@@ -4,7 +4,6 @@ package builtin
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -385,67 +384,6 @@ func splitDeleted(exe string) (path string, deleted bool) {
 	// A memfd program has no file at all; treat it as deleted even if a
 	// kernel ever stops printing the suffix.
 	return exe, strings.HasPrefix(exe, "/memfd:")
-}
-
-// pidStat holds the fields of /proc/PID/stat that ptrule uses.
-type pidStat struct {
-	comm                string
-	state               string
-	ppid, pgrp, session int
-	flags               uint64
-	utime, stime        uint64
-	threads             int
-	starttime           uint64
-	vsize               uint64
-	rss                 int64
-}
-
-// errPidStat reports a /proc/PID/stat line that cannot be parsed.
-var errPidStat = errors.New("malformed stat line")
-
-// parsePidStat parses /proc/PID/stat. The command name sits between the
-// first '(' and the last ')', since it may itself contain parentheses,
-// spaces and newlines; the fields after it are plain numbers.
-func parsePidStat(data []byte) (pidStat, error) {
-	var st pidStat
-	l := bytes.IndexByte(data, '(')
-	r := bytes.LastIndexByte(data, ')')
-	if l < 0 || r < l {
-		return st, fmt.Errorf("%w: no command name", errPidStat)
-	}
-	st.comm = string(data[l+1 : r])
-
-	// The fields after the name, numbered from 0 (state) as in proc(5)
-	// minus 3; 22 of them reach rss.
-	var f [22][]byte
-	rest := data[r+1:]
-	for i := range f {
-		f[i], rest = cutField(rest)
-		if len(f[i]) == 0 {
-			return st, fmt.Errorf("%w: %d fields after the name, want %d", errPidStat, i, len(f))
-		}
-	}
-	st.state = string(f[0])
-
-	var ok [10]bool
-	st.ppid, ok[0] = digitsInt(f[1])
-	st.pgrp, ok[1] = digitsInt(f[2])
-	st.session, ok[2] = digitsInt(f[3])
-	st.flags, ok[3] = digitsUint(f[6])
-	st.utime, ok[4] = digitsUint(f[11])
-	st.stime, ok[5] = digitsUint(f[12])
-	st.threads, ok[6] = digitsInt(f[17])
-	st.starttime, ok[7] = digitsUint(f[19])
-	st.vsize, ok[8] = digitsUint(f[20])
-	var rss int
-	rss, ok[9] = digitsInt(f[21])
-	st.rss = int64(rss)
-	for i, good := range ok {
-		if !good {
-			return st, fmt.Errorf("%w: bad number in field %d", errPidStat, i)
-		}
-	}
-	return st, nil
 }
 
 // parseStatusEUID returns the effective uid, the second number of the

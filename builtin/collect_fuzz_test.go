@@ -10,36 +10,6 @@ import (
 	"ptrule/builtin/proctest"
 )
 
-// FuzzParsePidStat feeds arbitrary bytes to the /proc/PID/stat parser:
-// it must never panic, and what it accepts must be a whole line.
-func FuzzParsePidStat(f *testing.F) {
-	for _, seed := range []string{
-		"4444 (cat) R 4442 4442 2844 0 -1 4194304 96 0 1 0 0 0 0 0 20 0 1 0 43144 3133440 376 18446744073709551615 94515506720768 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
-		"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 21 0 0 18446744073709551615 0 0\n",
-		"7 (a) (b\nc) Z 1 7 7 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 99 0 0 0\n",
-		"1 ())) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 0 0 1 0 0 0 -5 0",
-		"1 (x)",
-		"1 (x) S",
-		")(",
-		"",
-		"1 (x) S -1 -2 -3 0 -1 99999999999999999999 0 0 0 0 0 0 0 0 0 0 1 0 0 0 0 0",
-	} {
-		f.Add([]byte(seed))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		st, err := parsePidStat(data)
-		if err != nil {
-			return
-		}
-		if st.state == "" || strings.ContainsAny(st.state, " \t\n") {
-			t.Errorf("state %q", st.state)
-		}
-		if !bytes.Contains(data, []byte("("+st.comm+")")) {
-			t.Errorf("comm %q is not between parentheses in the input", st.comm)
-		}
-	})
-}
-
 // FuzzParseNetLine feeds arbitrary lines to the /proc/net parser: no
 // panic, and an accepted socket has valid addresses, ports and a kind
 // that follows from its remote address.

@@ -225,62 +225,6 @@ func (e *HostEnricher) MemoryMaps(pid int) string {
 	return b.String()
 }
 
-// enrichStat holds the fields of /proc/PID/stat the process table shows.
-type enrichStat struct {
-	comm                   string
-	state                  string
-	ppid, pgrp, session    int
-	ttyNr, tpgid           int64
-	utime, stime           uint64
-	nice                   int64
-	threads                int64
-	starttime, vsize, rssP uint64
-}
-
-// enrichParseStat parses /proc/PID/stat. The name lies between the first
-// '(' and the last ')', as it may hold parentheses, blanks and newlines.
-func enrichParseStat(data string) (enrichStat, bool) {
-	var st enrichStat
-	l := strings.IndexByte(data, '(')
-	r := strings.LastIndexByte(data, ')')
-	if l < 0 || r < l {
-		return st, false
-	}
-	st.comm = data[l+1 : r]
-	// Fields numbered as in proc(5) minus 3: 0 is the state.
-	f := strings.Fields(data[r+1:])
-	if len(f) < 22 {
-		return st, false
-	}
-	st.state = f[0]
-	ok := true
-	atoi := func(s string) int {
-		v, err := strconv.Atoi(s)
-		ok = ok && err == nil
-		return v
-	}
-	i64 := func(s string) int64 {
-		v, err := strconv.ParseInt(s, 10, 64)
-		ok = ok && err == nil
-		return v
-	}
-	u64 := func(s string) uint64 {
-		v, err := strconv.ParseUint(s, 10, 64)
-		ok = ok && err == nil
-		return v
-	}
-	st.ppid, st.pgrp, st.session = atoi(f[1]), atoi(f[2]), atoi(f[3])
-	st.ttyNr, st.tpgid = i64(f[4]), i64(f[5])
-	st.utime, st.stime = u64(f[11]), u64(f[12])
-	st.nice, st.threads = i64(f[16]), i64(f[17])
-	st.starttime, st.vsize = u64(f[19]), u64(f[20])
-	// rss is signed in the kernel's format but never negative.
-	if rss := i64(f[21]); rss > 0 {
-		st.rssP = uint64(rss)
-	}
-	return st, ok && st.state != ""
-}
-
 // enrichStatusField returns the value of the "Key:" line of
 // /proc/PID/status, or "".
 func enrichStatusField(status, key string) string {
@@ -422,8 +366,8 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 	if err != nil {
 		return enrichRow{}, err
 	}
-	st, ok := enrichParseStat(string(data))
-	if !ok {
+	st, err := parsePidStat(data)
+	if err != nil {
 		return enrichRow{}, errEnrichParse
 	}
 	// status and cmdline are optional: a row shows what could be read.
@@ -452,7 +396,7 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 	if st.threads > 1 {
 		stat += "l"
 	}
-	if st.tpgid > 0 && st.tpgid == int64(st.pgrp) {
+	if st.tpgid > 0 && st.tpgid == st.pgrp {
 		stat += "+"
 	}
 
@@ -461,7 +405,8 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 	if age := host.uptime - float64(st.starttime)/float64(e.ticks); age > 0 {
 		pcpu = min(float64(cpuTicks)/float64(e.ticks)/age*100, 999.9)
 	}
-	rssKiB := st.rssP * e.pageSize / 1024
+	// rss is signed in the kernel's format but never negative.
+	rssKiB := uint64(max(st.rss, 0)) * e.pageSize / 1024
 	pmem := "-"
 	if host.memTotal > 0 {
 		pmem = strconv.FormatFloat(min(float64(rssKiB)/float64(host.memTotal)*100, 99.9), 'f', 1, 64)
@@ -481,7 +426,7 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 	cpuSecs := cpuTicks / e.ticks
 
 	head := fmt.Sprintf("%-8s %7d %4.1f %4s %6d %5d %-8s %-4s %5s %6s ",
-		userName, pid, pcpu, pmem, st.vsize/1024, rssKiB, enrichTTY(st.ttyNr),
+		userName, pid, pcpu, pmem, st.vsize/1024, rssKiB, enrichTTY(int64(st.ttyNr)),
 		engine.Display(stat), start, fmt.Sprintf("%d:%02d", cpuSecs/60, cpuSecs%60))
 
 	var cmd string

@@ -1,7 +1,6 @@
 package builtin
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -96,77 +95,27 @@ func NewKiller(procRoot string) *Killer {
 	return &Killer{procRoot: procRoot, self: os.Getpid()}
 }
 
-// killStat holds the fields of /proc/PID/stat that killing needs.
-type killStat struct {
-	PID     int
-	Comm    string
-	State   byte
-	PPID    int
-	PGRP    int
-	Session int
-	Flags   uint64
-	// Start is field 22, starttime: clock ticks after boot.
-	Start uint64
-}
-
 // zombie reports whether the process has exited and only waits to be
 // reaped: such a process cannot be signalled into doing anything.
-func (s killStat) zombie() bool { return s.State == 'Z' || s.State == 'X' || s.State == 'x' }
+func (s pidStat) zombie() bool { return s.state == "Z" || s.state == "X" || s.state == "x" }
 
-// kernelThread reports whether the process is a kernel thread.
-func (s killStat) kernelThread() bool {
-	return s.Flags&kthreadFlag != 0 || s.PID == 2 || s.PPID == 2
-}
-
-// parseKillStat parses the first line of /proc/PID/stat. The command name sits
-// between parentheses and may itself contain ')', spaces and newlines, so
-// the fields start after the LAST ')'.
-func parseKillStat(b []byte) (killStat, error) {
-	var st killStat
-	open := bytes.IndexByte(b, '(')
-	closing := bytes.LastIndexByte(b, ')')
-	if open < 0 || closing < open {
-		return st, errors.New("stat: no command name in parentheses")
-	}
-	pid, err := strconv.Atoi(string(bytes.TrimSpace(b[:open])))
-	if err != nil {
-		return st, fmt.Errorf("stat: bad pid: %w", err)
-	}
-	st.PID = pid
-	st.Comm = string(b[open+1 : closing])
-	f := strings.Fields(string(b[closing+1:]))
-	// f[0] is field 3 (state); starttime, field 22, is f[19].
-	if len(f) < 20 {
-		return st, fmt.Errorf("stat: %d fields after the command name, want at least 20", len(f))
-	}
-	if len(f[0]) != 1 {
-		return st, fmt.Errorf("stat: bad state %q", f[0])
-	}
-	st.State = f[0][0]
-	ints := []*int{&st.PPID, &st.PGRP, &st.Session}
-	for i, p := range ints {
-		if *p, err = strconv.Atoi(f[1+i]); err != nil {
-			return st, fmt.Errorf("stat: field %d: %w", 4+i, err)
-		}
-	}
-	if st.Flags, err = strconv.ParseUint(f[6], 10, 64); err != nil {
-		return st, fmt.Errorf("stat: flags: %w", err)
-	}
-	if st.Start, err = strconv.ParseUint(f[19], 10, 64); err != nil {
-		return st, fmt.Errorf("stat: starttime: %w", err)
-	}
-	return st, nil
+// kernelThread reports whether the killer takes the process for a kernel
+// thread: flagged PF_KTHREAD, or kthreadd (PID 2) or one of its children.
+// Unlike the collector's test, it holds in a PID namespace too: refusing
+// a signal is the safe mistake.
+func (s pidStat) kernelThread() bool {
+	return s.flags&kthreadFlag != 0 || s.pid == 2 || s.ppid == 2
 }
 
 // readStat reads and parses /proc/PID/stat. A process that is gone, or
 // exiting while its stat is read, yields an error for which vanished
 // reports true.
-func (k *Killer) readStat(pid int) (killStat, error) {
+func (k *Killer) readStat(pid int) (pidStat, error) {
 	b, err := os.ReadFile(filepath.Join(k.procRoot, strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return killStat{}, err
+		return pidStat{}, err
 	}
-	return parseKillStat(b)
+	return parsePidStat(b)
 }
 
 // readTgid returns the thread group id of pid from /proc/PID/status.
@@ -195,11 +144,11 @@ func (k *Killer) protected() map[int]string {
 	for pid := k.self; pid > 1 && !visited[pid]; {
 		visited[pid] = true
 		st, err := k.readStat(pid)
-		if err != nil || st.PPID <= 1 {
+		if err != nil || st.ppid <= 1 {
 			break
 		}
-		p[st.PPID] = "an ancestor of ptrule"
-		pid = st.PPID
+		p[st.ppid] = "an ancestor of ptrule"
+		pid = st.ppid
 	}
 	return p
 }
@@ -257,10 +206,10 @@ func (k *Killer) Kill(ctx context.Context, req KillRequest) []KillOutcome {
 		r.signal(p.PID, p.StartTicks, nil, "")
 	}
 	if req.PGID != 0 {
-		r.signalAll(ctx, "process group", req.PGID, func(s killStat) bool { return s.PGRP == req.PGID })
+		r.signalAll(ctx, "process group", req.PGID, func(s pidStat) bool { return s.pgrp == req.PGID })
 	}
 	if req.SID != 0 {
-		r.signalAll(ctx, "session", req.SID, func(s killStat) bool { return s.Session == req.SID })
+		r.signalAll(ctx, "session", req.SID, func(s pidStat) bool { return s.session == req.SID })
 	}
 	if req.Signal == syscall.SIGTERM && req.Grace > 0 && len(r.victims) > 0 {
 		r.escalate(ctx, req.Grace)
@@ -277,7 +226,7 @@ func (r *killRun) add(pid int, result, reason string) int {
 // signal checks and signals one process whose start time must be start.
 // member, if not nil, must still hold for the process as read after its
 // pidfd is open (a group or session member that moved out is left alone).
-func (r *killRun) signal(pid int, start uint64, member func(killStat) bool, what string) {
+func (r *killRun) signal(pid int, start uint64, member func(pidStat) bool, what string) {
 	switch {
 	case pid <= 0:
 		r.add(pid, KillRefused, "not a process id")
@@ -332,10 +281,10 @@ func (r *killRun) signal(pid int, start uint64, member func(killStat) bool, what
 	case st.kernelThread():
 		r.add(pid, KillRefused, "kernel threads are never signalled")
 		return
-	case st.Start != start && start == 0:
+	case st.starttime != start && start == 0:
 		r.add(pid, KillRefused, "start time unknown (StartTicks is 0): cannot rule out pid reuse")
 		return
-	case st.Start != start:
+	case st.starttime != start:
 		r.add(pid, KillRefused, "pid reused (start time differs)")
 		return
 	case member != nil && !member(st):
@@ -363,7 +312,7 @@ func (r *killRun) signal(pid int, start uint64, member func(killStat) bool, what
 	}
 	keep = true
 	i := r.add(pid, KillSignalled, "")
-	r.victims = append(r.victims, victim{pid: pid, start: st.Start, fd: fd, out: i})
+	r.victims = append(r.victims, victim{pid: pid, start: st.starttime, fd: fd, out: i})
 }
 
 // send signals through the pidfd, or with kill(2) when there is none.
@@ -376,7 +325,7 @@ func (r *killRun) send(pid, fd int, sig syscall.Signal) error {
 
 // signalAll signals every member of a process group or session, re-reading
 // /proc until a pass finds no new member (or maxGroupPasses).
-func (r *killRun) signalAll(ctx context.Context, what string, id int, member func(killStat) bool) {
+func (r *killRun) signalAll(ctx context.Context, what string, id int, member func(pidStat) bool) {
 	if id <= 1 {
 		// Group and session 1 hold init and whatever it started without a
 		// session of its own; 0 and negative ids are not real groups.
@@ -391,13 +340,13 @@ func (r *killRun) signalAll(ctx context.Context, what string, id int, member fun
 		}
 		found := false
 		for _, st := range r.k.scan(member) {
-			key := memberKey{st.PID, st.Start}
+			key := memberKey{st.pid, st.starttime}
 			if r.seen[key] {
 				continue
 			}
 			r.seen[key] = true
 			found = true
-			r.signal(st.PID, st.Start, member, what)
+			r.signal(st.pid, st.starttime, member, what)
 		}
 		if !found {
 			return
@@ -408,12 +357,12 @@ func (r *killRun) signalAll(ctx context.Context, what string, id int, member fun
 // scan reads every process under procRoot and returns those for which
 // member holds, zombies and kernel threads excluded. Processes that vanish
 // while being read are skipped.
-func (k *Killer) scan(member func(killStat) bool) []killStat {
+func (k *Killer) scan(member func(pidStat) bool) []pidStat {
 	ents, err := os.ReadDir(k.procRoot)
 	if err != nil {
 		return nil
 	}
-	var res []killStat
+	var res []pidStat
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid <= 0 {
@@ -432,7 +381,7 @@ func (k *Killer) scan(member func(killStat) bool) []killStat {
 // zombie.
 func (k *Killer) alive(v victim) bool {
 	st, err := k.readStat(v.pid)
-	return err == nil && st.Start == v.start && !st.zombie()
+	return err == nil && st.starttime == v.start && !st.zombie()
 }
 
 // escalate waits up to grace for the victims of a SIGTERM to exit and sends

@@ -7,7 +7,9 @@ package builtin
 // it for every process of every snapshot.
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 
@@ -53,6 +55,91 @@ func vanished(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH)
 }
 
+// pidStat holds the fields of /proc/PID/stat that ptrule uses: the
+// collector's process facts, the killer's identity and safety checks, and
+// the columns of the process table of alerts. The comments give each
+// field's number in proc(5).
+type pidStat struct {
+	pid                 int    // 1
+	comm                string // 2, without the parentheses
+	state               string // 3, one letter
+	ppid, pgrp, session int    // 4 to 6
+	ttyNr, tpgid        int    // 7 and 8
+	flags               uint64 // 9, PF_* bits
+	utime, stime        uint64 // 14 and 15, clock ticks
+	nice                int    // 19
+	threads             int    // 20
+	starttime           uint64 // 22, clock ticks after boot
+	vsize               uint64 // 23, bytes
+	rss                 int64  // 24, pages
+}
+
+// errPidStat reports a /proc/PID/stat line that cannot be parsed.
+var errPidStat = errors.New("malformed stat line")
+
+// pidStatFieldNo gives the proc(5) number of each numeric field that
+// parsePidStat checks, in the order it checks them, for its errors.
+var pidStatFieldNo = [...]int{4, 5, 6, 7, 8, 9, 14, 15, 19, 20, 22, 23, 24}
+
+// parsePidStat parses /proc/PID/stat. The command name sits between the
+// first '(' and the last ')', since it may itself contain parentheses,
+// spaces and newlines; the pid before it and the fields after it are plain
+// numbers, but for the one-letter state. A line is accepted only whole: a
+// pid, a name, and the 22 fields after the name up to rss, every one that
+// pidStat keeps well-formed.
+func parsePidStat(data []byte) (pidStat, error) {
+	var st pidStat
+	l := bytes.IndexByte(data, '(')
+	r := bytes.LastIndexByte(data, ')')
+	if l < 0 || r < l {
+		return st, fmt.Errorf("%w: no command name", errPidStat)
+	}
+	pid, ok := digitsInt(trimProcSpace(data[:l]))
+	if !ok {
+		return st, fmt.Errorf("%w: bad pid", errPidStat)
+	}
+	st.pid = pid
+	st.comm = string(data[l+1 : r])
+
+	// The fields after the name, numbered from 0 (state) as in proc(5)
+	// minus 3; 22 of them reach rss.
+	var f [22][]byte
+	rest := data[r+1:]
+	for i := range f {
+		f[i], rest = cutField(rest)
+		if len(f[i]) == 0 {
+			return st, fmt.Errorf("%w: %d fields after the name, want %d", errPidStat, i, len(f))
+		}
+	}
+	if len(f[0]) != 1 {
+		return st, fmt.Errorf("%w: bad state %q", errPidStat, f[0])
+	}
+	st.state = string(f[0])
+
+	var good [len(pidStatFieldNo)]bool
+	st.ppid, good[0] = digitsInt(f[1])
+	st.pgrp, good[1] = digitsInt(f[2])
+	st.session, good[2] = digitsInt(f[3])
+	st.ttyNr, good[3] = digitsInt(f[4])
+	st.tpgid, good[4] = digitsInt(f[5])
+	st.flags, good[5] = digitsUint(f[6])
+	st.utime, good[6] = digitsUint(f[11])
+	st.stime, good[7] = digitsUint(f[12])
+	st.nice, good[8] = digitsInt(f[16])
+	st.threads, good[9] = digitsInt(f[17])
+	st.starttime, good[10] = digitsUint(f[19])
+	st.vsize, good[11] = digitsUint(f[20])
+	var rss int
+	rss, good[12] = digitsInt(f[21])
+	st.rss = int64(rss)
+	for i, g := range good {
+		if !g {
+			return st, fmt.Errorf("%w: bad number in field %d", errPidStat, pidStatFieldNo[i])
+		}
+	}
+	return st, nil
+}
+
 // cutField returns the first run of non-blank bytes in b and what
 // follows it.
 func cutField(b []byte) (field, rest []byte) {
@@ -67,8 +154,21 @@ func cutField(b []byte) (field, rest []byte) {
 	return b[i:j], b[j:]
 }
 
+// isProcSpace reports whether c is an ASCII blank: ' ', or '\t', '\n',
+// '\v', '\f' and '\r', which are consecutive.
 func isProcSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+	return c == ' ' || c-'\t' <= '\r'-'\t'
+}
+
+// trimProcSpace drops the blanks around b.
+func trimProcSpace(b []byte) []byte {
+	for len(b) > 0 && isProcSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isProcSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // digitsUint parses decimal digits without allocating.
@@ -77,6 +177,17 @@ func digitsUint(b []byte) (uint64, bool) {
 		return 0, false
 	}
 	var v uint64
+	if len(b) <= 19 {
+		// Nineteen digits cannot overflow: the per-digit check is only
+		// for longer numbers, which the kernel prints for few fields.
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + uint64(c-'0')
+		}
+		return v, true
+	}
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return 0, false

@@ -42,7 +42,7 @@ func killPrinted(t *testing.T, output string) ProcID {
 	if err != nil {
 		return ProcID{PID: pid}
 	}
-	id := ProcID{PID: pid, StartTicks: st.Start}
+	id := ProcID{PID: pid, StartTicks: st.starttime}
 	t.Cleanup(func() {
 		NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: []ProcID{id}})
 	})

@@ -389,22 +389,17 @@ func splitDeleted(exe string) (path string, deleted bool) {
 // parseStatusEUID returns the effective uid, the second number of the
 // "Uid:" line of /proc/PID/status.
 func parseStatusEUID(data []byte) (int, bool) {
-	for len(data) > 0 {
-		var line []byte
-		line, data, _ = bytes.Cut(data, []byte{'\n'})
-		rest, found := bytes.CutPrefix(line, []byte("Uid:"))
-		if !found {
-			continue
-		}
-		_, rest = cutField(rest)
-		euid, _ := cutField(rest)
-		v, ok := digitsUint(euid)
-		if !ok || v > math.MaxUint32 {
-			return 0, false
-		}
-		return int(v), true
+	rest, found := statusField(data, "Uid:")
+	if !found {
+		return 0, false
 	}
-	return 0, false
+	_, rest = cutField(rest)
+	euid, _ := cutField(rest)
+	v, ok := digitsUint(euid)
+	if !ok || v > math.MaxUint32 {
+		return 0, false
+	}
+	return int(v), true
 }
 
 // splitCmdline splits /proc/PID/cmdline into argv. Every argument ends in

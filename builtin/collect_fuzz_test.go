@@ -156,6 +156,9 @@ func FuzzHostFiles(f *testing.F) {
 		if uid, ok := parseStatusEUID(data); ok && (uid < 0 || uid > 1<<32-1) {
 			t.Errorf("uid %d", uid)
 		}
+		if v, ok := statusField(data, "Uid:"); ok && (bytes.IndexByte(v, '\n') >= 0 || !bytes.Contains(data, append([]byte("Uid:"), v...))) {
+			t.Errorf("status value %q is not the rest of a line of the input", v)
+		}
 		argv := splitCmdline(data)
 		if got, want := strings.Join(argv, "\x00"), string(bytes.TrimRight(data, "\x00")); got != want {
 			t.Errorf("cmdline %q does not rejoin to %q", argv, want)

@@ -225,17 +225,6 @@ func (e *HostEnricher) MemoryMaps(pid int) string {
 	return b.String()
 }
 
-// enrichStatusField returns the value of the "Key:" line of
-// /proc/PID/status, or "".
-func enrichStatusField(status, key string) string {
-	for line := range strings.Lines(status) {
-		if v, ok := strings.CutPrefix(line, key+":"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
 // enrichTTY names a controlling terminal from tty_nr as ps does for the
 // common devices, "?" for none and MAJOR,MINOR for others.
 func enrichTTY(nr int64) string {
@@ -371,12 +360,12 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 		return enrichRow{}, errEnrichParse
 	}
 	// status and cmdline are optional: a row shows what could be read.
-	statusData, _, _ := enrichReadCapped(e.path(dir, "status"), enrichMaxFile)
-	status := string(statusData)
+	status, _, _ := enrichReadCapped(e.path(dir, "status"), enrichMaxFile)
 	cmdData, cut, _ := enrichReadCapped(e.path(dir, "cmdline"), enrichMaxCmdline)
 
 	userName := "?"
-	if uids := strings.Fields(enrichStatusField(status, "Uid")); len(uids) >= 2 {
+	uidLine, _ := statusField(status, "Uid:")
+	if uids := strings.Fields(string(uidLine)); len(uids) >= 2 {
 		userName = enrichUser(uids[1], users)
 	}
 
@@ -387,7 +376,8 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 	case st.nice > 0:
 		stat += "N"
 	}
-	if lck := strings.Fields(enrichStatusField(status, "VmLck")); len(lck) > 0 && lck[0] != "0" {
+	lckLine, _ := statusField(status, "VmLck:")
+	if lck := strings.Fields(string(lckLine)); len(lck) > 0 && lck[0] != "0" {
 		stat += "L"
 	}
 	if st.session == pid {

@@ -1,13 +1,13 @@
 package builtin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -124,12 +124,11 @@ func (k *Killer) readTgid(pid int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
-			return strconv.Atoi(strings.TrimSpace(v))
-		}
+	v, ok := statusField(b, "Tgid:")
+	if !ok {
+		return 0, errors.New("no Tgid line in status")
 	}
-	return 0, errors.New("no Tgid line in status")
+	return strconv.Atoi(string(bytes.TrimSpace(v)))
 }
 
 // protected returns the processes that are never signalled, other than pid

@@ -140,6 +140,24 @@ func parsePidStat(data []byte) (pidStat, error) {
 	return st, nil
 }
 
+// statusField returns the rest of the first line of a /proc/PID/status
+// (or any "Key: value" file) that starts with key, the colon included
+// ("Uid:"), untrimmed; ok is false when no line does.
+func statusField(data []byte, key string) (value []byte, ok bool) {
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if len(line) >= len(key) && string(line[:len(key)]) == key {
+			return line[len(key):], true
+		}
+	}
+	return nil, false
+}
+
 // cutField returns the first run of non-blank bytes in b and what
 // follows it.
 func cutField(b []byte) (field, rest []byte) {

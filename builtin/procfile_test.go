@@ -54,6 +54,29 @@ func TestParsePidStat(t *testing.T) {
 	}
 }
 
+func TestStatusField(t *testing.T) {
+	tests := []struct {
+		in, key string
+		want    string
+		ok      bool
+	}{
+		{"Name:\tx\nTgid:\t42\nUid:\t1\t2\t3\t4\n", "Tgid:", "\t42", true},
+		{"Name:\tx\nTgid:\t42\nUid:\t1\t2\t3\t4\n", "Uid:", "\t1\t2\t3\t4", true},
+		{"Uid:\t1\nUid:\t2\n", "Uid:", "\t1", true},
+		{"VmLck:\t       4 kB", "VmLck:", "\t       4 kB", true},
+		{"Tgid:", "Tgid:", "", true},
+		{"Name:\tTgid:\t5\n", "Tgid:", "", false},
+		{"Tgid 5\n", "Tgid:", "", false},
+		{"", "Tgid:", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := statusField([]byte(tt.in), tt.key)
+		if string(got) != tt.want || ok != tt.ok {
+			t.Errorf("statusField(%q, %q) = %q, %v; want %q, %v", tt.in, tt.key, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
 // FuzzParsePidStat feeds arbitrary bytes to the /proc/PID/stat parser:
 // it must never panic, and what it accepts must be a whole line.
 func FuzzParsePidStat(f *testing.F) {

@@ -155,7 +155,8 @@ func paramTypeName(rule string) string {
 }
 
 // paramsProvider adds one rule's params as a CEL object type, so that
-// `params.limt` and `bytes(params.max)` with an integer max are load errors.
+// `params.limt` and `duration(params.max)` with an integer max are load
+// errors.
 // At run time params is a plain map, read by key.
 type paramsProvider struct {
 	types.Provider

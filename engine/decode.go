@@ -125,6 +125,11 @@ func (s *source) decode(n *yaml.Node, dst reflect.Value, what string, ps *Proble
 			return
 		}
 		isInt := dst.Kind() == reflect.Int || dst.Kind() == reflect.Int64 || dst.Kind() == reflect.Uint64
+		if dst.Kind() == reflect.Bool && n.Tag != "!!bool" {
+			// yaml.v3 would take yes, no, on and off; rule files do not.
+			*ps = append(*ps, s.problem(n, "%s: %q is not %s", what, n.Value, kindName(dst.Kind())))
+			return
+		}
 		if isInt && n.Tag == "!!float" {
 			// yaml.v3 would truncate 1.5 to 1 without a word.
 			*ps = append(*ps, s.problem(n, "%s: %q is not %s", what, n.Value, kindName(dst.Kind())))

@@ -169,3 +169,17 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeBoolStrict checks that a boolean takes only true or false, as
+// in rule files.
+func TestDecodeBoolStrict(t *testing.T) {
+	var v struct {
+		On bool `yaml:"on"`
+	}
+	if ps := DecodeYAML("c.yaml", []byte("on: yes\n"), &v); len(ps) != 1 || ps[0].Error() != `c.yaml:1:5: on: "yes" is not true or false` {
+		t.Errorf("got %v", ps)
+	}
+	if ps := DecodeYAML("c.yaml", []byte("on: true\n"), &v); len(ps) != 0 || !v.On {
+		t.Errorf("got %v, %v", ps, v.On)
+	}
+}

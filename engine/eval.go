@@ -56,7 +56,9 @@ func (rs *RuleSet) Evaluate(snap *Snapshot, due func(*Rule) bool) ([]*Match, []e
 		if !r.Enabled || (due != nil && !due(r)) {
 			continue
 		}
-		visit := func(key string, v vars) {
+		// key is called only for a match: building a process key for every
+		// process under every rule was a sixth of evaluation's allocations.
+		visit := func(key func() string, v vars) {
 			m, err := r.match(key, v)
 			if err != nil {
 				errs = append(errs, &EvalError{Rule: r.Name, Entity: entityName(r.Scope, v), Err: err})
@@ -70,23 +72,23 @@ func (rs *RuleSet) Evaluate(snap *Snapshot, due func(*Rule) bool) ([]*Match, []e
 		case ScopeProcess:
 			for i := range snap.Procs {
 				p := &snap.Procs[i]
-				visit(p.Key(), vars{proc: p, user: snap.UserOf(p.UID), session: snap.SessionOf(p.SID), ignored: snap.ignored[i], snap: snap, params: params})
+				visit(p.Key, vars{proc: p, user: snap.UserOf(p.UID), session: snap.SessionOf(p.SID), ignored: snap.ignored[i], snap: snap, params: params})
 			}
 		case ScopeUser:
 			users := snap.Users()
 			for i := range users {
 				u := &users[i]
 				_, ign := rs.Ignore.MatchUser(u.Name)
-				visit(u.Name, vars{user: u, ignored: ign, snap: snap, params: params})
+				visit(func() string { return u.Name }, vars{user: u, ignored: ign, snap: snap, params: params})
 			}
 		case ScopeSession:
 			sessions := snap.Sessions()
 			for i := range sessions {
 				s := &sessions[i]
-				visit(s.Key(), vars{session: s, snap: snap, params: params})
+				visit(s.Key, vars{session: s, snap: snap, params: params})
 			}
 		case ScopeHost:
-			visit("", vars{snap: snap, params: params})
+			visit(func() string { return "" }, vars{snap: snap, params: params})
 		}
 	}
 	return matches, errs
@@ -105,11 +107,12 @@ func entityName(s Scope, v vars) string {
 }
 
 // match evaluates the rule for one entity.
-func (r *Rule) match(key string, v vars) (*Match, error) {
+func (r *Rule) match(entityKey func() string, v vars) (*Match, error) {
 	ok, err := r.cond.evalBool(&v)
 	if err != nil || !ok {
 		return nil, err
 	}
+	key := entityKey()
 	m := &Match{Rule: r, Key: key, Proc: v.proc, vars: v}
 	switch r.Scope {
 	case ScopeUser:

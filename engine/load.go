@@ -330,8 +330,21 @@ func convertParam(old, v any) (any, bool) {
 		}
 		return nil, false
 	case []any:
-		_, ok := v.([]any)
-		return v, ok
+		list, ok := v.([]any)
+		if !ok {
+			return nil, false
+		}
+		// A list keeps the type of the default's elements.
+		if def := old.([]any); len(def) > 0 {
+			out := make([]any, len(list))
+			for i, e := range list {
+				if out[i], ok = convertParam(def[0], e); !ok {
+					return nil, false
+				}
+			}
+			return out, true
+		}
+		return list, true
 	}
 	if fmt.Sprintf("%T", old) != fmt.Sprintf("%T", v) {
 		return nil, false
@@ -350,7 +363,12 @@ func typeName(v any) string {
 	case string:
 		return "a string"
 	case []any:
-		return "a list"
+		if len(v.([]any)) == 0 {
+			return "a list"
+		}
+		return "a list of " + map[string]string{
+			"a boolean": "booleans", "an integer": "integers", "a number": "numbers", "a string": "strings",
+		}[typeName(v.([]any)[0])]
 	}
 	return fmt.Sprintf("%T", v)
 }

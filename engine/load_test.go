@@ -1083,3 +1083,23 @@ func BenchmarkLoadRules(b *testing.B) {
 		}
 	}
 }
+
+// TestPatchListKeepsElementType checks that a list param keeps the type of
+// its default's elements.
+func TestPatchListKeepsElementType(t *testing.T) {
+	base := "rules:\n  - name: l\n    scope: process\n    params: {names: [a, b], limits: [1.5]}\n    condition: proc.user in params.names\n    actions: [alert: {}]\n"
+	for _, tc := range []struct{ patch, want string }{
+		{"rules:\n  - name: l\n    params: {names: [x, y, z]}\n", ""},
+		{"rules:\n  - name: l\n    params: {limits: [2, 2.5]}\n", ""},
+		{"rules:\n  - name: l\n    params: {names: [1, 2]}\n", `p.yaml:3:21: param "names" of rule "l" is a list of strings (default [a b] at b.yaml:4:21), not a list of integers`},
+	} {
+		_, ps := LoadRules([]File{{Path: "b.yaml", Data: []byte(base)}, {Path: "p.yaml", Data: []byte(tc.patch)}})
+		got := ""
+		if len(ps) > 0 {
+			got = ps[0].Error()
+		}
+		if (tc.want == "") != (got == "") || !strings.HasPrefix(got, tc.want) {
+			t.Errorf("patch %q: got %q, want prefix %q", tc.patch, got, tc.want)
+		}
+	}
+}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"text/template"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -88,7 +90,9 @@ func humanSize(v any) string {
 	}
 	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
 	i := 0
-	for n >= 1024 && i < len(units)-1 {
+	// 1023.96 KiB would print as "1024.0 KiB": move up a unit when the
+	// rounded figure reaches 1024.
+	for (n >= 1024 || (i > 0 && math.Round(n*10)/10 >= 1024)) && i < len(units)-1 {
 		n /= 1024
 		i++
 	}
@@ -161,6 +165,10 @@ func Display(s string) string {
 			b.WriteString(`\t`)
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
 			fmt.Fprintf(&b, `\x%02x`, r)
+		case unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp):
+			// Bidi overrides, zero-width characters and line separators
+			// can disguise text or start a new line in some readers.
+			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteRune(r)
 		}
@@ -223,7 +231,7 @@ func (m *Match) templateData() map[string]any {
 			"name": m.Rule.Name, "severity": string(m.Rule.Severity),
 			"description": m.Rule.Description, "scope": string(m.Rule.Scope),
 		},
-		"key": m.Key,
+		"key": Display(m.Key),
 	}
 	procsOf := func(pids []int) []any {
 		out := make([]any, 0, len(pids))

@@ -219,6 +219,9 @@ func TestDisplay(t *testing.T) {
 		{"été ünïcode ☃", "été ünïcode ☃"},
 		{"c1\u0085control\u009b", `c1\x85control\x9b`},
 		{"\xe2\x82", `\xe2\x82`},
+		{"safe\u202egpj.exe", `safe\u202egpj.exe`},
+		{"one\u2028two\u2029three", `one\u2028two\u2029three`},
+		{"zero\u200bwidth", `zero\u200bwidth`},
 	}
 	for _, tt := range tests {
 		if got := Display(tt.in); got != tt.want {
@@ -275,6 +278,7 @@ func TestTemplateHelpers(t *testing.T) {
 		{0, "0 B"}, {int64(1023), "1023 B"}, {1024, "1 KiB"}, {int64(1536), "1.5 KiB"},
 		{int64(600 << 20), "600 MiB"}, {int64(3 << 29), "1.5 GiB"}, {int64(1 << 40), "1 TiB"},
 		{int64(1 << 50), "1 PiB"}, {int64(1 << 60), "1024 PiB"}, {1.5 * 1024 * 1024, "1.5 MiB"},
+		{int64(1048575), "1.0 MiB"}, {int64(1048575 << 10), "1.0 GiB"},
 		{"x", "x"},
 	}
 	for _, s := range sizes {

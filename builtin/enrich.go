@@ -1,7 +1,7 @@
 package builtin
 
 import (
-	"encoding/binary"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -618,15 +618,7 @@ func (e *HostEnricher) MemoryStats() string {
 	return b.String()
 }
 
-// enrichTCPStates names the kernel's TCP states (include/net/tcp_states.h)
-// by their number in the st column of /proc/net/tcp.
-var enrichTCPStates = [...]string{
-	1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
-	6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
-	11: "CLOSING", 12: "NEW_SYN_RECV", 13: "BOUND_INACTIVE",
-}
-
-// enrichSocket is one line of a /proc/net table.
+// enrichSocket is one line of a /proc/net table as netstat shows it.
 type enrichSocket struct {
 	proto          string
 	recvQ, sendQ   uint64
@@ -635,76 +627,30 @@ type enrichSocket struct {
 	inode          uint64
 }
 
-// enrichParseNetLine parses one line of /proc/net/{tcp,udp}{,6}:
-//
-//	sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
-func enrichParseNetLine(line, proto string) (enrichSocket, bool) {
-	f := strings.Fields(line)
-	if len(f) < 10 {
-		return enrichSocket{}, false
-	}
-	s := enrichSocket{proto: proto}
-	var ok1, ok2 bool
-	s.local, ok1 = enrichHexAddr(f[1])
-	s.foreign, ok2 = enrichHexAddr(f[2])
-	st, err1 := strconv.ParseUint(f[3], 16, 8)
-	tx, rx, _ := strings.Cut(f[4], ":")
-	var err2, err3, err4 error
-	s.sendQ, err2 = strconv.ParseUint(tx, 16, 64)
-	s.recvQ, err3 = strconv.ParseUint(rx, 16, 64)
-	s.inode, err4 = strconv.ParseUint(f[9], 10, 64)
-	if !ok1 || !ok2 || err1 != nil || err2 != nil || err3 != nil || err4 != nil {
-		return enrichSocket{}, false
-	}
+// enrichSocketOf shows a line of the table proto as netstat does.
+func enrichSocketOf(n netEntry, proto string) enrichSocket {
+	s := enrichSocket{proto: proto, recvQ: n.rxQueue, sendQ: n.txQueue,
+		local: enrichAddr(n.local), foreign: enrichAddr(n.remote), inode: n.inode}
 	switch {
 	case strings.HasPrefix(proto, "udp"):
 		// netstat leaves the state of an unconnected UDP socket blank.
-		if st == 1 {
+		if n.state == 1 {
 			s.state = "ESTABLISHED"
 		}
-	case st < uint64(len(enrichTCPStates)) && enrichTCPStates[st] != "":
-		s.state = enrichTCPStates[st]
 	default:
-		s.state = "UNKNOWN"
+		s.state = tcpStateName(n.state)
 	}
-	return s, true
+	return s
 }
 
-// enrichHexAddr formats "0100007F:1F90" or its 32-digit IPv6 form as
-// netstat does: 127.0.0.1:8080, :::22, 0.0.0.0:*. The kernel prints each
-// 32-bit word of an address with %08X as it sits in memory, so the bytes
-// of a word come out in host order.
-func enrichHexAddr(s string) (string, bool) {
-	hexAddr, hexPort, ok := strings.Cut(s, ":")
-	if !ok {
-		return "", false
-	}
-	port, err := strconv.ParseUint(hexPort, 16, 16)
-	if err != nil {
-		return "", false
-	}
-	if len(hexAddr) != 8 && len(hexAddr) != 32 {
-		return "", false
-	}
-	var a [16]byte
-	for w := 0; w < len(hexAddr)/8; w++ {
-		v, err := strconv.ParseUint(hexAddr[8*w:8*w+8], 16, 32)
-		if err != nil {
-			return "", false
-		}
-		binary.NativeEndian.PutUint32(a[4*w:], uint32(v))
-	}
-	var addr netip.Addr
-	if len(hexAddr) == 8 {
-		addr = netip.AddrFrom4([4]byte(a[:4]))
-	} else {
-		addr = netip.AddrFrom16(a)
-	}
+// enrichAddr formats an address as netstat does: 127.0.0.1:8080, :::22,
+// 0.0.0.0:*.
+func enrichAddr(a netip.AddrPort) string {
 	p := "*"
-	if port != 0 {
-		p = strconv.FormatUint(port, 10)
+	if a.Port() != 0 {
+		p = strconv.FormatUint(uint64(a.Port()), 10)
 	}
-	return addr.String() + ":" + p, true
+	return a.Addr().String() + ":" + p
 }
 
 // NetworkConnections lists the host's TCP and UDP sockets like
@@ -715,7 +661,7 @@ func (e *HostEnricher) NetworkConnections() string {
 	var socks []enrichSocket
 	var notes []string
 	malformed, read := 0, 0
-	for _, proto := range []string{"tcp", "tcp6", "udp", "udp6"} {
+	for _, proto := range netTables {
 		data, cut, err := enrichReadCapped(e.path("net", proto), 64<<20)
 		if errors.Is(err, fs.ErrNotExist) {
 			// No IPv6 on this host, say.
@@ -730,21 +676,21 @@ func (e *HostEnricher) NetworkConnections() string {
 			notes = append(notes, fmt.Sprintf("(net/%s is too large: cut)", proto))
 		}
 		first := true
-		for line := range strings.Lines(string(data)) {
+		for line := range bytes.Lines(data) {
 			if first {
 				// The header.
 				first = false
 				continue
 			}
-			if strings.TrimSpace(line) == "" {
+			if len(bytes.TrimSpace(line)) == 0 {
 				continue
 			}
-			s, ok := enrichParseNetLine(line, proto)
+			n, ok := parseNetLine(line)
 			if !ok {
 				malformed++
 				continue
 			}
-			socks = append(socks, s)
+			socks = append(socks, enrichSocketOf(n, proto))
 		}
 	}
 	if read == 0 && len(notes) == 0 {

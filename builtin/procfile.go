@@ -8,10 +8,12 @@ package builtin
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
+	"net/netip"
 
 	"golang.org/x/sys/unix"
 )
@@ -156,6 +158,118 @@ func statusField(data []byte, key string) (value []byte, ok bool) {
 		}
 	}
 	return nil, false
+}
+
+// netTables are the socket tables of a /proc/net directory; each file is
+// named after the protocol of its sockets.
+var netTables = []string{"tcp", "tcp6", "udp", "udp6"}
+
+// tcpStates names the kernel's TCP states (include/net/tcp_states.h) by
+// their number in the st column. UDP reuses ESTABLISHED and CLOSE.
+var tcpStates = [...]string{
+	1:  "ESTABLISHED",
+	2:  "SYN_SENT",
+	3:  "SYN_RECV",
+	4:  "FIN_WAIT1",
+	5:  "FIN_WAIT2",
+	6:  "TIME_WAIT",
+	7:  "CLOSE",
+	8:  "CLOSE_WAIT",
+	9:  "LAST_ACK",
+	10: "LISTEN",
+	11: "CLOSING",
+	12: "NEW_SYN_RECV",
+	13: "BOUND_INACTIVE",
+}
+
+// tcpStateName names the state number st, "UNKNOWN" if it has no name.
+func tcpStateName(st uint8) string {
+	if int(st) < len(tcpStates) && tcpStates[st] != "" {
+		return tcpStates[st]
+	}
+	return "UNKNOWN"
+}
+
+// netEntry is one socket of a /proc/net/{tcp,udp}{,6} table.
+type netEntry struct {
+	// local and remote are as the kernel keeps them: the addresses of a
+	// v6 table stay v6, v4-mapped ones included.
+	local, remote    netip.AddrPort
+	state            uint8
+	txQueue, rxQueue uint64
+	inode            uint64
+}
+
+// parseNetLine parses one line of /proc/net/{tcp,udp}{,6}:
+//
+//	sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
+//
+// Addresses are "HEX:PORT". The kernel prints each 32-bit word of an
+// address with %08X as it sits in memory, so the bytes of a word come out
+// in host order: 127.0.0.1 is 0100007F on little-endian machines. The
+// header, like any line whose fields do not parse or whose two addresses
+// are not of one family, is refused.
+func parseNetLine(line []byte) (e netEntry, ok bool) {
+	var f [10][]byte
+	rest := line
+	for i := range f {
+		f[i], rest = cutField(rest)
+		if len(f[i]) == 0 {
+			return e, false
+		}
+	}
+	local, ok1 := parseHexAddrPort(f[1])
+	remote, ok2 := parseHexAddrPort(f[2])
+	state, ok3 := hexUint(f[3])
+	tx, rx, _ := bytes.Cut(f[4], []byte{':'})
+	txQueue, ok4 := hexUint(tx)
+	rxQueue, ok5 := hexUint(rx)
+	inode, ok6 := digitsUint(f[9])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || state > math.MaxUint8 || local.Addr().Is4() != remote.Addr().Is4() {
+		return e, false
+	}
+	return netEntry{local: local, remote: remote, state: uint8(state), txQueue: txQueue, rxQueue: rxQueue, inode: inode}, true
+}
+
+// parseHexAddrPort parses "0100007F:1F90" or its 32-digit IPv6 form.
+func parseHexAddrPort(b []byte) (netip.AddrPort, bool) {
+	i := bytes.LastIndexByte(b, ':')
+	if i < 0 {
+		return netip.AddrPort{}, false
+	}
+	hexAddr, hexPort := b[:i], b[i+1:]
+	port, ok := hexUint(hexPort)
+	if !ok || port > math.MaxUint16 {
+		return netip.AddrPort{}, false
+	}
+	switch len(hexAddr) {
+	case 8:
+		var a [4]byte
+		if !putHexWord(a[:], hexAddr) {
+			return netip.AddrPort{}, false
+		}
+		return netip.AddrPortFrom(netip.AddrFrom4(a), uint16(port)), true
+	case 32:
+		var a [16]byte
+		for w := range 4 {
+			if !putHexWord(a[4*w:], hexAddr[8*w:8*w+8]) {
+				return netip.AddrPort{}, false
+			}
+		}
+		return netip.AddrPortFrom(netip.AddrFrom16(a), uint16(port)), true
+	}
+	return netip.AddrPort{}, false
+}
+
+// putHexWord decodes one %08X word into dst in host byte order, undoing
+// the kernel's print of a network-order word.
+func putHexWord(dst, hex8 []byte) bool {
+	v, ok := hexUint(hex8)
+	if !ok {
+		return false
+	}
+	binary.NativeEndian.PutUint32(dst, uint32(v))
+	return true
 }
 
 // cutField returns the first run of non-blank bytes in b and what

@@ -3,9 +3,6 @@ package builtin
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
-	"math"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,28 +12,6 @@ import (
 
 	"ptrule/engine"
 )
-
-// netTables are the /proc/net files read for sockets, with the protocol
-// name each gives its sockets.
-var netTables = []string{"tcp", "tcp6", "udp", "udp6"}
-
-// tcpStates names the kernel's TCP states (include/net/tcp_states.h) by
-// their number in the st column. UDP reuses ESTABLISHED and CLOSE.
-var tcpStates = [...]string{
-	1:  "ESTABLISHED",
-	2:  "SYN_SENT",
-	3:  "SYN_RECV",
-	4:  "FIN_WAIT1",
-	5:  "FIN_WAIT2",
-	6:  "TIME_WAIT",
-	7:  "CLOSE",
-	8:  "CLOSE_WAIT",
-	9:  "LAST_ACK",
-	10: "LISTEN",
-	11: "CLOSING",
-	12: "NEW_SYN_RECV",
-	13: "BOUND_INACTIVE",
-}
 
 // tcpListen is TCP_LISTEN in the st column.
 const tcpListen = 10
@@ -54,7 +29,7 @@ const (
 	sockListening
 )
 
-// netSocket is one line of a /proc/net table.
+// netSocket is a socket of a /proc/net table as the collector reports it.
 type netSocket struct {
 	engine.Socket
 	kind socketKind
@@ -100,8 +75,12 @@ func (t *socketTable) load(dir string) {
 		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 		for sc.Scan() {
 			// The header fails to parse like any malformed line.
-			if inode, s, ok := parseNetLine(sc.Bytes(), proto); ok && inode != 0 && s.kind != sockNeither {
-				t.byInode[inode] = s
+			e, ok := parseNetLine(sc.Bytes())
+			if !ok || e.inode == 0 {
+				continue
+			}
+			if s := socketOf(e, proto); s.kind != sockNeither {
+				t.byInode[e.inode] = s
 			}
 		}
 		f.Close()
@@ -197,92 +176,28 @@ func socketInode(link []byte) (uint64, bool) {
 	return digitsUint(num)
 }
 
-// parseNetLine parses one line of /proc/net/{tcp,udp}{,6}:
-//
-//	sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
-//
-// Addresses are "HEX:PORT". The kernel prints each 32-bit word of an
-// address with %08X as it sits in memory, so the bytes of a word come out
-// in host order: 127.0.0.1 is 0100007F on little-endian machines.
-func parseNetLine(line []byte, proto string) (inode uint64, s netSocket, ok bool) {
-	var f [10][]byte
-	rest := line
-	for i := range f {
-		f[i], rest = cutField(rest)
-		if len(f[i]) == 0 {
-			return 0, s, false
-		}
-	}
-	local, lport, ok1 := parseHexAddrPort(f[1])
-	remote, rport, ok2 := parseHexAddrPort(f[2])
-	state, ok3 := hexUint(f[3])
-	inode, ok4 := digitsUint(f[9])
-	if !ok1 || !ok2 || !ok3 || !ok4 || state > math.MaxUint8 || local.Is4() != remote.Is4() {
-		return 0, s, false
-	}
+// socketOf is the collector's view of a line of the table proto.
+func socketOf(e netEntry, proto string) netSocket {
+	var s netSocket
+	remote := e.remote.Addr().Unmap()
 	s.Proto = proto
-	s.LocalIP = local.Unmap().String()
-	s.LocalPort = int(lport)
-	s.RemoteIP = remote.Unmap().String()
-	s.RemotePort = int(rport)
-	if state < uint64(len(tcpStates)) && tcpStates[state] != "" {
-		s.State = tcpStates[state]
-	} else {
-		s.State = "UNKNOWN"
-	}
+	s.LocalIP = e.local.Addr().Unmap().String()
+	s.LocalPort = int(e.local.Port())
+	s.RemoteIP = remote.String()
+	s.RemotePort = int(e.remote.Port())
+	s.State = tcpStateName(e.state)
 
 	// Only an all-zero remote address means "no peer". lfd also dropped
 	// every address whose hex text read as zero to Perl (its quirk Q1),
 	// such as 10.0.0.10 or any v4-mapped address; that bug is not kept.
 	tcp := proto == "tcp" || proto == "tcp6"
 	switch {
-	case !remote.Unmap().IsUnspecified():
+	case !remote.IsUnspecified():
 		s.kind = sockConnected
-	case tcp && state == tcpListen:
+	case tcp && e.state == tcpListen:
 		s.kind = sockListening
 	case !tcp:
 		s.kind = sockListening
 	}
-	return inode, s, true
-}
-
-// parseHexAddrPort parses "0100007F:1F90" or its 32-digit IPv6 form.
-func parseHexAddrPort(b []byte) (netip.Addr, uint64, bool) {
-	i := bytes.LastIndexByte(b, ':')
-	if i < 0 {
-		return netip.Addr{}, 0, false
-	}
-	hexAddr, hexPort := b[:i], b[i+1:]
-	port, ok := hexUint(hexPort)
-	if !ok || port > math.MaxUint16 {
-		return netip.Addr{}, 0, false
-	}
-	switch len(hexAddr) {
-	case 8:
-		var a [4]byte
-		if !putHexWord(a[:], hexAddr) {
-			return netip.Addr{}, 0, false
-		}
-		return netip.AddrFrom4(a), port, true
-	case 32:
-		var a [16]byte
-		for w := range 4 {
-			if !putHexWord(a[4*w:], hexAddr[8*w:8*w+8]) {
-				return netip.Addr{}, 0, false
-			}
-		}
-		return netip.AddrFrom16(a), port, true
-	}
-	return netip.Addr{}, 0, false
-}
-
-// putHexWord decodes one %08X word into dst in host byte order, undoing
-// the kernel's print of a network-order word.
-func putHexWord(dst, hex8 []byte) bool {
-	v, ok := hexUint(hex8)
-	if !ok {
-		return false
-	}
-	binary.NativeEndian.PutUint32(dst, uint32(v))
-	return true
+	return s
 }

@@ -218,7 +218,7 @@ func TestLoadRulesProblems(t *testing.T) {
 			want: []wantProblem{
 				{`p.yaml:3:17: param "k" of rule "a" is an integer (default 3 at base.yaml:4:26), not a number`, "2.5"},
 				{`p.yaml:3:25: param "x" of rule "a" is a string (default "1h" at base.yaml:4:17), not an integer`, "5"},
-				{`p.yaml:3:31: param "l" of rule "a" is a list (default [a b] at base.yaml:4:32), not a string`, `"a"`},
+				{`p.yaml:3:31: param "l" of rule "a" is a list of strings (default [a b] at base.yaml:4:32), not a string`, `"a"`},
 				{`p.yaml:3:39: param "b" of rule "a" is a boolean (default true at base.yaml:4:43), not an integer`, "1"},
 			},
 		},

@@ -2,8 +2,13 @@ package builtin
 
 import (
 	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+
+	"ptrule/builtin/proctest"
 )
 
 func TestParsePidStat(t *testing.T) {
@@ -108,5 +113,155 @@ func FuzzParsePidStat(f *testing.F) {
 			t.Errorf("comm %q is not between parentheses in the input", st.comm)
 		}
 		_, _ = st.zombie(), st.kernelThread()
+	})
+}
+
+func TestParseNetLine(t *testing.T) {
+	lo := netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	hexLo := "0100007F"
+	if !littleEndian() {
+		hexLo = "7F000001"
+	}
+	line := func(local, remote, st, queues string) string {
+		return "   1: " + local + " " + remote + " " + st + " " + queues + " 00:00000000 00000000  1000        0 9001 1 0000000000000000 100 0 0 10 0\n"
+	}
+	tests := []struct {
+		name string
+		in   string
+		want netEntry
+		ok   bool
+	}{
+		{"v4", line(hexLo+":1388", hexLo+":01BB", "01", "00000010:00000020"),
+			netEntry{local: netip.AddrPortFrom(lo, 5000), remote: netip.AddrPortFrom(lo, 443), state: 1, txQueue: 16, rxQueue: 32, inode: 9001}, true},
+		{"v6", line(strings.Repeat("0", 32)+":0016", strings.Repeat("0", 32)+":0000", "0A", "00000000:00000000"),
+			netEntry{local: netip.AddrPortFrom(netip.IPv6Unspecified(), 22), remote: netip.AddrPortFrom(netip.IPv6Unspecified(), 0), state: 10, inode: 9001}, true},
+		{"header", "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n", netEntry{}, false},
+		{"short", "   1: " + hexLo + ":1388 " + hexLo + ":01BB 01\n", netEntry{}, false},
+		{"families differ", line(hexLo+":1388", strings.Repeat("0", 32)+":0000", "0A", "00000000:00000000"), netEntry{}, false},
+		{"port too large", line(hexLo+":10000", hexLo+":01BB", "01", "00000000:00000000"), netEntry{}, false},
+		{"state too large", line(hexLo+":1388", hexLo+":01BB", "100", "00000000:00000000"), netEntry{}, false},
+		{"address of 7 digits", line("100007F:1388", hexLo+":01BB", "01", "00000000:00000000"), netEntry{}, false},
+		{"queues without colon", line(hexLo+":1388", hexLo+":01BB", "01", "0000000000000000"), netEntry{}, false},
+		{"queues not hex", line(hexLo+":1388", hexLo+":01BB", "01", "x:y"), netEntry{}, false},
+		{"inode not decimal", strings.Replace(line(hexLo+":1388", hexLo+":01BB", "01", "00000000:00000000"), " 9001 ", " 9F ", 1), netEntry{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := parseNetLine([]byte(tt.in))
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("%s: parseNetLine(%q) = %+v, %v; want %+v, %v", tt.name, tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func littleEndian() bool {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], 1)
+	return b[0] == 1
+}
+
+// FuzzParseNetLine feeds arbitrary lines to the /proc/net parser: no
+// panic, and an accepted socket has valid addresses, ports and a kind
+// that follows from its remote address. Written back the way the kernel
+// (and proctest) writes it, an accepted socket reads the same, whatever
+// its address: only an all-zero remote may count as unconnected, which is
+// what lfd's quirk Q1 broke.
+func FuzzParseNetLine(f *testing.F) {
+	for _, seed := range []string{
+		"   0: 00000000:07E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 178 1 000000009933d7b2 100 0 0 10 0",
+		"   1: 0100007F:1388 0A00000A:01BB 01 00000000:00000000 00:00000000 00000000  1000        0 9001 1 0000000000000000 100 0 0 10 0",
+		"  0: 00000000000000000000000000000000:01BB 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 55 1 0 100 0 0 10 0",
+		"  0: 0000000000000000FFFF00000100000A:01BB 0000000000000000FFFF0000C80071CB:80E8 01 00000000:00000000 00:00000000 00000000     0        0 56 1 0 100 0 0 10 0",
+		"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+		"0: 0:0 0:0 0 0 0 0 0 0 0",
+		"0: 0100007F:FFFFF 00000000:0000 0A x x x 0 0 1",
+		"0: 0100007F:0050 00000000000000000000000000000000:0000 0A x x x 0 0 1",
+		"",
+	} {
+		f.Add(seed, "tcp")
+	}
+	f.Add("   3: 00000000:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 300 2 0000000000000000 0", "udp")
+	// Sockets as proctest writes them: remote, local, ports, state,
+	// inode and protocol.
+	for _, s := range []struct {
+		remote, local []byte
+		rport, lport  uint16
+		state         int
+		inode         uint64
+		udp           bool
+	}{
+		{[]byte{10, 0, 0, 10}, []byte{127, 0, 0, 1}, 443, 5000, 1, 1234, false},
+		{[]byte{10, 0, 0, 171}, []byte{0, 0, 0, 0}, 53, 0, 7, 1, true},
+		{netip.MustParseAddr("2001:db8::1").AsSlice(), netip.MustParseAddr("::ffff:10.0.0.1").AsSlice(), 80, 8080, 1, 77, false},
+		{make([]byte, 16), make([]byte, 16), 0, 22, 10, 9, false},
+	} {
+		remote, _ := netip.AddrFromSlice(s.remote)
+		local, _ := netip.AddrFromSlice(s.local)
+		proto := "tcp"
+		if s.udp {
+			proto = "udp"
+		}
+		if remote.Is6() || local.Is6() {
+			proto += "6"
+		}
+		line, err := proctest.FormatNetLine(0, proctest.Socket{
+			Proto:  proto,
+			Local:  netip.AddrPortFrom(local, s.lport).String(),
+			Remote: netip.AddrPortFrom(remote, s.rport).String(),
+			State:  s.state,
+			Inode:  s.inode,
+		})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(line, proto)
+	}
+	f.Fuzz(func(t *testing.T, line, proto string) {
+		e, ok := parseNetLine([]byte(line))
+		if !ok {
+			return
+		}
+		s := socketOf(e, proto)
+		if s.Proto != proto || s.State == "" {
+			t.Errorf("proto %q state %q", s.Proto, s.State)
+		}
+		local, err1 := netip.ParseAddr(s.LocalIP)
+		remote, err2 := netip.ParseAddr(s.RemoteIP)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("addresses %q %q do not parse: %v %v", s.LocalIP, s.RemoteIP, err1, err2)
+		}
+		if local.Is4In6() || remote.Is4In6() {
+			t.Errorf("v4-mapped address not unmapped: %s %s", local, remote)
+		}
+		if s.LocalPort < 0 || s.LocalPort > 65535 || s.RemotePort < 0 || s.RemotePort > 65535 {
+			t.Errorf("ports %d %d", s.LocalPort, s.RemotePort)
+		}
+		if (s.kind == sockConnected) == remote.IsUnspecified() {
+			t.Errorf("kind %d with remote %s", s.kind, remote)
+		}
+		if es := enrichSocketOf(e, proto); es.inode != e.inode || es.local == "" || es.foreign == "" {
+			t.Errorf("enricher's socket %+v of %+v", es, e)
+		}
+
+		if !slices.Contains(netTables, proto) || strings.HasSuffix(proto, "6") != e.local.Addr().Is6() {
+			return
+		}
+		in := proctest.Socket{Proto: proto, Local: e.local.String(), Remote: e.remote.String(), State: int(e.state), Inode: e.inode}
+		back, err := proctest.FormatNetLine(0, in)
+		if err != nil {
+			t.Fatalf("FormatNetLine(%+v): %v", in, err)
+		}
+		got, ok := parseNetLine([]byte(back))
+		if !ok {
+			t.Fatalf("line %q of %+v does not parse", back, in)
+		}
+		want := e
+		// proctest writes empty queues, and picks a state for state 0.
+		want.txQueue, want.rxQueue = 0, 0
+		if want.state == 0 {
+			want.state = got.state
+		}
+		if got != want {
+			t.Errorf("%+v read back as %+v", want, got)
+		}
 	})
 }

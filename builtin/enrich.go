@@ -90,24 +90,6 @@ func (e *HostEnricher) path(elem ...string) string {
 	return filepath.Join(append([]string{e.root}, elem...)...)
 }
 
-// enrichReadCapped reads at most limit bytes of a file and reports whether
-// there was more.
-func enrichReadCapped(path string, limit int) ([]byte, bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, false, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
-	if err != nil {
-		return nil, false, err
-	}
-	if len(data) > limit {
-		return data[:limit], true, nil
-	}
-	return data, false, nil
-}
-
 // enrichErr is the text of an error for a note: the system's reason
 // without the path (the note names what was read), escaped.
 func enrichErr(err error) string {
@@ -204,7 +186,7 @@ func (e *HostEnricher) MemoryMaps(pid int) string {
 	if pid <= 0 {
 		return fmt.Sprintf("(no process %d)\n", pid)
 	}
-	data, truncated, err := enrichReadCapped(e.path(strconv.Itoa(pid), "maps"), enrichMaxMaps)
+	data, truncated, err := readCapped(e.path(strconv.Itoa(pid), "maps"), enrichMaxMaps)
 	if err != nil {
 		return enrichProcessNote("memory maps", pid, err)
 	}
@@ -253,21 +235,21 @@ type enrichHost struct {
 
 func (e *HostEnricher) readHost() enrichHost {
 	var h enrichHost
-	if data, _, err := enrichReadCapped(e.path("uptime"), enrichMaxFile); err == nil {
+	if data, _, err := readCapped(e.path("uptime"), enrichMaxFile); err == nil {
 		if f := strings.Fields(string(data)); len(f) > 0 {
 			if v, err := strconv.ParseFloat(f[0], 64); err == nil && v > 0 && !math.IsInf(v, 0) {
 				h.uptime = v
 			}
 		}
 	}
-	if data, _, err := enrichReadCapped(e.path("stat"), enrichMaxFile); err == nil {
+	if data, _, err := readCapped(e.path("stat"), enrichMaxFile); err == nil {
 		for line := range strings.Lines(string(data)) {
 			if v, ok := strings.CutPrefix(line, "btime "); ok {
 				h.btime, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			}
 		}
 	}
-	if data, _, err := enrichReadCapped(e.path("meminfo"), enrichMaxFile); err == nil {
+	if data, _, err := readCapped(e.path("meminfo"), enrichMaxFile); err == nil {
 		h.memTotal, _ = enrichMeminfo(string(data))["MemTotal"]
 	}
 	return h
@@ -290,21 +272,17 @@ type enrichRow struct {
 // started, a lifetime average, not the current use, which would need two
 // readings some time apart. %MEM is RSS over MemTotal.
 func (e *HostEnricher) ProcessTable() string {
-	entries, err := os.ReadDir(e.root)
+	pids, err := listPIDs(e.root)
 	if err != nil {
 		return fmt.Sprintf("(unable to list processes: %s)\n", enrichErr(err))
 	}
 	host := e.readHost()
 	now := e.now()
 	users := map[string]string{}
-	rows := make([]enrichRow, 0, len(entries))
+	rows := make([]enrichRow, 0, len(pids))
 	unreadable := 0
 	var lastErr error
-	for _, ent := range entries {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil || pid <= 0 {
-			continue
-		}
+	for _, pid := range pids {
 		row, err := e.psRow(pid, host, now, users)
 		if vanished(err) {
 			continue
@@ -351,7 +329,7 @@ var errEnrichParse = errors.New("malformed stat")
 // exists but could not be shown.
 func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[string]string) (enrichRow, error) {
 	dir := strconv.Itoa(pid)
-	data, _, err := enrichReadCapped(e.path(dir, "stat"), enrichMaxFile)
+	data, _, err := readCapped(e.path(dir, "stat"), enrichMaxFile)
 	if err != nil {
 		return enrichRow{}, err
 	}
@@ -360,8 +338,8 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 		return enrichRow{}, errEnrichParse
 	}
 	// status and cmdline are optional: a row shows what could be read.
-	status, _, _ := enrichReadCapped(e.path(dir, "status"), enrichMaxFile)
-	cmdData, cut, _ := enrichReadCapped(e.path(dir, "cmdline"), enrichMaxCmdline)
+	status, _, _ := readCapped(e.path(dir, "status"), enrichMaxFile)
+	cmdData, cut, _ := readCapped(e.path(dir, "cmdline"), enrichMaxCmdline)
 
 	userName := "?"
 	uidLine, _ := statusField(status, "Uid:")
@@ -535,7 +513,7 @@ func (e *HostEnricher) MemoryStats() string {
 
 	// /proc/stat: processes and CPU.
 	stat := map[string][]string{}
-	if data, _, err := enrichReadCapped(e.path("stat"), enrichMaxFile); err != nil {
+	if data, _, err := readCapped(e.path("stat"), enrichMaxFile); err != nil {
 		note("stat", err)
 	} else {
 		for line := range strings.Lines(string(data)) {
@@ -554,7 +532,7 @@ func (e *HostEnricher) MemoryStats() string {
 	}
 	fmt.Fprintf(&b, "procs:  %s running, %s blocked\n", field("procs_running"), field("procs_blocked"))
 
-	if data, _, err := enrichReadCapped(e.path("meminfo"), enrichMaxFile); err != nil {
+	if data, _, err := readCapped(e.path("meminfo"), enrichMaxFile); err != nil {
 		note("meminfo", err)
 		fmt.Fprintf(&b, "memory: ?\nswap:   ?\n")
 	} else {
@@ -602,7 +580,7 @@ func (e *HostEnricher) MemoryStats() string {
 	}
 	fmt.Fprintf(&b, "cpu:    %s\n", cpu)
 
-	if data, _, err := enrichReadCapped(e.path("loadavg"), enrichMaxFile); err != nil {
+	if data, _, err := readCapped(e.path("loadavg"), enrichMaxFile); err != nil {
 		note("loadavg", err)
 		b.WriteString("load:   ?\n")
 	} else if f := strings.Fields(string(data)); len(f) >= 4 {
@@ -662,7 +640,7 @@ func (e *HostEnricher) NetworkConnections() string {
 	var notes []string
 	malformed, read := 0, 0
 	for _, proto := range netTables {
-		data, cut, err := enrichReadCapped(e.path("net", proto), 64<<20)
+		data, cut, err := readCapped(e.path("net", proto), 64<<20)
 		if errors.Is(err, fs.ErrNotExist) {
 			// No IPv6 on this host, say.
 			continue
@@ -743,15 +721,9 @@ func (e *HostEnricher) socketOwners(socks []enrichSocket) (map[uint64]string, in
 	if len(want) == 0 {
 		return owners, 0
 	}
-	entries, err := os.ReadDir(e.root)
+	pids, err := listPIDs(e.root)
 	if err != nil {
 		return owners, 0
-	}
-	pids := make([]int, 0, len(entries))
-	for _, ent := range entries {
-		if pid, err := strconv.Atoi(ent.Name()); err == nil && pid > 0 {
-			pids = append(pids, pid)
-		}
 	}
 	slices.Sort(pids)
 	unreadable := 0
@@ -781,13 +753,8 @@ func (e *HostEnricher) socketOwners(socks []enrichSocket) (map[uint64]string, in
 			if err != nil {
 				continue
 			}
-			num, ok := strings.CutPrefix(target, "socket:[")
-			if !ok {
-				continue
-			}
-			num, ok = strings.CutSuffix(num, "]")
-			inode, err := strconv.ParseUint(num, 10, 64)
-			if !ok || err != nil || !want[inode] {
+			inode, ok := socketInode([]byte(target))
+			if !ok || !want[inode] {
 				continue
 			}
 			if _, known := owners[inode]; known {
@@ -804,7 +771,7 @@ func (e *HostEnricher) socketOwners(socks []enrichSocket) (map[uint64]string, in
 
 // commOf returns the escaped name of a process, or "?".
 func (e *HostEnricher) commOf(pid int) string {
-	data, _, err := enrichReadCapped(e.path(strconv.Itoa(pid), "comm"), 256)
+	data, _, err := readCapped(e.path(strconv.Itoa(pid), "comm"), 256)
 	if err != nil || len(data) == 0 {
 		return "?"
 	}

@@ -111,7 +111,7 @@ func (s pidStat) kernelThread() bool {
 // exiting while its stat is read, yields an error for which vanished
 // reports true.
 func (k *Killer) readStat(pid int) (pidStat, error) {
-	b, err := os.ReadFile(filepath.Join(k.procRoot, strconv.Itoa(pid), "stat"))
+	b, _, err := readCapped(filepath.Join(k.procRoot, strconv.Itoa(pid), "stat"), maxProcFileSize)
 	if err != nil {
 		return pidStat{}, err
 	}
@@ -120,7 +120,7 @@ func (k *Killer) readStat(pid int) (pidStat, error) {
 
 // readTgid returns the thread group id of pid from /proc/PID/status.
 func (k *Killer) readTgid(pid int) (int, error) {
-	b, err := os.ReadFile(filepath.Join(k.procRoot, strconv.Itoa(pid), "status"))
+	b, _, err := readCapped(filepath.Join(k.procRoot, strconv.Itoa(pid), "status"), maxProcFileSize)
 	if err != nil {
 		return 0, err
 	}
@@ -357,16 +357,12 @@ func (r *killRun) signalAll(ctx context.Context, what string, id int, member fun
 // member holds, zombies and kernel threads excluded. Processes that vanish
 // while being read are skipped.
 func (k *Killer) scan(member func(pidStat) bool) []pidStat {
-	ents, err := os.ReadDir(k.procRoot)
+	pids, err := listPIDs(k.procRoot)
 	if err != nil {
 		return nil
 	}
 	var res []pidStat
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 0 {
-			continue
-		}
+	for _, pid := range pids {
 		st, err := k.readStat(pid)
 		if err != nil || st.zombie() || st.kernelThread() || !member(st) {
 			continue

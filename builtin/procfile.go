@@ -11,9 +11,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"net/netip"
+	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -140,6 +143,42 @@ func parsePidStat(data []byte) (pidStat, error) {
 		}
 	}
 	return st, nil
+}
+
+// readCapped reads at most limit bytes of a file and reports whether
+// there was more. The files of /proc report no size, so the bound is what
+// keeps a broken or hostile tree from exhausting memory.
+func readCapped(path string, limit int) ([]byte, bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if len(data) > limit {
+		return data[:limit], true, nil
+	}
+	return data, false, nil
+}
+
+// listPIDs returns the process ids of the /proc tree at root: the entries
+// named by a positive number, in the order of the sorted listing ("10"
+// before "9").
+func listPIDs(root string) ([]int, error) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, 0, len(ents))
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
 }
 
 // statusField returns the rest of the first line of a /proc/PID/status
@@ -270,6 +309,19 @@ func putHexWord(dst, hex8 []byte) bool {
 	}
 	binary.NativeEndian.PutUint32(dst, uint32(v))
 	return true
+}
+
+// socketInode parses an fd link of the form "socket:[12345]".
+func socketInode(link []byte) (uint64, bool) {
+	rest, ok := bytes.CutPrefix(link, []byte("socket:["))
+	if !ok {
+		return 0, false
+	}
+	num, ok := bytes.CutSuffix(rest, []byte("]"))
+	if !ok {
+		return 0, false
+	}
+	return digitsUint(num)
 }
 
 // cutField returns the first run of non-blank bytes in b and what

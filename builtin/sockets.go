@@ -2,7 +2,6 @@ package builtin
 
 import (
 	"bufio"
-	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -161,19 +160,6 @@ func (col *collection) readSockets(dir, pid int, p *engine.Process) {
 			p.Listening = append(p.Listening, s.Socket)
 		}
 	}
-}
-
-// socketInode parses an fd link of the form "socket:[12345]".
-func socketInode(link []byte) (uint64, bool) {
-	rest, ok := bytes.CutPrefix(link, []byte("socket:["))
-	if !ok {
-		return 0, false
-	}
-	num, ok := bytes.CutSuffix(rest, []byte("]"))
-	if !ok {
-		return 0, false
-	}
-	return digitsUint(num)
 }
 
 // socketOf is the collector's view of a line of the table proto.

@@ -265,13 +265,18 @@ func (col *collection) userName(uid int) string {
 	if name, ok := col.users[uid]; ok {
 		return name
 	}
-	id := strconv.Itoa(uid)
-	name := id
-	if u, err := user.LookupId(id); err == nil && u.Username != "" {
-		name = u.Username
-	}
+	name := loginName(strconv.Itoa(uid))
 	col.users[uid] = name
 	return name
+}
+
+// loginName returns the name the passwd database gives the uid id, or id
+// itself when it gives none.
+func loginName(id string) string {
+	if u, err := user.LookupId(id); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return id
 }
 
 // read reads a whole file into the shared buffer. The result is valid

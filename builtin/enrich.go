@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -419,10 +418,7 @@ func enrichUser(uid string, cache map[string]string) string {
 	if name, ok := cache[uid]; ok {
 		return name
 	}
-	name := engine.Display(uid)
-	if u, err := user.LookupId(uid); err == nil && u.Username != "" {
-		name = engine.Display(u.Username)
-	}
+	name := engine.Display(loginName(uid))
 	cache[uid] = name
 	return name
 }

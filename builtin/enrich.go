@@ -134,13 +134,7 @@ func (e *HostEnricher) OpenFiles(pid int) string {
 	if err != nil {
 		return enrichProcessNote("open files", pid, err)
 	}
-	fds := make([]int, 0, len(names))
-	for _, n := range names {
-		if fd, err := strconv.Atoi(n); err == nil && fd >= 0 {
-			fds = append(fds, fd)
-		}
-	}
-	slices.Sort(fds)
+	fds := appendFDs(make([]int, 0, len(names)), names)
 
 	var b strings.Builder
 	listed, more, unreadable := 0, 0, 0
@@ -242,10 +236,8 @@ func (e *HostEnricher) readHost() enrichHost {
 		}
 	}
 	if data, _, err := readCapped(e.path("stat"), enrichMaxFile); err == nil {
-		for line := range strings.Lines(string(data)) {
-			if v, ok := strings.CutPrefix(line, "btime "); ok {
-				h.btime, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			}
+		if btime, _, ok := parseSystemStat(data); ok {
+			h.btime = btime
 		}
 	}
 	if data, _, err := readCapped(e.path("meminfo"), enrichMaxFile); err == nil {

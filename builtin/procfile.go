@@ -16,6 +16,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -179,6 +180,19 @@ func listPIDs(root string) ([]int, error) {
 		}
 	}
 	return pids, nil
+}
+
+// appendFDs appends the descriptors named in a /proc/PID/fd listing to dst
+// and returns dst sorted: descriptor order keeps what is read from them
+// stable whatever order the directory lists them in.
+func appendFDs(dst []int, names []string) []int {
+	for _, n := range names {
+		if fd, err := strconv.Atoi(n); err == nil && fd >= 0 {
+			dst = append(dst, fd)
+		}
+	}
+	slices.Sort(dst)
+	return dst
 }
 
 // statusField returns the rest of the first line of a /proc/PID/status

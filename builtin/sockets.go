@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -102,13 +101,7 @@ func (col *collection) readSockets(dir, pid int, p *engine.Process) {
 	}
 	// Descriptor order makes the lists stable from one snapshot to the
 	// next whatever order the directory lists them in.
-	t.fds = t.fds[:0]
-	for _, n := range names {
-		if fd, err := strconv.Atoi(n); err == nil {
-			t.fds = append(t.fds, fd)
-		}
-	}
-	slices.Sort(t.fds)
+	t.fds = appendFDs(t.fds[:0], names)
 
 	t.inodes = t.inodes[:0]
 	// Clearing costs the map's capacity, so a map grown by one busy

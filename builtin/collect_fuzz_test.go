@@ -3,6 +3,7 @@ package builtin
 import (
 	"bytes"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -42,6 +43,10 @@ func FuzzParseCgroup(f *testing.F) {
 // arbitrary bytes.
 func FuzzHostFiles(f *testing.F) {
 	for _, seed := range []string{
+		"18446744073709551615",
+		"18446744073709551616",
+		"0000000000000000000000012",
+		"FFFFFFFFFFFFFFFF",
 		"431.47 790.86\n",
 		"0.10 0.16 0.07 1/83 4448\n",
 		"cpu  1 2 3\ncpu0 1 2\nbtime 1767225600\n",
@@ -74,5 +79,15 @@ func FuzzHostFiles(f *testing.F) {
 			t.Errorf("cmd %q ends in white space", cmd)
 		}
 		_, _ = socketInode(data)
+		// The digit readers agree with strconv, which allocates.
+		v, ok := digitsUint(data)
+		if w, err := strconv.ParseUint(string(data), 10, 64); ok != (err == nil) || ok && v != w {
+			t.Errorf("digitsUint(%q) = %d, %v; strconv says %d, %v", data, v, ok, w, err)
+		}
+		if v, ok := hexUint(data); len(data) <= 16 {
+			if w, err := strconv.ParseUint(string(data), 16, 64); ok != (err == nil) || ok && v != w {
+				t.Errorf("hexUint(%q) = %d, %v; strconv says %d, %v", data, v, ok, w, err)
+			}
+		}
 	})
 }

@@ -353,7 +353,7 @@ func convertParam(old, v any) (any, bool) {
 }
 
 func typeName(v any) string {
-	switch v.(type) {
+	switch list := v.(type) {
 	case bool:
 		return "a boolean"
 	case int64:
@@ -363,12 +363,12 @@ func typeName(v any) string {
 	case string:
 		return "a string"
 	case []any:
-		if len(v.([]any)) == 0 {
+		if len(list) == 0 {
 			return "a list"
 		}
 		return "a list of " + map[string]string{
 			"a boolean": "booleans", "an integer": "integers", "a number": "numbers", "a string": "strings",
-		}[typeName(v.([]any)[0])]
+		}[typeName(list[0])]
 	}
 	return fmt.Sprintf("%T", v)
 }

@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 5s
 FUZZ_TARGETS := ./engine:FuzzParseIgnore ./engine:FuzzLoadRules ./engine:FuzzRunFixtures ./builtin:FuzzParsePidStat ./builtin:FuzzParseNetLine ./builtin:FuzzParseCgroup ./builtin:FuzzHostFiles ./builtin:FuzzParseState
 
-.PHONY: build run test fmt-check vet staticcheck unit rules-check fuzz-short fuzz bench install clean
+.PHONY: build run test fmt-check tidy-check vet staticcheck unit rules-check fuzz-short fuzz bench install clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ptrule
@@ -18,11 +18,14 @@ build:
 run: build
 	$(BIN) scan
 
-test: fmt-check vet staticcheck unit rules-check fuzz-short
+test: fmt-check tidy-check vet staticcheck unit rules-check fuzz-short
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+tidy-check:
+	$(GO) mod tidy -diff
 
 vet:
 	$(GO) vet ./...

@@ -277,7 +277,7 @@ func (a *actor) run(ctx context.Context, d engine.Decision, pa *engine.PlannedAc
 	}
 	res := builtin.Run(ctx, builtin.RunRequest{Command: command, Args: args, Env: runEnv(d), Timeout: pa.Timeout})
 	a.log.Info("run", "rule", d.Rule.Name, "command", command, "args", args, "exit", res.ExitCode,
-		"duration", res.Duration, "output", res.Output, "err", res.Err)
+		"duration", res.Duration.String(), "output", res.Output, "err", res.Err)
 	switch {
 	case errors.Is(res.Err, builtin.ErrRefused):
 		r.Result, r.Error = resultRefused, res.Err.Error()

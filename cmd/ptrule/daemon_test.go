@@ -16,7 +16,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"ptrule/builtin"
 	"ptrule/builtin/proctest"
+	"ptrule/engine"
 )
 
 // syncBuffer is a bytes.Buffer safe for a logger and a reader.
@@ -45,6 +47,7 @@ type logLine struct {
 	At     string    `json:"at"`
 	PID    int       `json:"pid"`
 	Status string    `json:"status"`
+	Took   string    `json:"took"`
 }
 
 func logLines(t *testing.T, s string) []logLine {
@@ -190,6 +193,65 @@ func TestDaemonLoop(t *testing.T) {
 		}
 		if !hasLog(logLines(t, logs.String()), "ptrule stopped", "") {
 			t.Errorf("no clean stop logged")
+		}
+	})
+}
+
+// slowCollector takes delay for every collection, in the fake clock.
+type slowCollector struct {
+	snapshotter
+	delay time.Duration
+}
+
+func (c slowCollector) Collect(o builtin.CollectOptions) (*engine.Snapshot, error) {
+	time.Sleep(c.delay)
+	return c.snapshotter.Collect(o)
+}
+
+// TestDaemonOverrun drives ticks that take longer than their interval: each
+// is logged with its duration and the next starts when it is done, never
+// overlapping.
+func TestDaemonOverrun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tree := proctest.New(t)
+		dir := t.TempDir()
+		rulesPath := writeFile(t, dir, "rules.yaml", "rules:\n  - {name: fast, scope: host, every: 10s, condition: \"true\", actions: [alert: {}]}\n")
+		cfg := writeFile(t, dir, "ptrule.yaml", "rules_dirs: []\nstate_dir: "+filepath.Join(dir, "state")+"\n")
+		col, err := builtin.NewCollector(tree.Root())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs syncBuffer
+		d := &daemon{
+			config: cfg, sources: ruleSources{noBuiltin: true, rules: []string{rulesPath}},
+			procRoot:  tree.Root(),
+			collector: slowCollector{col, 25 * time.Second},
+			log:       slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		}
+		sigs := make(chan os.Signal, 1)
+		done := make(chan int)
+		start := time.Now()
+		go func() { done <- d.run(sigs) }()
+		time.Sleep(80 * time.Second)
+		synctest.Wait()
+		sigs <- syscall.SIGTERM
+		<-done
+
+		lines := logLines(t, logs.String())
+		if got, want := firings(lines, start)["fast"], durations(25, 50, 75); !equalDurations(got, want) {
+			t.Errorf("fast matched at %v, want %v: one tick after the other", got, want)
+		}
+		overruns := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l.Msg, "tick overran") {
+				overruns++
+				if l.Took != "25s" {
+					t.Errorf("overrun logged with took=%q, want 25s", l.Took)
+				}
+			}
+		}
+		if overruns != 3 {
+			t.Errorf("%d overruns logged, want 3:\n%s", overruns, logs.String())
 		}
 	})
 }

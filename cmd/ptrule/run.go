@@ -55,6 +55,11 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("unknown --log-format %q: use text or json", format)
 }
 
+// snapshotter reads the facts of the host: a *builtin.Collector.
+type snapshotter interface {
+	Collect(builtin.CollectOptions) (*engine.Snapshot, error)
+}
+
 // daemon is `ptrule run`: collect → evaluate → decide → act, each rule on
 // its own schedule.
 type daemon struct {
@@ -66,7 +71,7 @@ type daemon struct {
 	cfg       *Config
 	rules     *engine.RuleSet
 	store     *builtin.FileStore
-	collector *builtin.Collector
+	collector snapshotter
 	actor     *actor
 	// next is when each rule is due next, by name.
 	next map[string]time.Time
@@ -110,9 +115,12 @@ func (d *daemon) logProblems(what string, err error) {
 
 // apply makes a loaded config and rule set the running ones.
 func (d *daemon) apply(cfg *Config, rs *engine.RuleSet) error {
-	col, err := newCollector(d.procRoot)
-	if err != nil {
-		return err
+	if d.collector == nil {
+		col, err := newCollector(d.procRoot)
+		if err != nil {
+			return err
+		}
+		d.collector = col
 	}
 	if d.store == nil || (d.cfg != nil && d.cfg.StateDir != cfg.StateDir) {
 		store, err := builtin.OpenFileStore(cfg.StateDir, time.Now())
@@ -126,7 +134,7 @@ func (d *daemon) apply(cfg *Config, rs *engine.RuleSet) error {
 		}
 		d.store = store
 	}
-	d.cfg, d.rules, d.collector = cfg, rs, col
+	d.cfg, d.rules = cfg, rs
 	d.actor = newActor(cfg, d.procRoot, d.log, true)
 	// Rules keep their schedule across a reload; new ones are due now.
 	next := map[string]time.Time{}
@@ -137,7 +145,7 @@ func (d *daemon) apply(cfg *Config, rs *engine.RuleSet) error {
 	}
 	d.next = next
 	d.log.Info("rules loaded", "rules", len(rs.Rules), "enabled", enabledCount(rs),
-		"ignore_entries", rs.Ignore.Len(), "mode", cfg.Mode, "interval", cfg.Interval)
+		"ignore_entries", rs.Ignore.Len(), "mode", cfg.Mode, "interval", cfg.Interval.String())
 	return nil
 }
 
@@ -273,9 +281,9 @@ func (d *daemon) tick(ctx context.Context, stopping <-chan struct{}) {
 	}
 	d.flush()
 	took := time.Since(start)
-	d.log.Debug("tick", "rules", strings.Join(due, ","), "processes", len(snap.Procs), "matches", len(matches), "fired", fired, "took", took)
+	d.log.Debug("tick", "rules", strings.Join(due, ","), "processes", len(snap.Procs), "matches", len(matches), "fired", fired, "took", took.String())
 	if took > shortest {
-		d.log.Warn("tick overran its interval; the next one starts late rather than overlapping", "took", took, "interval", shortest)
+		d.log.Warn("tick overran its interval; the next one starts late rather than overlapping", "took", took.String(), "interval", shortest.String())
 	}
 }
 

@@ -173,10 +173,9 @@ func parseTests(src *source, n *yaml.Node, ps *Problems) []*fixtureTest {
 	var out []*fixtureTest
 	for _, tn := range n.Content {
 		t := &fixtureTest{}
-		var short step
 		var shortSet, hasSteps bool
-		short.pos = src.pos(tn)
-		for _, f := range src.mapping(tn, "a test", []string{"name", "steps", "snapshot", "expect"}, ps) {
+		fields := src.mapping(tn, "a test", []string{"name", "steps", "snapshot", "expect"}, ps)
+		for _, f := range fields {
 			switch f.key {
 			case "name":
 				t.name, _ = src.str(f.value, "name", ps)
@@ -187,7 +186,7 @@ func parseTests(src *source, n *yaml.Node, ps *Problems) []*fixtureTest {
 					continue
 				}
 				for _, sn := range f.value.Content {
-					if st := parseStep(src, sn, true, ps); st != nil {
+					if st := parseStep(src, sn, src.mapping(sn, "a step", []string{"at", "snapshot", "expect"}, ps), ps); st != nil {
 						t.steps = append(t.steps, st)
 					}
 				}
@@ -202,7 +201,9 @@ func parseTests(src *source, n *yaml.Node, ps *Problems) []*fixtureTest {
 		case hasSteps && shortSet:
 			*ps = append(*ps, src.problem(tn, "test %q: give either steps or snapshot and expect, not both", t.name))
 		case shortSet:
-			if st := parseStep(src, tn, false, ps); st != nil {
+			// The short form: the test's own snapshot and expect are its
+			// one step at 0s.
+			if st := parseStep(src, tn, fields, ps); st != nil {
 				t.steps = append(t.steps, st)
 			}
 		case !hasSteps:
@@ -221,16 +222,13 @@ func parseTests(src *source, n *yaml.Node, ps *Problems) []*fixtureTest {
 	return out
 }
 
-// parseStep reads a step, or the short form of a test (snapshot + expect
-// on the test itself) when inSteps is false.
-func parseStep(src *source, n *yaml.Node, inSteps bool, ps *Problems) *step {
+// parseStep reads a step from the fields of its mapping n, already checked
+// for unknown and duplicate keys; fields other than at, snapshot and expect
+// are the caller's.
+func parseStep(src *source, n *yaml.Node, fields []field, ps *Problems) *step {
 	st := &step{pos: src.pos(n)}
-	keys := []string{"at", "snapshot", "expect"}
-	if !inSteps {
-		keys = []string{"name", "snapshot", "expect"}
-	}
 	hasExpect := false
-	for _, f := range src.mapping(n, "a step", keys, ps) {
+	for _, f := range fields {
 		switch f.key {
 		case "at":
 			st.at, _ = src.duration(f.value, "at", ps)

@@ -63,7 +63,7 @@ func checkProblems(t *testing.T, files []File, ps Problems, want []wantProblem) 
 		if !ok {
 			continue
 		}
-		line := sourceLine(src, p.Pos.Line)
+		line := newSource(p.Pos.File, src).line(p.Pos.Line)
 		if p.Source != line {
 			t.Errorf("problem %d (%s): Source = %q, want line %d of the file, %q", i, p.Error(), p.Source, p.Pos.Line, line)
 		}

@@ -91,15 +91,3 @@ func FormatError(err error) string {
 	}
 	return err.Error()
 }
-
-// sourceLine returns line n (1-based) of src, without its line ending.
-func sourceLine(src []byte, n int) string {
-	if n < 1 {
-		return ""
-	}
-	lines := strings.SplitN(string(src), "\n", n+1)
-	if n > len(lines) {
-		return ""
-	}
-	return strings.TrimRight(lines[n-1], "\r")
-}

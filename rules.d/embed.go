@@ -6,6 +6,7 @@ package rules
 import (
 	"embed"
 	"io/fs"
+	"strings"
 
 	"ptrule/engine"
 )
@@ -26,3 +27,26 @@ const Display = "builtin:rules.d"
 
 // Files returns the default rule files and ignore lists in load order.
 func Files() ([]engine.File, error) { return engine.DirFiles(FS, ".", Display) }
+
+// Fixtures returns the built-in fixtures (*_test.yaml), in lexical order.
+func Fixtures() ([]engine.File, error) {
+	names, err := fs.Glob(FS, "*_test.yaml")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]engine.File, 0, len(names))
+	for _, n := range names {
+		data, err := fs.ReadFile(FS, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, engine.File{Path: Display + "/" + n, Data: data})
+	}
+	return out, nil
+}
+
+// ReadFile reads a built-in file by the path shown for it: a fixture's
+// rule_files entry such as "builtin:rules.d/testdata/patch.yaml".
+func ReadFile(p string) ([]byte, error) {
+	return fs.ReadFile(FS, strings.TrimPrefix(strings.TrimPrefix(p, Display), "/"))
+}

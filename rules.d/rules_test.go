@@ -18,22 +18,16 @@ func TestFixtures(t *testing.T) {
 	if len(base) == 0 {
 		t.Fatal("no default rules embedded")
 	}
-	names, err := fs.Glob(FS, "*_test.yaml")
+	fixtures, err := Fixtures()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(names) == 0 {
+	if len(fixtures) == 0 {
 		t.Fatal("no fixtures embedded")
 	}
-	readFile := func(p string) ([]byte, error) {
-		return fs.ReadFile(FS, strings.TrimPrefix(strings.TrimPrefix(p, Display), "/"))
-	}
-	for _, name := range names {
-		data, err := fs.ReadFile(FS, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		results, ps := engine.RunFixtures(engine.File{Path: Display + "/" + name, Data: data}, base, readFile)
+	for _, f := range fixtures {
+		name := f.Path
+		results, ps := engine.RunFixtures(f, base, ReadFile)
 		if len(ps) > 0 {
 			t.Errorf("%s does not load:\n%s", name, engine.FormatError(ps))
 			continue

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"ptrule/engine"
 	rules "ptrule/rules.d"
@@ -48,12 +47,12 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "ptrule test:", err)
 				return exitUsage
 			}
-			fx, err := builtinFixtures()
+			fx, err := rules.Fixtures()
 			if err != nil {
 				fmt.Fprintln(stderr, "ptrule test:", err)
 				return exitUsage
 			}
-			suites = append(suites, suite{fx, builtinRules, readBuiltin})
+			suites = append(suites, suite{fx, builtinRules, rules.ReadFile})
 		}
 		for _, dir := range cfg.RulesDirs {
 			if _, err := os.Stat(dir); err != nil && !cfg.rulesDirsSet {
@@ -99,28 +98,6 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return exitOK
-}
-
-// builtinFixtures returns the fixtures shipped in the binary.
-func builtinFixtures() ([]engine.File, error) {
-	names, err := fs.Glob(rules.FS, "*_test.yaml")
-	if err != nil {
-		return nil, err
-	}
-	var out []engine.File
-	for _, n := range names {
-		data, err := fs.ReadFile(rules.FS, n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, engine.File{Path: rules.Display + "/" + n, Data: data})
-	}
-	return out, nil
-}
-
-// readBuiltin reads a built-in fixture's rule_files from the binary.
-func readBuiltin(p string) ([]byte, error) {
-	return fs.ReadFile(rules.FS, strings.TrimPrefix(strings.TrimPrefix(p, rules.Display), "/"))
 }
 
 // fixtureFiles returns the fixture at p, or every *_test.yaml under the

@@ -6,7 +6,6 @@ import (
 	"path"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"text/template"
 	"time"
@@ -715,14 +714,4 @@ func (c *compiler) suppress(src *source, a *ActionSpec, set map[string]*yaml.Nod
 			a.keyProg = c.cel(src.text(v), cel.StringType)
 		}
 	}
-}
-
-// ParamNames returns a rule's param names in sorted order.
-func (r *Rule) ParamNames() []string {
-	names := make([]string, 0, len(r.Params))
-	for k := range r.Params {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }

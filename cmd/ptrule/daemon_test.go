@@ -197,6 +197,52 @@ func TestDaemonLoop(t *testing.T) {
 	})
 }
 
+// TestDaemonBadIgnoreLine starts the daemon with an ignore list holding a
+// bad line: the line is logged with its place, the rest of the list is
+// used, and the rules run.
+func TestDaemonBadIgnoreLine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tree := proctest.New(t)
+		tree.AddProc(proctest.Proc{PID: 100, UID: 1001, Exe: "/usr/bin/hidden", Age: time.Hour})
+		tree.AddProc(proctest.Proc{PID: 200, UID: 1001, Exe: "/usr/bin/seen", Age: time.Hour})
+		dir := t.TempDir()
+		writeFile(t, dir, "rules.yaml", "rules:\n  - {name: any, scope: process, condition: \"!ignored\", actions: [alert: {}]}\n")
+		writeFile(t, dir, "site.pignore", "exe:/usr/bin/hidden\npexe:[broken\n")
+		cfg := writeFile(t, t.TempDir(), "ptrule.yaml", "rules_dirs: ["+dir+"]\nstate_dir: "+filepath.Join(dir, "state")+"\n")
+		var logs syncBuffer
+		d := &daemon{config: cfg, sources: ruleSources{noBuiltin: true}, procRoot: tree.Root(),
+			log: slog.New(slog.NewJSONHandler(&logs, nil))}
+		sigs := make(chan os.Signal, 1)
+		done := make(chan int)
+		go func() { done <- d.run(sigs) }()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		sigs <- syscall.SIGTERM
+		if code := <-done; code != exitOK {
+			t.Fatalf("daemon exited %d:\n%s", code, logs.String())
+		}
+		lines := logLines(t, logs.String())
+		bad := false
+		for _, l := range lines {
+			if l.Msg == "bad ignore list" && strings.HasSuffix(l.At, "site.pignore:2:6") {
+				bad = true
+			}
+		}
+		if !bad {
+			t.Errorf("the bad ignore line was not logged at site.pignore:2:6:\n%s", logs.String())
+		}
+		var pids []int
+		for _, l := range lines {
+			if l.Msg == "alert" {
+				pids = append(pids, l.PID)
+			}
+		}
+		if len(pids) != 1 || pids[0] != 200 {
+			t.Errorf("alerts for pids %v, want only 200 (100 is ignored by the good line)", pids)
+		}
+	})
+}
+
 // slowCollector takes delay for every collection, in the fake clock.
 type slowCollector struct {
 	snapshotter

@@ -28,6 +28,37 @@ type PlannedAction struct {
 	*ActionSpec
 	SuppressKey string
 	SuppressFor time.Duration
+	// Err is set when the action's `if`, or a suppress action's `key` or
+	// `for`, failed to evaluate for this entity. The match still fires; the
+	// action is reported as an error and does not run (see Runs), except a
+	// suppress whose key alone failed: it uses the entity's identity.
+	Err *ActionError
+}
+
+// ActionError is an action expression that failed at run time for one
+// entity, for example by indexing past the end of proc.cmdline.
+type ActionError struct {
+	// Field is the failing field: "if", "key" or "for".
+	Field string
+	Err   error
+}
+
+func (e *ActionError) Error() string {
+	if e.Field == "key" {
+		return fmt.Sprintf("key: %v; the entity's identity was used as the key", e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Field, e.Err)
+}
+
+func (e *ActionError) Unwrap() error { return e.Err }
+
+// Runs reports whether the action runs when its match fires: it has no
+// evaluation error, or it is a suppress whose key alone failed and which
+// falls back to the entity's identity. A suppress whose `for` failed does
+// not run: no mark is recorded, so the rule fires again at its next
+// evaluation rather than staying silent for a duration nobody chose.
+func (a *PlannedAction) Runs() bool {
+	return a.Err == nil || (a.Kind == ActSuppress && a.Err.Field == "key")
 }
 
 // EvalError is an expression that failed at run time for one entity, for
@@ -106,7 +137,10 @@ func entityName(s Scope, v vars) string {
 	return "host"
 }
 
-// match evaluates the rule for one entity.
+// match evaluates the rule for one entity. Only the condition's error drops
+// the match: an action whose expressions fail is planned with its error, so
+// that an entity controlling the data an action reads (its argv, say) cannot
+// dodge the rule's other actions.
 func (r *Rule) match(entityKey func() string, v vars) (*Match, error) {
 	ok, err := r.cond.evalBool(&v)
 	if err != nil || !ok {
@@ -121,26 +155,29 @@ func (r *Rule) match(entityKey func() string, v vars) (*Match, error) {
 		m.Session = v.session
 	}
 	for _, a := range r.Actions {
+		pa := &PlannedAction{ActionSpec: a}
 		if a.ifProg != nil {
 			run, err := a.ifProg.evalBool(&v)
 			if err != nil {
-				return nil, err
+				pa.Err = &ActionError{Field: "if", Err: err}
+				m.Actions = append(m.Actions, pa)
+				continue
 			}
 			if !run {
 				continue
 			}
 		}
-		pa := &PlannedAction{ActionSpec: a}
 		if a.Kind == ActSuppress {
 			pa.SuppressKey, pa.SuppressFor = key, a.For
-			if a.keyProg != nil {
-				if pa.SuppressKey, err = a.keyProg.evalString(&v); err != nil {
-					return nil, err
-				}
-			}
 			if a.forProg != nil {
 				if pa.SuppressFor, err = a.forProg.evalDuration(&v); err != nil {
-					return nil, err
+					pa.Err = &ActionError{Field: "for", Err: err}
+				}
+			}
+			if a.keyProg != nil && pa.Err == nil {
+				if pa.SuppressKey, err = a.keyProg.evalString(&v); err != nil {
+					pa.SuppressKey = key
+					pa.Err = &ActionError{Field: "key", Err: err}
 				}
 			}
 		}
@@ -164,35 +201,67 @@ type Decision struct {
 	Status Status
 	// Until is the end of the suppression that silenced the match.
 	Until time.Time
+
+	// marks are the suppressions a fired decision records when committed.
+	marks []mark
 }
 
-// Decide walks the matches in order and decides which fire. A match is
-// suppressed while any of its suppress keys is marked in the store past
-// now; a match that fires marks its keys at once, so a later match of the
-// same rule with the same key in the same run is suppressed.
+// mark is one suppression to record: rule stays quiet for key until a time.
+type mark struct {
+	rule, key string
+	until     time.Time
+}
+
+// Decide walks the matches in order and decides which fire. It changes
+// nothing: a match is suppressed while any of its suppress keys is marked
+// in the store past now, or was marked by an earlier fired match of the
+// same evaluation (contract §2.1: a key recorded by one match applies at
+// once to the later matches of the same rule). The marks of a fired
+// decision reach the store only through Commit, which the caller does after
+// the decision's actions ran: a decision that was never acted upon
+// suppresses nothing later.
 func Decide(matches []*Match, store Store, now time.Time) []Decision {
 	out := make([]Decision, 0, len(matches))
+	// pending holds the marks of this evaluation's fired matches.
+	pending := map[[2]string]time.Time{}
 	for _, m := range matches {
 		d := Decision{Match: m, Status: StatusFired}
 		for _, a := range m.Actions {
-			if a.Kind != ActSuppress {
+			if a.Kind != ActSuppress || !a.Runs() {
 				continue
 			}
-			if until, ok := store.Until(m.Rule.Name, a.SuppressKey); ok && now.Before(until) {
+			until, ok := pending[[2]string{m.Rule.Name, a.SuppressKey}]
+			if !ok {
+				until, ok = store.Until(m.Rule.Name, a.SuppressKey)
+			}
+			if ok && now.Before(until) {
 				d.Status, d.Until = StatusSuppressed, until
 				break
 			}
 		}
 		if d.Status == StatusFired {
 			for _, a := range m.Actions {
-				if a.Kind == ActSuppress {
-					store.Suppress(m.Rule.Name, a.SuppressKey, now.Add(a.SuppressFor))
+				if a.Kind != ActSuppress || !a.Runs() {
+					continue
 				}
+				until := now.Add(a.SuppressFor)
+				pending[[2]string{m.Rule.Name, a.SuppressKey}] = until
+				d.marks = append(d.marks, mark{m.Rule.Name, a.SuppressKey, until})
 			}
 		}
 		out = append(out, d)
 	}
 	return out
+}
+
+// Commit records the suppressions of a fired decision in the store. The
+// caller commits once the decision's actions ran (an alert handed to its
+// channels counts as run), and not at all for a decision it abandoned. A
+// suppressed decision records nothing.
+func (d *Decision) Commit(store Store) {
+	for _, m := range d.marks {
+		store.Suppress(m.rule, m.key, m.until)
+	}
 }
 
 // Render renders the rule's subject and message for the match. When the

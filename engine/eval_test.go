@@ -36,6 +36,8 @@ func sampleSnapshot() *Snapshot {
 			PID: pid, PPID: ppid, PGID: pid, SID: sid, UID: uid, User: user, Exe: exe,
 			Comm: exe[strings.LastIndex(exe, "/")+1:], Cmdline: cmdline, Cmd: strings.Join(cmdline, " "),
 			State: "S", Start: t0.Add(-age), Age: age, VMSize: vm, RSS: vm / 4, Threads: 1,
+			// Boot is 48h before t0; the kernel counts 100 ticks a second.
+			StartTicks: uint64((48*time.Hour - age) / (10 * time.Millisecond)),
 		}
 	}
 	s := &Snapshot{
@@ -225,15 +227,103 @@ func TestEvaluateErrorsAreLocal(t *testing.T) {
 	for _, m := range ms {
 		got = append(got, m.Rule.Name+" "+m.Key)
 	}
-	want := []string{"a 4300@2026-03-01T10:00:00Z", "a 4301@2026-03-01T11:30:00Z", "b "}
+	want := []string{"a 4300@16560000", "a 4301@17100000", "b "}
 	if !slices.Equal(got, want) {
 		t.Errorf("matches %q, want %q", got, want)
 	}
 
-	// An action's if that fails drops the match and reports the error.
-	ms, errs = evalOne(t, ruleText("a", "process", "", "proc.pid == 4300", "[alert: {if: 'bytes(proc.exe) > 0'}]"), sampleSnapshot())
-	if len(ms) != 0 || len(errs) != 1 {
-		t.Errorf("if error: %d matches, errors %v", len(ms), errs)
+}
+
+// An action whose expression fails for one entity does not drop the match:
+// the match fires, the failing action carries the CEL error and does not
+// run, the others run; a suppress whose key fails falls back to the
+// entity's identity, so a process with a one-word argv cannot dodge a rule
+// whose key reads proc.cmdline[1].
+func TestEvaluateActionErrors(t *testing.T) {
+	tests := []struct {
+		name, actions string
+		// want is each planned action: kind, runs, error field, key.
+		want []string
+	}{
+		{"if fails", `[alert: {if: 'proc.cmdline[1] == "x"'}, kill: {}]`,
+			[]string{`alert runs=false err=if key=""`, `kill runs=true err= key=""`}},
+		{"key fails", `[alert: {}, suppress: {for: 1h, key: 'proc.cmdline[1]'}]`,
+			[]string{`alert runs=true err= key=""`, `suppress runs=true err=key key="6000@17274000"`}},
+		{"for fails", `[alert: {}, suppress: {for: 'duration(proc.cmdline[1])'}]`,
+			[]string{`alert runs=true err= key=""`, `suppress runs=false err=for key="6000@17274000"`}},
+		{"suppress if fails", `[alert: {}, suppress: {for: 1h, if: 'proc.cmdline[1] == ""'}]`,
+			[]string{`alert runs=true err= key=""`, `suppress runs=false err=if key=""`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ms, errs := evalOne(t, ruleText("a", "process", "", "proc.pid == 6000", tt.actions), sampleSnapshot())
+			if len(errs) != 0 || len(ms) != 1 {
+				t.Fatalf("%d matches, errors %v: an action's error must not drop the match", len(ms), errs)
+			}
+			var got []string
+			for _, a := range ms[0].Actions {
+				field := ""
+				if a.Err != nil {
+					field = a.Err.Field
+					if !strings.Contains(a.Err.Error(), "no such key") && !strings.Contains(a.Err.Error(), "index") {
+						t.Errorf("%s error %q does not carry the CEL message", a.Kind, a.Err)
+					}
+				}
+				got = append(got, fmt.Sprintf("%s runs=%v err=%s key=%q", a.Kind, a.Runs(), field, a.SuppressKey))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("planned %q\nwant    %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// A rule whose suppress key reads proc.cmdline[1] still suppresses a
+// process whose argv has one element, under its identity, and the match
+// with a two-element argv keeps its own key.
+func TestDecideKeyFallback(t *testing.T) {
+	rs := loadOK(t, yamlFile("r.yaml", ruleText("a", "process", "", `proc.exe == "/tmp/x" || proc.exe == "/usr/bin/php"`, "[alert: {}, suppress: {for: 1h, key: 'proc.cmdline[1]'}]")))
+	store := NewMemStore()
+	for i, want := range []string{"4300 fired, 4301 suppressed, 6000 fired", "4300 suppressed, 4301 suppressed, 6000 suppressed"} {
+		snap := sampleSnapshot()
+		snap.Time = t0.Add(time.Duration(i) * time.Minute)
+		ms, errs := rs.Evaluate(snap, nil)
+		if len(errs) != 0 {
+			t.Fatal(errs)
+		}
+		var got []string
+		for _, d := range Decide(ms, store, snap.Time) {
+			got = append(got, fmt.Sprintf("%d %s", d.Proc.PID, d.Status))
+			d.Commit(store)
+		}
+		if strings.Join(got, ", ") != want {
+			t.Errorf("evaluation %d: %s, want %s", i+1, strings.Join(got, ", "), want)
+		}
+	}
+	if _, ok := store.Until("a", "6000@17274000"); !ok {
+		t.Error("no mark under the identity of the process whose key failed")
+	}
+	if _, ok := store.Until("a", "worker.php"); !ok {
+		t.Error("no mark under the key of the process whose key evaluated")
+	}
+}
+
+// A suppress whose for fails records nothing: the rule fires again at its
+// next evaluation rather than going quiet for a duration nobody chose.
+func TestDecideForErrorRecordsNothing(t *testing.T) {
+	rs := loadOK(t, yamlFile("r.yaml", ruleText("a", "process", "", "proc.pid == 6000", "[alert: {}, suppress: {for: 'duration(proc.cmdline[1])'}]")))
+	store := NewMemStore()
+	for i := range 2 {
+		snap := sampleSnapshot()
+		ms, _ := rs.Evaluate(snap, nil)
+		ds := Decide(ms, store, snap.Time)
+		if len(ds) != 1 || ds[0].Status != StatusFired {
+			t.Fatalf("evaluation %d: %+v, want fired", i+1, ds)
+		}
+		ds[0].Commit(store)
+	}
+	if len(store.marks) != 0 {
+		t.Errorf("marks %v, want none", store.marks)
 	}
 }
 
@@ -243,10 +333,10 @@ func TestEvaluateEntitiesAndKeys(t *testing.T) {
 		want     []string
 		entities []string
 	}{
-		{"process", []string{"1@2026-02-27T12:00:00Z", "800@2026-02-27T13:00:00Z", "4200@2026-03-01T09:00:00Z", "4300@2026-03-01T10:00:00Z", "4301@2026-03-01T11:30:00Z", "5000@2026-03-01T02:00:00Z", "5100@2026-03-01T11:00:00Z", "6000@2026-03-01T11:59:00Z"},
+		{"process", []string{"1@0", "800@360000", "4200@16200000", "4300@16560000", "4301@17100000", "5000@13680000", "5100@16920000", "6000@17274000"},
 			[]string{"pid 1 (root)", "pid 800 (root)", "pid 4200 (bob)", "pid 4300 (bob)", "pid 4301 (bob)", "pid 5000 (alice)", "pid 5100 (alice)", "pid 6000 (1003)"}},
 		{"user", []string{"root", "bob", "alice", "1003"}, []string{"user root", "user bob", "user alice", "user 1003"}},
-		{"session", []string{"1@2026-02-27T12:00:00Z", "800@2026-02-27T13:00:00Z", "4200@2026-03-01T09:00:00Z", "5000@2026-03-01T02:00:00Z", "5100@2026-03-01T11:00:00Z", "6000@2026-03-01T11:59:00Z"},
+		{"session", []string{"1@0", "800@360000", "4200@16200000", "5000@13680000", "5100@16920000", "6000@17274000"},
 			[]string{"session 1", "session 800", "session 4200", "session 5000", "session 5100", "session 6000"}},
 		{"host", []string{""}, []string{"host web1"}},
 	}
@@ -293,12 +383,16 @@ func TestEvaluateEntitiesAndKeys(t *testing.T) {
 	}
 }
 
-// A process's key is its pid and start time: a reused pid is a new key.
+// A process's key is its pid and start in ticks since boot: a reused pid
+// is a new key, and the wall-clock start (which a clock step moves) plays
+// no part.
 func TestProcessKeyChangesWithStart(t *testing.T) {
-	a := Process{PID: 42, Start: time.Date(2026, 1, 1, 0, 0, 0, 500, time.UTC)}
-	b := Process{PID: 42, Start: time.Date(2026, 1, 1, 0, 0, 1, 0, time.FixedZone("x", 3600))}
-	if a.Key() != "42@2026-01-01T00:00:00.0000005Z" || b.Key() != "42@2025-12-31T23:00:01Z" {
-		t.Errorf("keys %q %q", a.Key(), b.Key())
+	a := Process{PID: 42, StartTicks: 12345, Start: time.Date(2026, 1, 1, 0, 0, 0, 500, time.UTC)}
+	b := Process{PID: 42, StartTicks: 12346, Start: a.Start}
+	stepped := a
+	stepped.Start = a.Start.Add(time.Hour)
+	if a.Key() != "42@12345" || b.Key() != "42@12346" || stepped.Key() != a.Key() {
+		t.Errorf("keys %q %q %q", a.Key(), b.Key(), stepped.Key())
 	}
 }
 
@@ -346,10 +440,10 @@ func TestEvaluateAggregatesAndIgnored(t *testing.T) {
 	// Sessions count what is not ignored, list every user, and know their leader.
 	snap = sampleSnapshot()
 	snap.Procs = append(snap.Procs,
-		Process{PID: 4400, PPID: 4200, PGID: 4400, SID: 4200, UID: 1002, User: "alice", Exe: "/opt/agent/agent", Start: t0},
+		Process{PID: 4400, PPID: 4200, PGID: 4400, SID: 4200, UID: 1002, User: "alice", Exe: "/opt/agent/agent", Start: t0, StartTicks: 17280000},
 		// A session whose leader is gone: its key uses its oldest process.
-		Process{PID: 7001, PPID: 1, PGID: 7001, SID: 7000, UID: 1001, User: "bob", Exe: "/bin/sleep", Start: t0.Add(-time.Minute)},
-		Process{PID: 7002, PPID: 1, PGID: 7001, SID: 7000, UID: 1001, User: "bob", Exe: "/bin/sleep", Start: t0.Add(-2 * time.Minute)},
+		Process{PID: 7001, PPID: 1, PGID: 7001, SID: 7000, UID: 1001, User: "bob", Exe: "/bin/sleep", Start: t0.Add(-time.Minute), StartTicks: 17274000},
+		Process{PID: 7002, PPID: 1, PGID: 7001, SID: 7000, UID: 1001, User: "bob", Exe: "/bin/sleep", Start: t0.Add(-2 * time.Minute), StartTicks: 17268000},
 	)
 	ms, errs = evalOne(t, ruleText("a", "session", "", "session.sid >= 4200", "[alert: {}]"), snap, ignore)
 	if len(errs) > 0 {
@@ -361,11 +455,11 @@ func TestEvaluateAggregatesAndIgnored(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s count=%d all=%d pids=%v users=%v leader=%q", m.Key, s.Count, s.CountAll, s.PIDs, s.Users, s.LeaderExe))
 	}
 	want = []string{
-		`4200@2026-03-01T09:00:00Z count=3 all=4 pids=[4200 4300 4301] users=[alice bob] leader="/bin/bash"`,
-		`5000@2026-03-01T02:00:00Z count=0 all=1 pids=[] users=[alice] leader="/opt/agent/agent"`,
-		`5100@2026-03-01T11:00:00Z count=1 all=1 pids=[5100] users=[alice] leader="/bin/bash"`,
-		`6000@2026-03-01T11:59:00Z count=0 all=1 pids=[] users=[1003] leader="/tmp/x"`,
-		`7000@2026-03-01T11:58:00Z count=2 all=2 pids=[7001 7002] users=[bob] leader=""`,
+		`4200@16200000 count=3 all=4 pids=[4200 4300 4301] users=[alice bob] leader="/bin/bash"`,
+		`5000@13680000 count=0 all=1 pids=[] users=[alice] leader="/opt/agent/agent"`,
+		`5100@16920000 count=1 all=1 pids=[5100] users=[alice] leader="/bin/bash"`,
+		`6000@17274000 count=0 all=1 pids=[] users=[1003] leader="/tmp/x"`,
+		`7000@17268000 count=2 all=2 pids=[7001 7002] users=[bob] leader=""`,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("sessions:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -433,7 +527,7 @@ func TestEvaluatePlannedActions(t *testing.T) {
 	for _, a := range ms[0].Actions {
 		got = append(got, fmt.Sprintf("%s %q %v", a.Kind, a.SuppressKey, a.SuppressFor))
 	}
-	want := []string{`alert "" 0s`, `suppress "4300@2026-03-01T10:00:00Z" 2h0m0s`, `suppress "exe:/usr/bin/php" 1m0s`}
+	want := []string{`alert "" 0s`, `suppress "4300@16560000" 2h0m0s`, `suppress "exe:/usr/bin/php" 1m0s`}
 	if !slices.Equal(got, want) {
 		t.Errorf("planned %q\nwant    %q", got, want)
 	}
@@ -455,6 +549,7 @@ func TestDecideSuppressionWindow(t *testing.T) {
 		if len(ds) != 1 {
 			t.Fatalf("%d decisions", len(ds))
 		}
+		ds[0].Commit(store)
 		switch ds[0].Status {
 		case StatusSuppressed:
 			if !ds[0].Until.Equal(until) {
@@ -483,7 +578,7 @@ func TestDecideSuppressionWindow(t *testing.T) {
 		}
 	}
 	// The store holds the mark under the rule and the process key.
-	until, ok := store.Until("a", "4300@2026-03-01T10:00:00Z")
+	until, ok := store.Until("a", "4300@16560000")
 	if !ok || !until.Equal(t0.Add(3*time.Hour)) {
 		t.Errorf("mark %v %v", until, ok)
 	}
@@ -508,6 +603,33 @@ func TestDecideKeyAcrossEntities(t *testing.T) {
 	}
 }
 
+// Decide leaves the store alone: only Commit, which the caller does after
+// acting, records marks. A decision that was never committed (its tick was
+// abandoned) suppresses nothing at the next evaluation.
+func TestDecideCommitsNothing(t *testing.T) {
+	rs := loadOK(t, yamlFile("r.yaml", ruleText("a", "process", "", `proc.exe == "/usr/bin/php"`, "[alert: {}, suppress: {for: 1h, key: proc.exe}]")))
+	store := NewMemStore()
+	snap := sampleSnapshot()
+	ms, _ := rs.Evaluate(snap, nil)
+	ds := Decide(ms, store, snap.Time)
+	if len(ds) != 2 || ds[0].Status != StatusFired || ds[1].Status != StatusSuppressed || !ds[1].Until.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("decisions %+v: want 4300 fired and 4301 suppressed by it in the same evaluation", ds)
+	}
+	if len(store.marks) != 0 {
+		t.Fatalf("Decide wrote marks %v", store.marks)
+	}
+	// Abandoned: the next evaluation fires again.
+	ds = Decide(ms, store, snap.Time.Add(time.Minute))
+	if ds[0].Status != StatusFired {
+		t.Fatalf("after an abandoned decision: %s, want fired", ds[0].Status)
+	}
+	ds[0].Commit(store)
+	ds[1].Commit(store) // suppressed: records nothing
+	if u, ok := store.Until("a", "/usr/bin/php"); !ok || !u.Equal(t0.Add(time.Hour+time.Minute)) || len(store.marks) != 1 {
+		t.Errorf("after commit: marks %v", store.marks)
+	}
+}
+
 func TestDecideIfFalse(t *testing.T) {
 	rs := loadOK(t, yamlFile("r.yaml", ruleText("a", "process", "", "proc.pid == 4300", `[alert: {if: "false"}, suppress: {for: 1h, if: "false"}]`)))
 	store := NewMemStore()
@@ -519,8 +641,9 @@ func TestDecideIfFalse(t *testing.T) {
 		if len(ds) != 1 || ds[0].Status != StatusFired || len(ds[0].Actions) != 0 {
 			t.Fatalf("step %d: %+v", i, ds)
 		}
+		ds[0].Commit(store)
 	}
-	if _, ok := store.Until("a", "4300@2026-03-01T10:00:00Z"); ok {
+	if _, ok := store.Until("a", "4300@16560000"); ok {
 		t.Error("a suppress whose if is false recorded a mark")
 	}
 	if len(store.marks) != 0 {
@@ -535,14 +658,18 @@ func TestDecideTwoSuppressions(t *testing.T) {
 	store := NewMemStore()
 	snap := sampleSnapshot()
 	ms, _ := rs.Evaluate(snap, nil)
-	if ds := Decide(ms, store, t0); ds[0].Status != StatusFired {
+	ds := Decide(ms, store, t0)
+	if ds[0].Status != StatusFired {
 		t.Fatal("first evaluation did not fire")
 	}
+	ds[0].Commit(store)
 	if u, ok := store.Until("a", "all"); !ok || !u.Equal(t0.Add(10*time.Minute)) {
 		t.Errorf("mark of key all: %v %v", u, ok)
 	}
 	if ds := Decide(ms, store, t0.Add(30*time.Minute)); ds[0].Status != StatusSuppressed || !ds[0].Until.Equal(t0.Add(time.Hour)) {
 		t.Errorf("at 30m: %s until %v", ds[0].Status, ds[0].Until)
+	} else {
+		ds[0].Commit(store)
 	}
 	// A suppressed match records nothing: the 10m key stays expired.
 	if u, _ := store.Until("a", "all"); !u.Equal(t0.Add(10 * time.Minute)) {

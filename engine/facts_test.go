@@ -194,6 +194,11 @@ func compareSnapshots(t *testing.T, orig, got *Snapshot) {
 		want, have := orig.Procs[i], got.Procs[i]
 		want.Age, want.CPU = sec(want.Age), sec(want.CPU)
 		want.Start, have.Start = time.Time{}, time.Time{}
+		// A fixture derives the start ticks from the start time.
+		if have.StartTicks != fixtureTicks(got.Procs[i].Start) {
+			t.Errorf("process %d: start ticks %d, want %d from its start", want.PID, have.StartTicks, fixtureTicks(got.Procs[i].Start))
+		}
+		want.StartTicks, have.StartTicks = 0, 0
 		if !reflect.DeepEqual(want, have) {
 			t.Errorf("process %d:\n got  %+v\n want %+v", want.PID, have, want)
 		}

@@ -360,11 +360,25 @@ func (fs *fixtureSnapshot) build(given, now time.Time) *Snapshot {
 			p.Start = given.Add(-p.Age)
 		}
 		p.Age = now.Sub(p.Start)
+		p.StartTicks = fixtureTicks(p.Start)
 		p.Connections = slices.Clone(p.Connections)
 		p.Listening = slices.Clone(p.Listening)
 		s.Procs = append(s.Procs, p)
 	}
 	return s
+}
+
+// fixtureTicks is a fixture process's StartTicks: its start in 10ms ticks
+// (the kernel's USER_HZ) since the Unix epoch, 0 before it. The reference
+// is fixed rather than the fixture's host.boot, which moves with every
+// restated snapshot that gives no boot: a process restated with the same
+// start keeps its key from step to step, and distinct starts give distinct
+// keys, as on a live host.
+func fixtureTicks(start time.Time) uint64 {
+	if start.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return uint64(start.UnixNano() / int64(10*time.Millisecond))
 }
 
 // fired is what one step produced for one match.
@@ -398,7 +412,16 @@ func (t *fixtureTest) run(file string, rs *RuleSet) FixtureResult {
 			}
 			f := fired{rule: d.Rule.Name, entity: entityKey(d.Match)}
 			for _, a := range d.Actions {
-				f.actions = append(f.actions, string(a.Kind))
+				// An action whose expressions failed is an evaluation
+				// error, like a failing condition; it is listed only if
+				// it still ran (a suppress on the entity's identity).
+				if a.Err != nil {
+					fmt.Fprintf(&diff, "  step %d (at %s): evaluation error: rule %s, %s: %s action: %v\n", i+1, st.at, f.rule, f.entity, a.Kind, a.Err)
+					res.Passed = false
+				}
+				if a.Runs() {
+					f.actions = append(f.actions, string(a.Kind))
+				}
 			}
 			// The rule's text, and that of every alert action with a
 			// subject or message of its own: what people would read.
@@ -417,6 +440,9 @@ func (t *fixtureTest) run(file string, rs *RuleSet) FixtureResult {
 				f.texts = append(f.texts, subject+"\n"+message)
 			}
 			got = append(got, f)
+			// Actions are recorded, never executed: the decision has
+			// run, and its suppressions hold from here on.
+			d.Commit(store)
 		}
 		if msg := compareStep(st.expect, got); msg != "" {
 			fmt.Fprintf(&diff, "  step %d (at %s):\n%s", i+1, st.at, msg)

@@ -389,6 +389,64 @@ tests:
 	}
 }
 
+// A process restated with the same start in a later snapshot keeps its
+// identity (its suppression holds although the fixture's host boot moved),
+// and a reused pid with a new start is a new process.
+func TestRunFixturesProcessIdentity(t *testing.T) {
+	rules := "rules:\n  - name: fx-once\n    scope: process\n    condition: 'true'\n    subject: 'key {{.key}}'\n" +
+		"    actions: [alert: {}, suppress: {for: 1h}]\n"
+	results, ps := runInline(t, `rules: [fx-once]
+rule_files: [once.yaml]
+tests:
+  - name: identity
+    steps:
+      - snapshot: {processes: [{pid: 7, age: 10m}]}
+        expect: [{rule: fx-once, pid: 7, message: '^key 7@176722500000\n$'}]
+      - at: 1m
+        snapshot: {processes: [{pid: 7, age: 11m}]}
+        expect: []
+      - at: 2m
+        snapshot: {processes: [{pid: 7, age: 1s}]}
+        expect: [{rule: fx-once, pid: 7, message: '^key 7@176722571900\n$'}]
+`, map[string]string{"testdata/fixtures/once.yaml": rules})
+	if len(ps) > 0 {
+		t.Fatal(FormatError(ps))
+	}
+	if len(results) != 1 || !results[0].Passed {
+		t.Errorf("results %+v", results)
+	}
+}
+
+// An action whose expression fails is an evaluation error that fails the
+// test; the match still fires, and a suppress whose key failed still ran
+// on the entity's identity: it is listed and holds in the next step.
+func TestRunFixturesActionError(t *testing.T) {
+	rules := "rules:\n  - name: fx-key\n    scope: process\n    condition: 'true'\n" +
+		"    actions: [alert: {}, kill: {if: 'proc.cmdline[1] == \"x\"'}, suppress: {for: 1h, key: 'proc.cmdline[1]'}]\n"
+	results, ps := runInline(t, `rules: [fx-key]
+rule_files: [key.yaml]
+tests:
+  - name: one-word argv
+    steps:
+      - snapshot: {processes: [{pid: 7, exe: /bin/sh}]}
+        expect: [{rule: fx-key, pid: 7, actions: [alert, suppress]}]
+      - at: 1m
+        expect: []
+`, map[string]string{"testdata/fixtures/key.yaml": rules})
+	if len(ps) > 0 {
+		t.Fatal(FormatError(ps))
+	}
+	if len(results) != 1 || results[0].Passed {
+		t.Fatalf("results %+v: want one failed test", results)
+	}
+	want := "  step 1 (at 0s): evaluation error: rule fx-key, pid 7: kill action: if: "
+	want2 := "  step 1 (at 0s): evaluation error: rule fx-key, pid 7: suppress action: key: "
+	d := results[0].Diff
+	if !strings.Contains(d, want) || !strings.Contains(d, want2) || strings.Contains(d, "step 2") || strings.Contains(d, "actions\n") {
+		t.Errorf("diff:\n%s\nwant the two action errors of step 1 and nothing else", d)
+	}
+}
+
 // A test's expectations may list the same rule on several entities, in
 // any order; an alert action's own text is searched too.
 func TestRunFixturesMatching(t *testing.T) {

@@ -64,7 +64,7 @@ User:    bob 3 4200,4300,4301 4200:bash 4300:php 4301:php
 Session: 4200 bob 4200 4300 4301 
 Same:    4300 4301 
 Load:    2.5 8 cpus=4 up=48h
-Key:     4300@2026-03-01T10:00:00Z ignored=false
+Key:     4300@16560000 ignored=false
 Net:     tcp 198.51.100.7:6667
 `
 	if message != want {

@@ -7,9 +7,9 @@
 package engine
 
 import (
-	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -55,9 +55,11 @@ type Process struct {
 	// State is the one-letter process state (R, S, D, Z, T, ...).
 	State string    `cel:"state" yaml:"state"`
 	Start time.Time `cel:"start" yaml:"start"`
-	// StartTicks is the kernel's start time in clock ticks since boot. It
-	// never changes for a process, so a kill compares it to tell the
-	// process from a later one that reused its PID. Zero in fixtures.
+	// StartTicks is the kernel's start time in clock ticks since boot
+	// (field 22 of /proc/PID/stat). It never changes for a process, not
+	// even when the wall clock is stepped, so a kill compares it to tell
+	// the process from a later one that reused its PID, and Key is built
+	// from it. Fixtures derive it from Start (see fixtureTicks).
 	StartTicks uint64 `cel:"-" yaml:"-" json:"-"`
 	// Age is the elapsed time since Start, measured on the boot clock so a
 	// wall-clock jump does not change it.
@@ -81,10 +83,13 @@ type Process struct {
 	Cgroup string `cel:"cgroup" yaml:"cgroup,omitempty"`
 }
 
-// Key is the process identity used for suppression: "PID@start", so that a
-// reused PID is a new process.
+// Key is the process identity used for suppression: "PID@TICKS", the PID
+// and the start time in clock ticks since boot, so that a reused PID is a
+// new process. "4242@1234567" is what `awk '{print $22}' /proc/4242/stat`
+// prints. The start is taken on the boot clock rather than the wall clock,
+// so a clock step (NTP, a resumed VM) keeps every key.
 func (p *Process) Key() string {
-	return fmt.Sprintf("%d@%s", p.PID, p.Start.UTC().Format(time.RFC3339Nano))
+	return strconv.Itoa(p.PID) + "@" + strconv.FormatUint(p.StartTicks, 10)
 }
 
 // Socket is one TCP or UDP socket held by a process.
@@ -126,14 +131,17 @@ type Session struct {
 	// LeaderExe is the executable of the session leader, "" when it is gone.
 	LeaderExe string `cel:"leader_exe"`
 
-	// start is the start time of the leader, or of the oldest process when
-	// the leader is gone: part of the session's identity.
-	start time.Time
+	// startTicks is the start of the leader, or of the oldest process when
+	// the leader is gone, in clock ticks since boot: part of the session's
+	// identity.
+	startTicks uint64
 }
 
-// Key is the session identity used for suppression: "SID@start".
+// Key is the session identity used for suppression: "SID@TICKS", the
+// session id and the start of its leader (or of its oldest process when
+// the leader is gone) in clock ticks since boot, as in Process.Key.
 func (s *Session) Key() string {
-	return fmt.Sprintf("%d@%s", s.SID, s.start.UTC().Format(time.RFC3339Nano))
+	return strconv.Itoa(s.SID) + "@" + strconv.FormatUint(s.startTicks, 10)
 }
 
 // Load is the kernel's load average line.
@@ -207,7 +215,7 @@ func (s *Snapshot) Derive(ign IgnoreMatcher) {
 
 		se := sessions[p.SID]
 		if se == nil {
-			se = &Session{SID: p.SID, PIDs: []int{}, Users: []string{}, start: p.Start}
+			se = &Session{SID: p.SID, PIDs: []int{}, Users: []string{}, startTicks: p.StartTicks}
 			sessions[p.SID] = se
 		}
 		se.CountAll++
@@ -218,8 +226,8 @@ func (s *Snapshot) Derive(ign IgnoreMatcher) {
 		if !slices.Contains(se.Users, p.User) {
 			se.Users = append(se.Users, p.User)
 		}
-		if p.Start.Before(se.start) {
-			se.start = p.Start
+		if p.StartTicks < se.startTicks {
+			se.startTicks = p.StartTicks
 		}
 	}
 
@@ -232,7 +240,7 @@ func (s *Snapshot) Derive(ign IgnoreMatcher) {
 	for _, se := range sessions {
 		if leader := s.Proc(se.SID); leader != nil {
 			se.LeaderExe = leader.Exe
-			se.start = leader.Start
+			se.startTicks = leader.StartTicks
 		}
 		sort.Strings(se.Users)
 		s.sessions = append(s.sessions, *se)

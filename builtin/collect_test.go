@@ -1021,3 +1021,44 @@ func BenchmarkCollect(b *testing.B) {
 		})
 	}
 }
+
+// A wall-clock step (chrony makestep, a resumed VM) moves btime but not the
+// kernel's start ticks: the same processes keep their suppression keys, and
+// only their wall-clock start moves. BootClock follows btime.
+func TestCollectKeysSurviveClockStep(t *testing.T) {
+	tree := proctest.New(t)
+	tree.AddProc(proctest.Proc{PID: 100, SID: 100, UID: nobody, Exe: "/usr/bin/a", StartTicks: 5000})
+	tree.AddProc(proctest.Proc{PID: 101, SID: 100, UID: nobody, Exe: "/usr/bin/b", StartTicks: 7000})
+	keys := func() ([]string, time.Time) {
+		t.Helper()
+		c, snap := collectTree(t, tree, CollectOptions{})
+		snap.Derive(nil)
+		var out []string
+		for i := range snap.Procs {
+			out = append(out, snap.Procs[i].Key())
+		}
+		for _, s := range snap.Sessions() {
+			out = append(out, "session "+s.Key())
+		}
+		clk, err := c.BootClock()
+		if err != nil || !clk.Boot.Equal(snap.Host.Boot) || clk.TicksPerSecond != proctest.ClockTicks {
+			t.Errorf("BootClock = %+v, %v; want boot %v", clk, err, snap.Host.Boot)
+		}
+		return out, procOf(t, snap, 100).Start
+	}
+	before, startBefore := keys()
+	want := []string{"100@5000", "101@7000", "session 100@5000"}
+	if !slices.Equal(before, want) {
+		t.Fatalf("keys %q, want %q", before, want)
+	}
+	h := tree.Host()
+	h.Boot = h.Boot.Add(-90 * time.Second) // the clock was stepped 90s back
+	tree.SetHost(h)
+	after, startAfter := keys()
+	if !slices.Equal(after, before) {
+		t.Errorf("after a clock step keys %q, want %q", after, before)
+	}
+	if startAfter.Sub(startBefore) != -90*time.Second {
+		t.Errorf("start moved by %v, want the btime change (the test did not step the clock)", startAfter.Sub(startBefore))
+	}
+}

@@ -10,8 +10,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/renameio/v2"
 
 	"ptrule/engine"
 )
@@ -22,9 +25,10 @@ var _ engine.Store = (*FileStore)(nil)
 // stateFile is the name of the suppression state in the state directory.
 const stateFile = "suppressions.json"
 
-// stateVersion is the version of the state file format this code writes
-// and reads.
-const stateVersion = 1
+// stateVersion is the version of the state file format this code writes.
+// Version 1 (ptrule before keys were boot-relative) held process and
+// session keys as "PID@<RFC 3339 start>"; it is read and migrated once.
+const stateVersion = 2
 
 // maxStateTime is the latest time the state file can hold: JSON times
 // have four-digit years. Later suppressions are saved as this.
@@ -32,7 +36,7 @@ var maxStateTime = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 
 // stateJSON is the file format:
 //
-//	{"version":1,"suppressions":[{"rule":"pt-user-resources","key":"4242@2026-01-01T00:00:00Z","until":"2026-01-01T01:00:00Z"}]}
+//	{"version":2,"suppressions":[{"rule":"pt-user-resources","key":"4242@1234567","until":"2026-01-01T01:00:00Z"}]}
 type stateJSON struct {
 	Version      int         `json:"version"`
 	Suppressions []stateMark `json:"suppressions"`
@@ -56,24 +60,57 @@ type FileStore struct {
 
 	mu    sync.Mutex
 	marks map[markKey]time.Time
+	// readErr is set when the file existed but could not be read: Save
+	// then refuses to replace what it could not see.
+	readErr error
+	// migrated describes a version 1 file converted on open, "" if none.
+	migrated string
 
 	// saveMu orders the writes of concurrent Saves, so an older copy of
 	// the marks never replaces a newer one on disk.
 	saveMu sync.Mutex
+	// beforeReplace, when set, runs between writing the new file and
+	// renaming it over the old one; an error aborts the Save. Tests use it
+	// to fail at that point.
+	beforeReplace func() error
 }
 
+// BootClock is what converts a wall-clock start time to clock ticks since
+// boot: the boot time the kernel reports (btime in /proc/stat) and the
+// clock ticks per second. OpenFileStore uses it to migrate the keys of a
+// version 1 state file.
+type BootClock struct {
+	Boot           time.Time
+	TicksPerSecond uint64
+}
+
+// unreadableError is a state file that exists but could not be read.
+type unreadableError struct{ err error }
+
+func (e *unreadableError) Error() string { return e.err.Error() }
+func (e *unreadableError) Unwrap() error { return e.err }
+
 // OpenFileStore reads dir/suppressions.json, dropping entries that ended at
-// or before now. A missing file (or dir) gives an empty store. A file that
-// cannot be read or parsed gives a usable empty store AND an error saying
-// so, for the caller to log as a warning: the file is moved aside to
-// suppressions.json.corrupt-<unix time> for inspection, and the next Save
-// writes a fresh one.
-func OpenFileStore(dir string, now time.Time) (*FileStore, error) {
-	s, err := ReadFileStore(dir, now)
+// or before now, and migrating the keys of a version 1 file with clk (see
+// Migrated). A missing file (or dir) gives an empty store. Otherwise a
+// problem gives a usable empty store AND an error saying so, for the
+// caller to log as a warning:
+//   - a file that cannot be parsed is moved aside to
+//     suppressions.json.corrupt-<unix time> for inspection, and the next
+//     Save writes a fresh one;
+//   - a file that cannot be read (permissions, I/O error) is left where it
+//     is, and Save refuses to replace it until ptrule is restarted with
+//     the file fixed or removed.
+func OpenFileStore(dir string, now time.Time, clk BootClock) (*FileStore, error) {
+	s, err := ReadFileStore(dir, now, clk)
 	if err == nil {
 		return s, nil
 	}
 	path := filepath.Join(dir, stateFile)
+	if ue := (*unreadableError)(nil); errors.As(err, &ue) {
+		s.readErr = err
+		return s, fmt.Errorf("suppression state %s cannot be read (%w): starting with no suppressions and leaving the file as it is; fix its permissions or remove it, then restart ptrule", path, ue.err)
+	}
 	aside, merr := moveAside(path, now)
 	if merr != nil {
 		return s, fmt.Errorf("suppression state %s is unusable (%w) and could not be moved aside (%w): starting with no suppressions; remove or fix the file", path, err, merr)
@@ -84,43 +121,104 @@ func OpenFileStore(dir string, now time.Time) (*FileStore, error) {
 // ReadFileStore reads the state like OpenFileStore but changes nothing on
 // disk: an unusable file gives an empty store and the error, and stays where
 // it is. A dry run uses it to show what the daemon has silenced.
-func ReadFileStore(dir string, now time.Time) (*FileStore, error) {
+func ReadFileStore(dir string, now time.Time, clk BootClock) (*FileStore, error) {
 	s := &FileStore{dir: dir, marks: map[markKey]time.Time{}}
 	data, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
 	}
-	if err == nil {
-		var marks map[markKey]time.Time
-		if marks, err = parseState(data); err == nil {
-			s.marks = marks
-			s.prune(now)
-			return s, nil
-		}
+	if err != nil {
+		return s, &unreadableError{err}
 	}
-	return s, err
+	marks, version, err := parseState(data)
+	if err != nil {
+		return s, err
+	}
+	if version == 1 {
+		var converted, dropped int
+		marks, converted, dropped = migrateV1(marks, clk)
+		s.migrated = fmt.Sprintf("converted %d process and session keys of a version 1 state file to start ticks since boot; dropped %d of processes that started before the current boot", converted, dropped)
+	}
+	s.marks = marks
+	s.prune(now)
+	return s, nil
 }
 
-// parseState decodes the state file. It never panics, whatever data holds.
-func parseState(data []byte) (map[markKey]time.Time, error) {
+// Migrated describes the migration of a version 1 state file done by
+// OpenFileStore, for the log, or returns "" when there was none.
+func (s *FileStore) Migrated() string { return s.migrated }
+
+// parseState decodes the state file and returns its marks and format
+// version. It never panics, whatever data holds.
+func parseState(data []byte) (map[markKey]time.Time, int, error) {
 	var f stateJSON
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("not valid JSON: %w", err)
+		return nil, 0, fmt.Errorf("not valid JSON: %w", err)
 	}
-	if f.Version != stateVersion {
-		return nil, fmt.Errorf("format version %d, this ptrule reads version %d", f.Version, stateVersion)
+	if f.Version != 1 && f.Version != stateVersion {
+		return nil, 0, fmt.Errorf("format version %d, this ptrule reads versions 1 and %d", f.Version, stateVersion)
 	}
 	marks := make(map[markKey]time.Time, len(f.Suppressions))
 	for i, m := range f.Suppressions {
 		if m.Rule == "" {
-			return nil, fmt.Errorf("suppression %d has no rule", i)
+			return nil, 0, fmt.Errorf("suppression %d has no rule", i)
 		}
 		k := markKey{m.Rule, m.Key}
 		if old, ok := marks[k]; !ok || m.Until.After(old) {
 			marks[k] = m.Until
 		}
 	}
-	return marks, nil
+	return marks, f.Version, nil
+}
+
+// migrateV1 converts the process and session keys of a version 1 file,
+// "PID@<RFC 3339 start>", to "PID@<start ticks since boot>" with clk, and
+// keeps every other key (user names, the host's empty key, keys of a rule's
+// own `key`) as it is. A start before clk's boot belongs to a process of an
+// earlier boot, which is gone: its mark is dropped, as is every converted
+// key when the boot time is unknown. The conversion is exact when the wall
+// clock was not stepped between the old ptrule's last save and now.
+func migrateV1(marks map[markKey]time.Time, clk BootClock) (out map[markKey]time.Time, converted, dropped int) {
+	out = make(map[markKey]time.Time, len(marks))
+	for k, until := range marks {
+		ticks, ok, legacy := legacyTicks(k.key, clk)
+		switch {
+		case !legacy:
+			out[k] = until
+			continue
+		case !ok:
+			dropped++
+			continue
+		}
+		converted++
+		k.key = k.key[:strings.IndexByte(k.key, '@')+1] + strconv.FormatUint(ticks, 10)
+		if old, seen := out[k]; !seen || until.After(old) {
+			out[k] = until
+		}
+	}
+	return out, converted, dropped
+}
+
+// legacyTicks parses a version 1 process or session key: legacy reports
+// whether key has that form (digits, "@", a UTC RFC 3339 time exactly as
+// the old ptrule wrote it), and ok whether the start converts to ticks
+// since clk's boot.
+func legacyTicks(key string, clk BootClock) (ticks uint64, ok, legacy bool) {
+	pid, start, found := strings.Cut(key, "@")
+	if !found || pid == "" || strings.Trim(pid, "0123456789") != "" {
+		return 0, false, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, start)
+	if err != nil || t.UTC().Format(time.RFC3339Nano) != start {
+		return 0, false, false
+	}
+	if clk.Boot.IsZero() || clk.TicksPerSecond == 0 || t.Before(clk.Boot) {
+		return 0, false, true
+	}
+	d := t.Sub(clk.Boot)
+	hz := clk.TicksPerSecond
+	secs, frac := uint64(d/time.Second), uint64(d%time.Second)
+	return secs*hz + (frac*hz+uint64(time.Second)/2)/uint64(time.Second), true, true
 }
 
 // moveAside renames the unusable file at path to path.corrupt-<unix>,
@@ -129,11 +227,15 @@ func moveAside(path string, now time.Time) (string, error) {
 	base := path + ".corrupt-" + strconv.FormatInt(now.Unix(), 10)
 	name := base
 	for i := 1; ; i++ {
-		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+		_, err := os.Lstat(name)
+		if errors.Is(err, fs.ErrNotExist) {
 			break
 		}
+		if err != nil {
+			return "", err
+		}
 		if i > 100 {
-			return "", fmt.Errorf("too many %s* files", base)
+			return "", fmt.Errorf("too many %s* files: remove old ones", base)
 		}
 		name = base + "." + strconv.Itoa(i)
 	}
@@ -170,15 +272,21 @@ func (s *FileStore) prune(now time.Time) {
 }
 
 // Save drops the marks that ended at or before now and writes the rest
-// atomically: a temporary file in the state directory, fsync, rename over
-// suppressions.json, fsync of the directory. It creates the directory
-// (0700) if missing; the file is 0600. A failed Save leaves the previous
-// file as it was.
+// atomically (github.com/google/renameio/v2): a temporary file in the state
+// directory, fsync, rename over suppressions.json, then fsync of the
+// directory. It creates the directory (0700) if missing; the file is 0600.
+// A failed Save leaves the previous file as it was. Save refuses to
+// replace a file that OpenFileStore could not read.
 func (s *FileStore) Save(now time.Time) error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
 
+	path := filepath.Join(s.dir, stateFile)
 	s.mu.Lock()
+	if s.readErr != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("not replacing %s, which could not be read at start (%w): fix its permissions or remove it, then restart ptrule", path, s.readErr)
+	}
 	s.prune(now)
 	f := stateJSON{Version: stateVersion, Suppressions: make([]stateMark, 0, len(s.marks))}
 	for k, t := range s.marks {
@@ -201,37 +309,39 @@ func (s *FileStore) Save(now time.Time) error {
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(f); err != nil {
-		return fmt.Errorf("encoding suppression state: %w", err)
+		return fmt.Errorf("encoding: %w", err)
 	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return fmt.Errorf("creating state directory: %w: check state_dir in the config", err)
+		return fmt.Errorf("creating the state directory: %w: check state_dir in the config", err)
 	}
-	if err := writeFileAtomic(filepath.Join(s.dir, stateFile), buf.Bytes()); err != nil {
-		return fmt.Errorf("saving suppression state: %w: check that state_dir is writable and has space", err)
+	if err := s.writeAtomic(path, buf.Bytes()); err != nil {
+		return fmt.Errorf("writing %s: %w: check that state_dir is writable and has space", path, err)
 	}
 	return nil
 }
 
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content, never a mix: write a temporary file beside it,
-// fsync it, rename it over path, fsync the directory.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+// writeAtomic replaces path with data so that a crash or an error leaves
+// either the old or the new content, never a mix or nothing.
+func (s *FileStore) writeAtomic(path string, data []byte) error {
+	pf, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)), renameio.WithStaticPermissions(0o600))
 	if err != nil {
 		return err
 	}
-	if err := writeSync(tmp, data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
+	defer pf.Cleanup()
+	if _, err := pf.Write(data); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
+	if s.beforeReplace != nil {
+		if err := s.beforeReplace(); err != nil {
+			return err
+		}
+	}
+	if err := pf.CloseAtomicallyReplace(); err != nil {
 		return err
 	}
-	// The rename is durable only once the directory is on disk.
-	d, err := os.Open(dir)
+	// The rename is durable only once the directory is on disk; renameio
+	// leaves that to its caller.
+	d, err := os.Open(filepath.Dir(path))
 	if err != nil {
 		return err
 	}
@@ -239,17 +349,19 @@ func writeFileAtomic(path string, data []byte) error {
 	return d.Sync()
 }
 
-// writeSync writes data to f with mode 0600, flushes it to disk and closes
-// it.
-func writeSync(f *os.File, data []byte) error {
-	if err := f.Chmod(0o600); err != nil {
-		return err
+// BootClock reads the boot time of the collector's tree (btime in its
+// stat file) and the clock tick rate, to migrate old state files. An
+// unreadable btime gives an error and a clock with a zero Boot.
+func (c *Collector) BootClock() (BootClock, error) {
+	clk := BootClock{TicksPerSecond: c.ticks}
+	data, err := os.ReadFile(filepath.Join(c.root, "stat"))
+	if err != nil {
+		return clk, fmt.Errorf("reading the boot time: %w", err)
 	}
-	if _, err := f.Write(data); err != nil {
-		return err
+	btime, _, ok := parseSystemStat(data)
+	if !ok {
+		return clk, fmt.Errorf("no btime line in %s", filepath.Join(c.root, "stat"))
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	return f.Close()
+	clk.Boot = time.Unix(btime, 0)
+	return clk, nil
 }

@@ -14,6 +14,10 @@ import (
 // t0 is the fixed "now" of the state tests.
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
+// testClock is the boot clock of the state tests: booted a day before t0,
+// 100 ticks a second.
+var testClock = BootClock{Boot: t0.Add(-24 * time.Hour), TicksPerSecond: 100}
+
 // dirNames lists the names in dir, sorted.
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
@@ -30,7 +34,7 @@ func dirNames(t *testing.T, dir string) []string {
 
 func TestFileStoreSurvivesReopen(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state") // missing: Save creates it
-	s, err := OpenFileStore(dir, t0)
+	s, err := OpenFileStore(dir, t0, testClock)
 	if err != nil {
 		t.Fatalf("missing state: %v, want no error", err)
 	}
@@ -56,7 +60,7 @@ func TestFileStoreSurvivesReopen(t *testing.T) {
 		t.Errorf("state file: %v, %v; want mode 0600", fi.Mode(), err)
 	}
 
-	r, err := OpenFileStore(dir, t0)
+	r, err := OpenFileStore(dir, t0, testClock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +77,7 @@ func TestFileStoreSurvivesReopen(t *testing.T) {
 
 func TestFileStorePrunes(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := OpenFileStore(dir, t0)
+	s, _ := OpenFileStore(dir, t0, testClock)
 	s.Suppress("r", "past", t0.Add(-time.Second))
 	s.Suppress("r", "now", t0) // a suppression ends at its instant
 	s.Suppress("r", "soon", t0.Add(time.Minute))
@@ -89,7 +93,7 @@ func TestFileStorePrunes(t *testing.T) {
 		t.Errorf("expired marks saved:\n%s", data)
 	}
 
-	r, err := OpenFileStore(dir, t0.Add(10*time.Minute))
+	r, err := OpenFileStore(dir, t0.Add(10*time.Minute), testClock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +114,7 @@ func TestFileStoreCorrupt(t *testing.T) {
 		{"empty file", "", "not valid JSON"},
 		{"truncated", `{"version":1,"suppressions":[{"rule":"r","key":"k","until":"2026-01-01T13:00:00Z"}`, "not valid JSON"},
 		{"null", "null", "version 0"},
-		{"future version", `{"version":2,"suppressions":[]}`, "version 2"},
+		{"future version", `{"version":3,"suppressions":[]}`, "version 3"},
 		{"no rule", `{"version":1,"suppressions":[{"key":"k","until":"2026-01-01T13:00:00Z"}]}`, "no rule"},
 		{"bad time", `{"version":1,"suppressions":[{"rule":"r","key":"k","until":"tomorrow"}]}`, "not valid JSON"},
 		{"wrong type", `{"version":"1","suppressions":{}}`, "not valid JSON"},
@@ -124,7 +128,7 @@ func TestFileStoreCorrupt(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			s, err := OpenFileStore(dir, t0)
+			s, err := OpenFileStore(dir, t0, testClock)
 			if err == nil || !strings.Contains(err.Error(), tt.reason) {
 				t.Fatalf("err = %v, want one saying %q", err, tt.reason)
 			}
@@ -143,7 +147,7 @@ func TestFileStoreCorrupt(t *testing.T) {
 			if err := s.Save(t0); err != nil {
 				t.Fatal(err)
 			}
-			r, err := OpenFileStore(dir, t0)
+			r, err := OpenFileStore(dir, t0, testClock)
 			if err != nil {
 				t.Fatalf("reopening after Save: %v", err)
 			}
@@ -161,7 +165,7 @@ func TestFileStoreCorruptTwice(t *testing.T) {
 	path := filepath.Join(dir, stateFile)
 	for _, content := range []string{"first", "second"} {
 		os.WriteFile(path, []byte(content), 0o600)
-		if _, err := OpenFileStore(dir, t0); err == nil {
+		if _, err := OpenFileStore(dir, t0, testClock); err == nil {
 			t.Fatal("corrupt file accepted")
 		}
 	}
@@ -171,26 +175,167 @@ func TestFileStoreCorruptTwice(t *testing.T) {
 	}
 }
 
+// A state file that exists but cannot be read is not a corrupt one: it is
+// left where it is, the error says what to do, and Save refuses to replace
+// what it could not read rather than losing its marks.
 func TestFileStoreUnreadable(t *testing.T) {
 	dir := t.TempDir()
-	// A directory where the file should be: unreadable as a file.
-	if err := os.Mkdir(filepath.Join(dir, stateFile), 0o700); err != nil {
+	// A directory where the file should be: reading it fails with EISDIR,
+	// as a permission or I/O error would.
+	path := filepath.Join(dir, stateFile)
+	if err := os.Mkdir(path, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	s, err := OpenFileStore(dir, t0)
+	s, err := OpenFileStore(dir, t0, testClock)
 	if err == nil || s == nil {
 		t.Fatalf("store %v, err %v: want an empty store and an error", s, err)
 	}
-	s.Suppress("r", "k", t0.Add(time.Hour))
-	if err := s.Save(t0); err != nil {
-		t.Fatalf("Save after moving the directory aside: %v", err)
+	for _, want := range []string{"cannot be read", "leaving the file as it is", "fix its permissions or remove it, then restart ptrule"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %q, want it to say %q", err, want)
+		}
 	}
+	if strings.Contains(err.Error(), "corrupt") || strings.Contains(err.Error(), "too many") {
+		t.Errorf("err = %q talks of corrupt files", err)
+	}
+	if names := dirNames(t, dir); !slices.Equal(names, []string{stateFile}) {
+		t.Errorf("state dir holds %q, want the unreadable file left alone", names)
+	}
+	s.Suppress("r", "k", t0.Add(time.Hour))
+	if err := s.Save(t0); err == nil || !strings.Contains(err.Error(), "not replacing") {
+		t.Errorf("Save over an unreadable file: %v, want a refusal", err)
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
+		t.Errorf("Save replaced the unreadable file: %v", err)
+	}
+}
+
+// A state file in today's format (version 2) survives a Save that fails
+// between writing the new file and renaming it over the old one: the old
+// file is intact and no temporary file is left.
+func TestFileStoreSaveFailsBeforeRename(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := OpenFileStore(dir, t0, testClock)
+	s.Suppress("r", "old", t0.Add(time.Hour))
+	if err := s.Save(t0); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Suppress("r", "new", t0.Add(time.Hour))
+	called := false
+	s.beforeReplace = func() error {
+		called = true
+		// The new content is on disk beside the old file at this point.
+		if names := dirNames(t, dir); len(names) != 2 {
+			t.Errorf("before the rename the state dir holds %q, want the file and a temporary", names)
+		}
+		return fmt.Errorf("injected failure")
+	}
+	err = s.Save(t0)
+	if err == nil || !strings.Contains(err.Error(), "injected failure") {
+		t.Fatalf("Save = %v, want the injected failure", err)
+	}
+	if !called {
+		t.Fatal("the seam between write and rename was not reached")
+	}
+	if strings.Count(err.Error(), "saving suppression state") > 0 {
+		t.Errorf("Save's error %q repeats the caller's prefix", err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, stateFile))
+	if string(after) != string(before) {
+		t.Errorf("the state file changed:\n%s\nwant\n%s", after, before)
+	}
+	if names := dirNames(t, dir); !slices.Equal(names, []string{stateFile}) {
+		t.Errorf("state dir holds %q, want only %s", names, stateFile)
+	}
+	r, err := OpenFileStore(dir, t0, testClock)
+	if err != nil {
+		t.Fatalf("reopening after the failed Save: %v", err)
+	}
+	if _, ok := r.Until("r", "old"); !ok {
+		t.Error("the old mark is gone")
+	}
+	if _, ok := r.Until("r", "new"); ok {
+		t.Error("the unsaved mark is on disk")
+	}
+}
+
+// A state file written by the ptrule before boot-relative keys (version 1,
+// RFC 3339 start times in keys) is migrated once: process and session keys
+// become start ticks since boot, other keys are kept, keys of processes of
+// an earlier boot are dropped, and the next Save writes version 2.
+func TestFileStoreMigratesVersion1(t *testing.T) {
+	dir := t.TempDir()
+	// What the old build wrote for processes that started 1h and 1.5s
+	// after boot, a process of the previous boot, a user, the host, and a
+	// rule's own key that merely contains an @.
+	old := `{
+  "version": 1,
+  "suppressions": [
+    {"rule": "pt-deleted", "key": "4242@2025-12-31T13:00:00Z", "until": "2026-01-01T13:00:00Z"},
+    {"rule": "pt-session", "key": "812@2025-12-31T12:00:01.5Z", "until": "2026-01-01T13:00:00Z"},
+    {"rule": "pt-deleted", "key": "77@2025-12-30T23:00:00Z", "until": "2026-01-01T13:00:00Z"},
+    {"rule": "pt-user-resources", "key": "bob", "until": "2026-01-01T13:00:00Z"},
+    {"rule": "pt-load", "key": "", "until": "2026-01-01T13:00:00Z"},
+    {"rule": "site", "key": "bob@example.com", "until": "2026-01-01T13:00:00Z"},
+    {"rule": "site", "key": "1@2026-01-01T10:00:00+01:00", "until": "2026-01-01T13:00:00Z"}
+  ]
+}`
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenFileStore(dir, t0, testClock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"pt-deleted 4242@360000", "pt-load ", "pt-session 812@150", "pt-user-resources bob", "site 1@2026-01-01T10:00:00+01:00", "site bob@example.com"}
+	if got := markList(s); !slices.Equal(got, want) {
+		t.Errorf("migrated marks %q\nwant %q", got, want)
+	}
+	if m := s.Migrated(); !strings.Contains(m, "converted 2 ") || !strings.Contains(m, "dropped 1 ") {
+		t.Errorf("Migrated() = %q", m)
+	}
+	if err := s.Save(t0); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, stateFile))
+	if !strings.Contains(string(data), `"version": 2`) {
+		t.Errorf("saved state is not version 2:\n%s", data)
+	}
+	r, err := OpenFileStore(dir, t0, testClock)
+	if err != nil || r.Migrated() != "" {
+		t.Fatalf("reopen: %v, migrated %q: want no second migration", err, r.Migrated())
+	}
+	if got := markList(r); !slices.Equal(got, want) {
+		t.Errorf("after reopen %q\nwant %q", got, want)
+	}
+
+	// Without a boot time nothing converts: the old keys are dropped
+	// rather than guessed.
+	os.WriteFile(filepath.Join(dir, stateFile), []byte(old), 0o600)
+	s, _ = OpenFileStore(dir, t0, BootClock{TicksPerSecond: 100})
+	if got := markList(s); slices.Contains(got, "pt-deleted 4242@360000") || len(got) != 4 {
+		t.Errorf("without a boot time: %q", got)
+	}
+}
+
+// markList lists a store's marks as "rule key", sorted.
+func markList(s *FileStore) []string {
+	var out []string
+	for k := range s.marks {
+		out = append(out, k.rule+" "+k.key)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func TestFileStoreSaveFails(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(file, nil, 0o600)
-	s, err := OpenFileStore(filepath.Join(file, "state"), t0)
+	s, err := OpenFileStore(filepath.Join(file, "state"), t0, testClock)
 	if s == nil {
 		t.Fatalf("no store: %v", err)
 	}
@@ -202,12 +347,12 @@ func TestFileStoreSaveFails(t *testing.T) {
 
 func TestFileStoreFarFuture(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := OpenFileStore(dir, t0)
+	s, _ := OpenFileStore(dir, t0, testClock)
 	s.Suppress("r", "forever", time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC))
 	if err := s.Save(t0); err != nil {
 		t.Fatal(err)
 	}
-	r, err := OpenFileStore(dir, t0)
+	r, err := OpenFileStore(dir, t0, testClock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +363,7 @@ func TestFileStoreFarFuture(t *testing.T) {
 
 func TestFileStoreConcurrent(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := OpenFileStore(dir, t0)
+	s, _ := OpenFileStore(dir, t0, testClock)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -240,7 +385,7 @@ func TestFileStoreConcurrent(t *testing.T) {
 	if err := s.Save(t0); err != nil {
 		t.Fatal(err)
 	}
-	r, err := OpenFileStore(dir, t0)
+	r, err := OpenFileStore(dir, t0, testClock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +403,7 @@ func FuzzParseState(f *testing.F) {
 	f.Add([]byte(`{"version":1,"suppressions":[{"rule":"r","until":"0000-01-01T00:00:00Z"},{"rule":"r","until":"9999-12-31T23:59:59.999999999+14:00"}]}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		marks, err := parseState(data)
+		marks, _, err := parseState(data)
 		if err != nil {
 			return
 		}
@@ -268,7 +413,7 @@ func FuzzParseState(f *testing.F) {
 		if err := s.Save(time.Time{}); err != nil {
 			t.Fatalf("Save of parsed state: %v", err)
 		}
-		if _, err := OpenFileStore(dir, time.Time{}); err != nil {
+		if _, err := OpenFileStore(dir, time.Time{}, testClock); err != nil {
 			t.Fatalf("reopen: %v", err)
 		}
 	})
@@ -282,7 +427,7 @@ func TestReadFileStoreChangesNothing(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{broken"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := ReadFileStore(dir, time.Now())
+	s, err := ReadFileStore(dir, time.Now(), testClock)
 	if err == nil || s == nil {
 		t.Fatalf("ReadFileStore = %v, %v; want an empty store and an error", s, err)
 	}

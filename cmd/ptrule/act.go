@@ -98,10 +98,23 @@ func (a *actor) render(d engine.Decision, pa *engine.PlannedAction) (string, str
 
 func (a *actor) do(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, subject, message string) actionResult {
 	r := actionResult{Kind: string(pa.Kind)}
+	if pa.Err != nil {
+		// The action's if, key or for failed for this entity: reported
+		// as an error; it does not run unless it is a suppress falling
+		// back to the entity's identity.
+		a.log.Error("action expression failed", "rule", d.Rule.Name, "entity", d.Entity(), "action", string(pa.Kind), "err", pa.Err)
+		if !pa.Runs() {
+			r.Result, r.Error, r.Detail = resultError, pa.Err.Error(), "not run"
+			return r
+		}
+	}
 	switch pa.Kind {
 	case engine.ActSuppress:
 		r.Result = resultOK
 		r.Detail = fmt.Sprintf("quiet for %s (key %s)", pa.SuppressFor, displayKey(pa.SuppressKey))
+		if pa.Err != nil {
+			r.Result, r.Error = resultError, pa.Err.Error()
+		}
 	case engine.ActAlert:
 		a.alert(ctx, d, pa, subject, message, &r)
 	case engine.ActKill:

@@ -193,3 +193,47 @@ func TestNeedsSockets(t *testing.T) {
 		}
 	}
 }
+
+// TestActionExpressionErrors checks the act step for actions whose
+// expressions failed for the entity: each is reported as an error with the
+// CEL message; it does not run, except a suppress whose key failed, which
+// runs on the entity's identity; the match's other actions run.
+func TestActionExpressionErrors(t *testing.T) {
+	rule := `rules: [{name: a, scope: process, condition: proc.pid == 200, actions: [
+  alert: {if: 'proc.cmdline[5] == ""'},
+  alert: {},
+  suppress: {for: 1h, key: 'proc.cmdline[5]'},
+  suppress: {for: 'duration(proc.cmdline[5])'}]}]`
+	ds := decisions(t, rule, testSnapshot())
+	if len(ds) != 1 || ds[0].Status != engine.StatusFired {
+		t.Fatalf("decisions %+v: the match must fire", ds)
+	}
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	a := testActor(true, false)
+	a.log = log
+	a.notifier = notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, nil)
+	o := a.act(context.Background(), ds[0], false)
+	want := []struct{ result, error, detail string }{
+		{resultError, "if: ", "not run"},
+		{resultOK, "", "to log"},
+		{resultError, "key: ", "quiet for 1h0m0s (key 200@2000)"},
+		{resultError, "for: ", "not run"},
+	}
+	if len(o.Actions) != len(want) {
+		t.Fatalf("results %+v", o.Actions)
+	}
+	for i, w := range want {
+		r := o.Actions[i]
+		if r.Result != w.result || !strings.HasPrefix(r.Error, w.error) || r.Detail != w.detail ||
+			(w.error != "" && !strings.Contains(r.Error, "index")) {
+			t.Errorf("action %d (%s): %+v, want %s %q… %q with the CEL message", i+1, r.Kind, r, w.result, w.error, w.detail)
+		}
+	}
+	if n := strings.Count(buf.String(), "msg=alert "); n != 1 {
+		t.Errorf("%d alerts sent, want 1 (the alert whose if failed is not sent):\n%s", n, buf.String())
+	}
+	if n := strings.Count(buf.String(), `msg="action expression failed"`); n != 3 {
+		t.Errorf("%d action errors logged, want 3:\n%s", n, buf.String())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -409,4 +410,149 @@ func TestDaemonEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gatedCollector blocks in Collect until released, after saying it entered.
+type gatedCollector struct {
+	snapshotter
+	entered, release chan struct{}
+}
+
+func (c gatedCollector) Collect(o builtin.CollectOptions) (*engine.Snapshot, error) {
+	close(c.entered)
+	<-c.release
+	return c.snapshotter.Collect(o)
+}
+
+// stateMarks returns the rule/key pairs of the state file, or nil when
+// there is none.
+func stateMarks(t *testing.T, dir string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "suppressions.json"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Suppressions []struct{ Rule, Key string }
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("state file: %v\n%s", err, data)
+	}
+	var out []string
+	for _, m := range f.Suppressions {
+		out = append(out, m.Rule+" "+m.Key)
+	}
+	return out
+}
+
+// A SIGTERM that arrives while a tick collects stops the daemon before the
+// tick acts, and leaves no suppression for the matches it never alerted
+// on: after a restart the alert fires.
+func TestDaemonStopWhileCollecting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tree := proctest.New(t)
+		tree.AddProc(proctest.Proc{PID: 100, UID: 1001, Exe: "/usr/bin/x", StartTicks: 4242})
+		dir := t.TempDir()
+		state := filepath.Join(dir, "state")
+		rulesPath := writeFile(t, dir, "rules.yaml", "rules:\n  - {name: once, scope: process, condition: 'proc.pid == 100', actions: [alert: {}, suppress: {for: 1h}]}\n")
+		cfg := writeFile(t, dir, "ptrule.yaml", "rules_dirs: []\nstate_dir: "+state+"\n")
+		col, err := builtin.NewCollector(tree.Root())
+		if err != nil {
+			t.Fatal(err)
+		}
+		newDaemon := func(logs *syncBuffer, c snapshotter) *daemon {
+			return &daemon{
+				config: cfg, sources: ruleSources{noBuiltin: true, rules: []string{rulesPath}},
+				procRoot: tree.Root(), collector: c,
+				log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			}
+		}
+
+		var logs syncBuffer
+		gate := gatedCollector{col, make(chan struct{}), make(chan struct{})}
+		sigs := make(chan os.Signal, 1)
+		done := make(chan int)
+		go func() { done <- newDaemon(&logs, gate).run(sigs) }()
+		<-gate.entered
+		sigs <- syscall.SIGTERM
+		synctest.Wait() // the stop is noted while Collect is blocked
+		close(gate.release)
+		if code := <-done; code != exitOK {
+			t.Fatalf("daemon exited %d:\n%s", code, logs.String())
+		}
+		lines := logLines(t, logs.String())
+		if hasLog(lines, "alert", "once") || hasLog(lines, "match", "once") {
+			t.Fatalf("the abandoned tick acted:\n%s", logs.String())
+		}
+		if !hasLog(lines, "stop: skipping the rest of the tick", "") {
+			t.Errorf("the abandoned tick was not logged:\n%s", logs.String())
+		}
+		if marks := stateMarks(t, state); len(marks) != 0 {
+			t.Fatalf("marks saved for a match that was never alerted: %q", marks)
+		}
+
+		// Restarted, the daemon alerts, and records the mark only then.
+		var logs2 syncBuffer
+		sigs = make(chan os.Signal, 1)
+		go func() { done <- newDaemon(&logs2, col).run(sigs) }()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		sigs <- syscall.SIGTERM
+		<-done
+		if !hasLog(logLines(t, logs2.String()), "alert", "once") {
+			t.Errorf("after the restart the alert did not fire:\n%s", logs2.String())
+		}
+		if marks := stateMarks(t, state); !slices.Equal(marks, []string{"once 100@4242"}) {
+			t.Errorf("marks after the alert %q, want [once 100@4242]", marks)
+		}
+	})
+}
+
+// A rule whose suppress key reads proc.cmdline[1] still alerts on a process
+// whose argv has one element, reports the failing key as an action error,
+// and suppresses it under its identity: the next tick is quiet.
+func TestDaemonSuppressKeyError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tree := proctest.New(t)
+		tree.AddProc(proctest.Proc{PID: 100, UID: 1001, Exe: "/usr/bin/x", Cmdline: []string{"x"}, StartTicks: 4242})
+		dir := t.TempDir()
+		state := filepath.Join(dir, "state")
+		rulesPath := writeFile(t, dir, "rules.yaml", "rules:\n  - {name: argv, scope: process, every: 10s, condition: 'proc.pid == 100', actions: [alert: {}, suppress: {for: 1h, key: 'proc.cmdline[1]'}]}\n")
+		cfg := writeFile(t, dir, "ptrule.yaml", "rules_dirs: []\nstate_dir: "+state+"\n")
+		var logs syncBuffer
+		d := &daemon{
+			config: cfg, sources: ruleSources{noBuiltin: true, rules: []string{rulesPath}},
+			procRoot: tree.Root(),
+			log:      slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		}
+		sigs := make(chan os.Signal, 1)
+		done := make(chan int)
+		go func() { done <- d.run(sigs) }()
+		time.Sleep(25 * time.Second)
+		synctest.Wait()
+		sigs <- syscall.SIGTERM
+		<-done
+		lines := logLines(t, logs.String())
+		alerts, suppressed := 0, 0
+		for _, l := range lines {
+			switch {
+			case l.Msg == "alert" && l.Rule == "argv":
+				alerts++
+			case l.Msg == "match suppressed" && l.Rule == "argv":
+				suppressed++
+			}
+		}
+		if alerts != 1 || suppressed != 2 {
+			t.Errorf("%d alerts and %d suppressed matches over three ticks, want 1 and 2:\n%s", alerts, suppressed, logs.String())
+		}
+		if !hasLog(lines, "action expression failed", "argv") || !strings.Contains(logs.String(), `suppress:error (key: `) {
+			t.Errorf("the failing key was not reported as an action error:\n%s", logs.String())
+		}
+		if marks := stateMarks(t, state); !slices.Equal(marks, []string{"argv 100@4242"}) {
+			t.Errorf("marks %q, want the identity fallback [argv 100@4242]", marks)
+		}
+	})
 }

@@ -58,6 +58,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 // snapshotter reads the facts of the host: a *builtin.Collector.
 type snapshotter interface {
 	Collect(builtin.CollectOptions) (*engine.Snapshot, error)
+	BootClock() (builtin.BootClock, error)
 }
 
 // daemon is `ptrule run`: collect → evaluate → decide → act, each rule on
@@ -123,9 +124,16 @@ func (d *daemon) apply(cfg *Config, rs *engine.RuleSet) error {
 		d.collector = col
 	}
 	if d.store == nil || (d.cfg != nil && d.cfg.StateDir != cfg.StateDir) {
-		store, err := builtin.OpenFileStore(cfg.StateDir, time.Now())
+		clk, err := d.collector.BootClock()
+		if err != nil {
+			d.log.Warn("boot time unknown: suppressions of processes in a state file of an older ptrule are dropped", "err", err)
+		}
+		store, err := builtin.OpenFileStore(cfg.StateDir, time.Now(), clk)
 		if err != nil {
 			d.log.Warn("suppression state could not be read and starts empty", "err", err)
+		}
+		if m := store.Migrated(); m != "" {
+			d.log.Info("suppression state migrated", "detail", m)
 		}
 		if d.store != nil {
 			if err := d.store.Save(time.Now()); err != nil {
@@ -266,7 +274,9 @@ func (d *daemon) tick(ctx context.Context, stopping <-chan struct{}) {
 	for _, dec := range engine.Decide(matches, d.store, snap.Time) {
 		select {
 		case <-stopping:
-			// Stop asked: what is left of this tick is not started.
+			// Stop asked: what is left of this tick is not started, and
+			// its suppressions are not recorded, so the next start
+			// alerts on what this one did not.
 			d.log.Info("stop: skipping the rest of the tick")
 			return
 		default:
@@ -276,6 +286,9 @@ func (d *daemon) tick(ctx context.Context, stopping <-chan struct{}) {
 			d.log.Debug("match suppressed", "rule", dec.Rule.Name, "entity", dec.Entity(), "until", dec.Until)
 			continue
 		}
+		// The actions ran (alerts handed to their channels): now the
+		// match may silence its repeats.
+		dec.Commit(d.store)
 		fired++
 		d.log.Info("match", "rule", dec.Rule.Name, "entity", dec.Entity(), "key", dec.Key, "actions", actionSummary(o.Actions))
 	}

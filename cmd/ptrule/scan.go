@@ -48,24 +48,28 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 		code = exitFailure
 	}
 
-	var store engine.Store
+	// A dry run reads the daemon's state to show what it has silenced,
+	// and never commits to it.
+	clk, _ := col.BootClock()
 	var fileStore *builtin.FileStore
 	if *act {
-		fileStore, err = builtin.OpenFileStore(cfg.StateDir, snap.Time)
+		fileStore, err = builtin.OpenFileStore(cfg.StateDir, snap.Time, clk)
 		if err != nil {
-			log.Warn("suppression state replaced", "err", err)
+			log.Warn("suppression state could not be read and starts empty", "err", err)
 		}
-		store = fileStore
 	} else {
-		store = readOnlyOverlay(cfg.StateDir, snap.Time)
+		fileStore, _ = builtin.ReadFileStore(cfg.StateDir, snap.Time, clk)
 	}
 	a := newActor(cfg, c.proc, log, *act)
 	ctx := context.Background()
 	var fired, suppressed int
-	for _, d := range engine.Decide(matches, store, snap.Time) {
+	for _, d := range engine.Decide(matches, fileStore, snap.Time) {
 		o := a.act(ctx, d, true)
 		if d.Status == engine.StatusFired {
 			fired++
+			if *act {
+				d.Commit(fileStore)
+			}
 		} else {
 			suppressed++
 		}
@@ -80,7 +84,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	if fileStore != nil {
+	if *act {
 		if err := fileStore.Save(time.Now()); err != nil {
 			fmt.Fprintln(stderr, "ptrule scan: saving suppression state:", err)
 			code = exitFailure
@@ -114,32 +118,6 @@ func enabledCount(rs *engine.RuleSet) int {
 		}
 	}
 	return n
-}
-
-// overlay is a Store that reads through to the daemon's persisted state
-// but keeps its own writes in memory: a dry-run scan shows what the daemon
-// has silenced without changing it.
-type overlay struct {
-	*engine.MemStore
-	base engine.Store
-}
-
-func (o overlay) Until(rule, key string) (time.Time, bool) {
-	if t, ok := o.MemStore.Until(rule, key); ok {
-		return t, ok
-	}
-	if o.base == nil {
-		return time.Time{}, false
-	}
-	return o.base.Until(rule, key)
-}
-
-func readOnlyOverlay(dir string, now time.Time) engine.Store {
-	o := overlay{MemStore: engine.NewMemStore()}
-	if fs, err := builtin.ReadFileStore(dir, now); err == nil {
-		o.base = fs
-	}
-	return o
 }
 
 // scanJSON is one line of `scan --format json` (contract §5).

@@ -15,6 +15,9 @@ type source struct {
 	path  string
 	data  []byte
 	lines []string
+	// snapshot is set while a fixture snapshot is decoded: its strings
+	// may take the bytes form (see decodeSnapshot).
+	snapshot bool
 }
 
 func newSource(path string, data []byte) *source {

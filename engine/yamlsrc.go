@@ -294,3 +294,61 @@ func (t text) problemAt(line, col int, format string, args ...any) *Problem {
 }
 
 func (t text) pos() Pos { return t.src.pos(t.node) }
+
+// Locator places problems found after a YAML file was decoded (a value
+// that is well-formed but not allowed) at their key or value in the file,
+// with the source line and a caret, as the decoder does.
+type Locator struct {
+	src  *source
+	root *yaml.Node
+}
+
+// NewLocator reads the file at path, whose contents are data, for At. A
+// file that does not parse gives a Locator that points at the file only.
+func NewLocator(path string, data []byte) *Locator {
+	src := newSource(path, data)
+	root, _ := src.parseYAML()
+	return &Locator{src: src, root: root}
+}
+
+// At returns a problem at the value found by following keys (mapping keys
+// as strings, list indexes as ints) from the top of the file. When the
+// last step is missing (a key that was left out) it points at the key of
+// the deepest mapping entry that exists, and at the file when nothing of
+// the path exists.
+func (l *Locator) At(path []any, format string, args ...any) *Problem {
+	n := l.root
+	var entry *yaml.Node // the key (or list entry) of the deepest step found
+	for _, step := range path {
+		if n != nil && n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		if n == nil {
+			break
+		}
+		var next *yaml.Node
+		switch s := step.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == s {
+						entry, next = n.Content[i], n.Content[i+1]
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && s >= 0 && s < len(n.Content) {
+				next = n.Content[s]
+				entry = next
+			}
+		}
+		n = next
+	}
+	switch {
+	case n != nil:
+		return l.src.problem(n, format, args...)
+	case entry != nil:
+		return l.src.problem(entry, format, args...)
+	}
+	return l.src.problemAt(Pos{File: l.src.path}, format, args...)
+}

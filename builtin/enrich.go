@@ -172,9 +172,10 @@ func (e *HostEnricher) OpenFiles(pid int) string {
 }
 
 // MemoryMaps returns /proc/PID/maps, cut after 64 KiB at a line end with a
-// "[truncated]" line. The kernel escapes newlines in mapped paths; other
-// control characters are escaped here (and backslashes doubled, so the
-// kernel's \012 reads \\012).
+// "[truncated]" line. The kernel already writes a newline in a mapped path
+// as \012, so its backslashes are kept as they are (doubling them showed
+// \\012, an escape of an escape); other control characters and bytes that
+// are not UTF-8 are escaped here (see mapsLine).
 func (e *HostEnricher) MemoryMaps(pid int) string {
 	if pid <= 0 {
 		return fmt.Sprintf("(no process %d)\n", pid)
@@ -191,13 +192,26 @@ func (e *HostEnricher) MemoryMaps(pid int) string {
 	var b strings.Builder
 	b.Grow(len(data) + 16)
 	for line := range strings.Lines(string(data)) {
-		b.WriteString(engine.Display(strings.TrimSuffix(line, "\n")))
+		b.WriteString(mapsLine(strings.TrimSuffix(line, "\n")))
 		b.WriteByte('\n')
 	}
 	if truncated {
 		b.WriteString("[truncated]\n")
 	}
 	return b.String()
+}
+
+// mapsLine escapes a line of /proc/PID/maps for display as engine.Display
+// does, except that a backslash stays one backslash: the kernel's own \012
+// must read as written. A path holding a literal backslash sequence looks
+// the same as the kernel's escape in the kernel's text already; no control
+// character reaches the alert unescaped either way.
+func mapsLine(line string) string {
+	parts := strings.Split(line, `\`)
+	for i, p := range parts {
+		parts[i] = engine.Display(p)
+	}
+	return strings.Join(parts, `\`)
 }
 
 // enrichTTY names a controlling terminal from tty_nr as ps does for the

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -187,7 +188,8 @@ func TestEnrichMemoryMaps(t *testing.T) {
 		want string
 	}{
 		{"escaped", 100, "00400000-00452000 r-xp 00000000 08:02 173521 /usr/bin/dbus-daemon\n" +
-			`7f0000000000-7f0000001000 rw-s 00000000 00:01 1024 /dev/shm/x\\012y\x1b (deleted)` + "\n"},
+			// The kernel's \012 as it wrote it, the raw ESC escaped once.
+			`7f0000000000-7f0000001000 rw-s 00000000 00:01 1024 /dev/shm/x\012y\x1b (deleted)` + "\n"},
 		{"truncated", 200, big[:keep] + "[truncated]\n"},
 		{"empty", 300, ""},
 		{"vanished", 999, "(process 999 not found: it has exited)\n"},
@@ -519,5 +521,29 @@ func TestEnrichLive(t *testing.T) {
 	}
 	if !strings.Contains(maps, "[stack]") {
 		t.Errorf("MemoryMaps(self) has no stack:\n%.500s", maps)
+	}
+}
+
+// A file mapped under a name with a newline shows in the maps as the
+// kernel writes it, \012, not escaped a second time.
+func TestEnrichMemoryMapsLiveNewline(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "map\nped\x1b")
+	if err := os.WriteFile(name, make([]byte, 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	mem, err := syscall.Mmap(int(f.Fd()), 0, 4096, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(mem)
+	maps := NewHostEnricher("/proc").MemoryMaps(os.Getpid())
+	want := filepath.Dir(name) + `/map\012ped\x1b` + "\n"
+	if !strings.Contains(maps, want) {
+		t.Errorf("MemoryMaps(self) does not show %q:\n%s", want, maps)
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"sort"
@@ -38,6 +39,20 @@ var scopes = []Scope{ScopeProcess, ScopeUser, ScopeSession, ScopeHost}
 // budget is far above what the default rules need (a few hundred) and a
 // regex over a maximal 2 MiB command line costs about 200,000.
 const costLimit = 10_000_000
+
+// evalTimeout bounds the time of one evaluation of one expression, on top
+// of costLimit: CEL's cost counts steps, not the time a step takes, so a
+// heavy step repeated over a hostile command line stays under the budget
+// and could still hold up the tick. The evaluation runs under a context
+// with this deadline and checks it every interruptEvery iterations of a
+// comprehension (exists, all, map, filter); one past it is an EvalError
+// that wraps context.DeadlineExceeded. A variable, so a test can make
+// every deadline already past.
+var evalTimeout = 100 * time.Millisecond
+
+// interruptEvery is how many comprehension iterations run between two
+// checks of the evaluation's deadline.
+const interruptEvery = 100
 
 // baseEnvs holds one CEL environment per scope, built once: building an
 // environment costs milliseconds, compiling against it microseconds.
@@ -247,6 +262,71 @@ type vars struct {
 	ignored bool
 	snap    *Snapshot
 	params  map[string]any
+	// deadline times each evaluation (see evalTimeout); nil gives each
+	// evaluation a context of its own.
+	deadline *deadline
+}
+
+// deadline gives one evaluation after another its own deadline of
+// evalTimeout, with one timer and, until it fires, one context for all of
+// them: a context with a timeout per evaluation tripled the time of
+// evaluating a busy host. CEL derives a cancellable context from the one
+// it is given; a plain cancelCtx parent keeps that cheap (no goroutine).
+type deadline struct {
+	mu      sync.Mutex
+	timer   *time.Timer
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	fired   bool
+	started time.Time
+}
+
+func newDeadline() *deadline {
+	d := &deadline{}
+	d.ctx, d.cancel = context.WithCancelCause(context.Background())
+	d.timer = time.AfterFunc(time.Hour, d.fire)
+	d.timer.Stop()
+	return d
+}
+
+// fire ends the running evaluation. A timer that went off for an earlier
+// evaluation, while the next one was starting, is recognised by the time
+// and ignored: the timer is armed again for the new one.
+func (d *deadline) fire() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.fired && time.Since(d.started) >= evalTimeout {
+		d.fired = true
+		d.cancel(context.DeadlineExceeded)
+	}
+}
+
+// start arms the deadline for one evaluation and returns its context,
+// whose cause is context.DeadlineExceeded once the time is up.
+func (d *deadline) start() context.Context {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fired {
+		d.ctx, d.cancel = context.WithCancelCause(context.Background())
+		d.fired = false
+	}
+	d.started = time.Now()
+	if evalTimeout <= 0 {
+		d.fired = true
+		d.cancel(context.DeadlineExceeded)
+	} else {
+		d.timer.Reset(evalTimeout)
+	}
+	return d.ctx
+}
+
+// stop disarms the deadline after an evaluation.
+func (d *deadline) stop() { d.timer.Stop() }
+
+// close releases the timer and the context once no evaluation is left.
+func (d *deadline) close() {
+	d.timer.Stop()
+	d.cancel(context.Canceled)
 }
 
 var _ interpreter.Activation = (*vars)(nil)
@@ -280,11 +360,33 @@ type program struct {
 	text string
 	pos  Pos
 	prg  cel.Program
+	// interruptible is set when the expression has a comprehension, the
+	// only place CEL checks the evaluation's deadline.
+	interruptible bool
 }
 
 func (p *program) eval(v *vars) (ref.Val, error) {
-	out, _, err := p.prg.Eval(v)
+	if !p.interruptible {
+		out, _, err := p.prg.Eval(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: evaluating %q: %w", p.pos, p.text, err)
+		}
+		return out, nil
+	}
+	var ctx context.Context
+	if v.deadline != nil {
+		ctx = v.deadline.start()
+		defer v.deadline.stop()
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), evalTimeout)
+		defer cancel()
+	}
+	out, _, err := p.prg.ContextEval(ctx, v)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: evaluating %q: stopped after %v, the time one evaluation may take: %w", p.pos, p.text, evalTimeout, context.Cause(ctx))
+		}
 		return nil, fmt.Errorf("%s: evaluating %q: %w", p.pos, p.text, err)
 	}
 	return out, nil

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -120,6 +121,12 @@ func (s *source) decode(n *yaml.Node, dst reflect.Value, what string, ps *Proble
 		}
 		fallthrough
 	case reflect.Int, reflect.Uint64, reflect.Float64, reflect.Bool, reflect.String:
+		if dst.Kind() == reflect.String && s.snapshot && n.Kind == yaml.MappingNode {
+			if b, ok := s.decodeBytes(n, what, ps); ok {
+				dst.SetString(b)
+			}
+			return
+		}
 		if n.Kind != yaml.ScalarNode {
 			*ps = append(*ps, s.problem(n, "%s must be a single value", what))
 			return
@@ -148,6 +155,37 @@ func (s *source) decode(n *yaml.Node, dst reflect.Value, what string, ps *Proble
 	default:
 		*ps = append(*ps, s.problem(n, "%s: cannot decode into %s", what, dst.Type()))
 	}
+}
+
+// decodeSnapshot decodes a fixture snapshot into dst: as decode, and every
+// string may also be given in the bytes form `ptrule facts` writes for text
+// that is not valid UTF-8.
+func (s *source) decodeSnapshot(n *yaml.Node, dst reflect.Value, what string, ps *Problems) {
+	s.snapshot = true
+	defer func() { s.snapshot = false }()
+	s.decode(n, dst, what, ps)
+}
+
+// decodeBytes reads the bytes form {bytes: '...'} (see bytesKey) back into
+// the string it stands for.
+func (s *source) decodeBytes(n *yaml.Node, what string, ps *Problems) (string, bool) {
+	fields := s.mapping(n, what, []string{bytesKey}, ps)
+	if len(fields) != 1 {
+		if len(n.Content) == 0 {
+			*ps = append(*ps, s.problem(n, "%s must be a string, or {bytes: '...'} for text that is not UTF-8", what))
+		}
+		return "", false
+	}
+	v, ok := s.str(fields[0].value, what+" bytes", ps)
+	if !ok {
+		return "", false
+	}
+	b, err := strconv.Unquote(`"` + v + `"`)
+	if err != nil {
+		*ps = append(*ps, s.problem(fields[0].value, `%s: bytes %q is not the inside of a Go string literal: write \xff for the byte 0xff, \\ for a backslash and \" for a double quote`, what, v))
+		return "", false
+	}
+	return b, true
 }
 
 func kindName(k reflect.Kind) string {

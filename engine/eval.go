@@ -83,6 +83,8 @@ func (rs *RuleSet) Evaluate(snap *Snapshot, due func(*Rule) bool) ([]*Match, []e
 	snap.Derive(rs.Ignore)
 	var matches []*Match
 	var errs []error
+	dl := newDeadline()
+	defer dl.close()
 	for _, r := range rs.Rules {
 		if !r.Enabled || (due != nil && !due(r)) {
 			continue
@@ -90,6 +92,7 @@ func (rs *RuleSet) Evaluate(snap *Snapshot, due func(*Rule) bool) ([]*Match, []e
 		// key is called only for a match: building a process key for every
 		// process under every rule was a sixth of evaluation's allocations.
 		visit := func(key func() string, v vars) {
+			v.deadline = dl
 			m, err := r.match(key, v)
 			if err != nil {
 				errs = append(errs, &EvalError{Rule: r.Name, Entity: entityName(r.Scope, v), Err: err})

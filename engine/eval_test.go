@@ -155,6 +155,9 @@ func TestCELFeatures(t *testing.T) {
 }
 
 func TestCELRuntimeErrors(t *testing.T) {
+	// The cost limit is under test here: the time limit must not stop a
+	// slow machine first.
+	withEvalTimeout(t, time.Hour)
 	tests := []struct {
 		name      string
 		condition string

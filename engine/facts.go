@@ -2,11 +2,12 @@ package engine
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -79,6 +80,9 @@ func encodeNode(v reflect.Value) *yaml.Node {
 		}
 		return s
 	case reflect.String:
+		if !utf8.ValidString(v.String()) {
+			return bytesNode(v.String())
+		}
 		n := scalarNode("!!str", v.String())
 		if strings.ContainsFunc(n.Value, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			// Quoted, so that a newline in a process name stays on one
@@ -98,6 +102,24 @@ func encodeNode(v reflect.Value) *yaml.Node {
 	return scalarNode("!!null", "null")
 }
 
+// bytesKey is the key of the form a snapshot string takes when it is not
+// valid UTF-8: {bytes: '...'}, the bytes written as in a Go string literal
+// without its quotes (\xff is the byte 0xff, \\ a backslash, \n a newline;
+// printable characters stand for themselves). YAML and JSON carry only
+// Unicode text, so this is how an argv byte that is not one reaches a
+// fixture unchanged; decodeBytes reads it back.
+const bytesKey = "bytes"
+
+// bytesNode writes s, which is not valid UTF-8, in the bytes form.
+func bytesNode(s string) *yaml.Node {
+	q := strconv.Quote(s)
+	v := scalarNode("!!str", q[1:len(q)-1])
+	// Single quotes keep YAML from reading the backslashes as its own
+	// escapes, so what is shown is what strconv.Unquote reads back.
+	v.Style = yaml.SingleQuotedStyle
+	return &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle, Content: []*yaml.Node{scalarNode("!!str", bytesKey), v}}
+}
+
 // writeJSONNode writes a node built by encodeNode as JSON.
 func writeJSONNode(b *bytes.Buffer, n *yaml.Node) {
 	switch n.Kind {
@@ -107,8 +129,7 @@ func writeJSONNode(b *bytes.Buffer, n *yaml.Node) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			k, _ := json.Marshal(n.Content[i].Value)
-			b.Write(k)
+			writeJSONString(b, n.Content[i].Value)
 			b.WriteByte(':')
 			writeJSONNode(b, n.Content[i+1])
 		}
@@ -124,10 +145,36 @@ func writeJSONNode(b *bytes.Buffer, n *yaml.Node) {
 		b.WriteByte(']')
 	default:
 		if n.Tag == "!!str" {
-			s, _ := json.Marshal(n.Value)
-			b.Write(s)
+			writeJSONString(b, n.Value)
 		} else {
 			b.WriteString(n.Value)
 		}
 	}
+}
+
+// writeJSONString writes s, valid UTF-8, as a JSON string that a YAML
+// reader (fixtures are read as YAML) also takes back unchanged: besides the
+// control characters JSON requires escaped, it escapes those YAML reads as
+// line breaks or byte order marks (U+0085, U+2028, U+2029, U+FEFF) or does
+// not accept at all (DEL, the C1 controls, U+FFFE, U+FFFF).
+func writeJSONString(b *bytes.Buffer, s string) {
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20, r >= 0x7f && r <= 0x9f, r == 0x2028, r == 0x2029, r == 0xfeff, r == 0xfffe, r == 0xffff:
+			fmt.Fprintf(b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
 }

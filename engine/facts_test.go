@@ -23,7 +23,7 @@ func liveSnapshot() *Snapshot {
 	}
 	return &Snapshot{
 		Time: now,
-		Host: Host{Name: "web1.example.com", CPUs: 8, Uptime: 50*time.Hour + 300*time.Millisecond, Boot: boot, Procs: 5},
+		Host: Host{Name: "web1.example.com", CPUs: 8, Uptime: 50*time.Hour + 300*time.Millisecond, Boot: boot, Procs: 6},
 		Load: Load{Avg1: 1.25, Avg5: 0.5, Avg15: 0.1, Running: 3, Total: 212},
 		Procs: []Process{
 			proc(Process{PID: 1, PPID: 0, PGID: 1, SID: 1, UID: 0, User: "root", Exe: "/usr/lib/systemd/systemd", Comm: "systemd",
@@ -39,6 +39,11 @@ func liveSnapshot() *Snapshot {
 				ParentExe:   "/bin/bash", PgrpExe: "/home/bob/.x/agent", Cgroup: "/user.slice/user-1001.slice/session-3.scope"}, 2*time.Hour+600*time.Millisecond),
 			proc(Process{PID: 4300, PPID: 4242, PGID: 4242, SID: 4200, UID: 1001, User: "1001", Exe: "", Comm: "defunct", Cmdline: []string{}, State: "Z"}, 10*time.Second),
 			proc(Process{PID: 5000, PPID: 1, PGID: 5000, SID: 5000, UID: 33, User: "yes", Exe: "/usr/bin/true", Comm: "true", Cmdline: []string{"true", "", "null"}, State: "S"}, 0),
+			// What any user can start: bytes that are not UTF-8 in the
+			// executable's path and the argv, next to a literal backslash
+			// escape and quotes, and a newline in the name.
+			proc(Process{PID: 6000, PPID: 1, PGID: 6000, SID: 6000, UID: 1001, User: "1001", Exe: "/tmp/\xff\xfe/\x1b\x80x", Comm: "ev\nil",
+				Cmdline: []string{"/tmp/\xff", "\xff", `\xff`, "it's \"\xc3\x28\"", "\u00ff", "ok"}, State: "S", Cgroup: "/user.slice/\xe2\x82"}, time.Minute),
 		},
 	}
 }
@@ -223,6 +228,11 @@ func TestEncodeSnapshotValues(t *testing.T) {
 		"exe: \"\"\n",
 		"exe_deleted: true",
 		"{proto: tcp6, local_ip: '2001:db8::1', local_port: 51234, remote_ip: '2001:db8::dead:beef', remote_port: 6667, state: ESTABLISHED}",
+		// Not UTF-8: the bytes form, escapes as in a Go string; a literal
+		// backslash is doubled so it cannot be read as an escape.
+		`exe: {bytes: '/tmp/\xff\xfe/\x1b\x80x'}`,
+		`comm: "ev\nil"`,
+		`cmdline: [{bytes: '/tmp/\xff'}, {bytes: '\xff'}, \xff, {bytes: 'it''s \"\xc3(\"'}, ÿ, ok]`,
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("YAML lacks %q", want)
@@ -232,5 +242,81 @@ func TestEncodeSnapshotValues(t *testing.T) {
 		if strings.Contains(string(out), absent) {
 			t.Errorf("YAML has %q", absent)
 		}
+	}
+}
+
+// decodeSnapshotText reads text printed by EncodeSnapshot as a fixture
+// step reads its snapshot.
+func decodeSnapshotText(text []byte) (*fixtureSnapshot, Problems) {
+	src := newSource("snap_test.yaml", text)
+	root, p := src.parseYAML()
+	if p != nil {
+		return nil, Problems{p}
+	}
+	var ps Problems
+	snap := &fixtureSnapshot{}
+	src.decodeSnapshot(root, reflect.ValueOf(snap).Elem(), "snapshot", &ps)
+	return snap, ps
+}
+
+// Any string a process can carry, UTF-8 or not, comes back from the YAML
+// and the JSON form byte for byte.
+func FuzzSnapshotStringRoundTrip(f *testing.F) {
+	for _, s := range []string{"", "plain", "ev\nil", "\x1b[2J", "\xff\xfe", `\xff`, "it's \"\xc3\x28\"", "\u2028\u0085\ufeff", "a\x00b", "{bytes: x}", "- [x]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		in := &Snapshot{Host: Host{Name: s}, Procs: []Process{{PID: 1, User: s, Exe: s, Comm: s, Cmdline: []string{s, "x" + s}, Unit: s + "x", Cgroup: s}}}
+		for _, format := range []string{"yaml", "json"} {
+			out, err := EncodeSnapshot(in, format)
+			if err != nil {
+				t.Fatalf("%s: %v", format, err)
+			}
+			got, ps := decodeSnapshotText(out)
+			if len(ps) > 0 {
+				t.Fatalf("%s does not read back: %v\n%s", format, ps, out)
+			}
+			p := got.Processes[0]
+			if got.Host.Name != s || p.User != s || p.Exe != s || p.Comm != s || len(p.Cmdline) != 2 || p.Cmdline[0] != s || p.Cmdline[1] != "x"+s || p.Unit != s+"x" || p.Cgroup != s {
+				t.Fatalf("%s: %q came back as %+v %+v\n%s", format, s, got.Host, p, out)
+			}
+		}
+	})
+}
+
+// The bytes form is strict: what it cannot read back exactly is an error
+// at its line, not a guess.
+func TestDecodeBytesForm(t *testing.T) {
+	for _, tc := range []struct {
+		yaml, want, err string
+	}{
+		{yaml: `{bytes: 'a\xffb'}`, want: "a\xffb"},
+		{yaml: `{bytes: '\\x41'}`, want: `\x41`},
+		{yaml: `{bytes: 'tab\there\u00e9'}`, want: "tab\there\u00e9"},
+		{yaml: `{bytes: ''}`, want: ""},
+		{yaml: `'\xff'`, want: `\xff`}, // a plain string is taken as it is
+		{yaml: `{bytes: '\q'}`, err: `snap_test.yaml:3:19: comm: bytes "\\q" is not the inside of a Go string literal`},
+		{yaml: `{bytes: 'a"b'}`, err: `is not the inside of a Go string literal`},
+		{yaml: `{bytes: [x]}`, err: `snap_test.yaml:3:19: comm bytes must be a string`},
+		{yaml: `{base64: eA==}`, err: `unknown key "base64" in comm (known keys: bytes)`},
+		{yaml: `{}`, err: `comm must be a string, or {bytes: '...'} for text that is not UTF-8`},
+	} {
+		got, ps := decodeSnapshotText([]byte("processes:\n  - pid: 1\n    comm: " + tc.yaml + "\n"))
+		switch {
+		case tc.err != "" && (len(ps) == 0 || !strings.Contains(ps.Error(), tc.err)):
+			t.Errorf("%s: got %v, want error %q", tc.yaml, ps, tc.err)
+		case tc.err == "" && len(ps) > 0:
+			t.Errorf("%s: %v", tc.yaml, ps)
+		case tc.err == "" && got.Processes[0].Comm != tc.want:
+			t.Errorf("%s: got %q, want %q", tc.yaml, got.Processes[0].Comm, tc.want)
+		}
+	}
+	// Rule files have no bytes form: a mapping where a string belongs
+	// stays an error there.
+	var r struct {
+		Name string `yaml:"name"`
+	}
+	if ps := DecodeYAML("r.yaml", []byte("name: {bytes: x}\n"), &r); len(ps) == 0 {
+		t.Error("DecodeYAML took the bytes form outside a snapshot")
 	}
 }

@@ -235,7 +235,7 @@ func parseStep(src *source, n *yaml.Node, fields []field, ps *Problems) *step {
 		case "snapshot":
 			st.snap = &fixtureSnapshot{}
 			before := len(*ps)
-			src.decode(f.value, reflect.ValueOf(st.snap).Elem(), "snapshot", ps)
+			src.decodeSnapshot(f.value, reflect.ValueOf(st.snap).Elem(), "snapshot", ps)
 			if len(*ps) == before {
 				checkSnapshot(src, f.value, st.snap, ps)
 			}

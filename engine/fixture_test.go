@@ -343,9 +343,9 @@ func TestRunFixturesIgnoreLines(t *testing.T) {
 		fixture string
 		want    wantProblem
 	}{
-		{"tests: []\nignore: |\n  exe:/bin/ok\n  pexe:(\n", wantProblem{"testdata/fixtures/f_test.yaml:4:8: bad regex in pexe:: error parsing regexp: missing closing ): `(`: use RE2 syntax (no look-around or back-references)", "("}},
+		{"tests: []\nignore: |\n  exe:/bin/ok\n  pexe:(\n", wantProblem{"testdata/fixtures/f_test.yaml:4:8: bad regex in pexe: error parsing regexp: missing closing ): `(`: use RE2 syntax (no look-around or back-references)", "("}},
 		{"tests: []\nignore: |\n    exe:/bin/ok\n      bogus\n", wantProblem{`testdata/fixtures/f_test.yaml:4:7: no ":" in line: write item:value and use exe, cmd, user, pexe, pcmd, puser or unit`, "bogus"}},
-		{"tests: []\nignore: 'pcmd:a)'\n", wantProblem{"testdata/fixtures/f_test.yaml:2:15: bad regex in pcmd:: error parsing regexp: unexpected ): `a)`: use RE2 syntax (no look-around or back-references)", "a)"}},
+		{"tests: []\nignore: 'pcmd:a)'\n", wantProblem{"testdata/fixtures/f_test.yaml:2:15: bad regex in pcmd: error parsing regexp: unexpected ): `a)`: use RE2 syntax (no look-around or back-references)", "a)"}},
 	} {
 		_, ps := runInline(t, tt.fixture, nil)
 		checkProblems(t, []File{{Path: fixtureDir + "/f_test.yaml", Data: []byte(tt.fixture)}}, ps, []wantProblem{tt.want})

@@ -220,12 +220,12 @@ func (ip *ignoreParser) line(name, line string, lineNo int, chain []string) {
 		// Compile the expression alone first: wrapped in ^(?:...)$ an
 		// unbalanced one like "a)(b" would compile into something else.
 		if _, err := regexp.Compile(value); err != nil {
-			fail(valOff, "bad regex in %s: %v: use RE2 syntax (no look-around or back-references)", item+":", err)
+			fail(valOff, "bad regex in %s: %v: use RE2 syntax (no look-around or back-references)", item, err)
 			return
 		}
 		re, err := regexp.Compile("^(?:" + value + ")$")
 		if err != nil {
-			fail(valOff, "bad regex in %s: %v: use RE2 syntax (no look-around or back-references)", item+":", err)
+			fail(valOff, "bad regex in %s: %v: use RE2 syntax (no look-around or back-references)", item, err)
 			return
 		}
 		l.patterns = append(l.patterns, ignorePattern{idx: idx, item: item, re: re})

@@ -179,9 +179,9 @@ func TestIgnoreParseErrors(t *testing.T) {
 		{"empty regex", "pcmd:", []string{
 			`t.pignore:1:6: empty value after "pcmd:": give the regex to ignore, or remove the line`}},
 		{"bad regex", "pexe: /opt/(x", []string{
-			"t.pignore:1:7: bad regex in pexe:: error parsing regexp: missing closing ): `/opt/(x`: use RE2 syntax (no look-around or back-references)"}},
+			"t.pignore:1:7: bad regex in pexe: error parsing regexp: missing closing ): `/opt/(x`: use RE2 syntax (no look-around or back-references)"}},
 		{"perl look-ahead", "pcmd:foo(?!bar)", []string{
-			"t.pignore:1:6: bad regex in pcmd:: error parsing regexp: invalid or unsupported Perl syntax: `(?!`: use RE2 syntax (no look-around or back-references)"}},
+			"t.pignore:1:6: bad regex in pcmd: error parsing regexp: invalid or unsupported Perl syntax: `(?!`: use RE2 syntax (no look-around or back-references)"}},
 		{"bad glob", "unit:php[-fpm.service", []string{
 			`t.pignore:1:6: bad glob "php[-fpm.service": use *, ? and [...] as in php*-fpm.service`}},
 		{"include with colon", "Include:/etc/x", []string{
@@ -218,7 +218,7 @@ func TestIgnoreBadRegexExcerpt(t *testing.T) {
 	if len(probs) != 1 {
 		t.Fatalf("problems = %v, want one", probs)
 	}
-	want := "/etc/ptrule/web.pignore:2:9: bad regex in pcmd:: error parsing regexp: missing closing ): `php-fpm: (pool`: use RE2 syntax (no look-around or back-references)\n" +
+	want := "/etc/ptrule/web.pignore:2:9: bad regex in pcmd: error parsing regexp: missing closing ): `php-fpm: (pool`: use RE2 syntax (no look-around or back-references)\n" +
 		"     pcmd:  php-fpm: (pool\n" +
 		"            ^"
 	if got := probs[0].Excerpt(); got != want {

@@ -12,6 +12,7 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common"
+	celast "cel.dev/cel-go/common/ast"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/sys/unix"
 )
@@ -498,13 +499,18 @@ func (c *compiler) cel(t text, want *cel.Type) *program {
 	prg, err := c.env.Program(ast,
 		cel.EvalOptions(cel.OptOptimize),
 		cel.CostLimit(costLimit),
-		cel.InterruptCheckFrequency(100),
+		cel.InterruptCheckFrequency(interruptEvery),
 	)
 	if err != nil {
 		*c.ps = append(*c.ps, t.problemAt(1, 0, "%v", err))
 		return nil
 	}
-	return &program{text: strings.TrimSpace(t.node.Value), pos: t.pos(), prg: prg}
+	// CEL checks an evaluation's context only between iterations of a
+	// comprehension (exists, all, map, filter...): an expression without
+	// one has nothing to interrupt, and evaluates without the context's
+	// cost.
+	loops := celast.MatchDescendants(celast.NavigateAST(ast.NativeRep()), celast.KindMatcher(celast.ComprehensionKind))
+	return &program{text: strings.TrimSpace(t.node.Value), pos: t.pos(), prg: prg, interruptible: len(loops) > 0}
 }
 
 // template parses a Go text/template.

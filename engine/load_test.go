@@ -83,7 +83,8 @@ func checkProblems(t *testing.T, files []File, ps Problems, want []wantProblem) 
 			t.Errorf("problem %d (%s): caret on %q, want on %q\n%s", i, p.Error(), rest, w.at, p.Excerpt())
 		}
 		caret := strings.Repeat(" ", p.Pos.Col-1) + "^"
-		wantExcerpt := p.Error() + "\n    " + line + "\n    " + caret
+		// Excerpt shows a tab as one space, so the caret stays under it.
+		wantExcerpt := p.Error() + "\n    " + strings.ReplaceAll(line, "\t", " ") + "\n    " + caret
 		if got := p.Excerpt(); got != wantExcerpt {
 			t.Errorf("problem %d: excerpt\n%s\nwant\n%s", i, got, wantExcerpt)
 		}
@@ -503,12 +504,29 @@ func TestLoadRulesProblems(t *testing.T) {
 		{
 			name:  "YAML indentation error",
 			files: []File{yamlFile("r.yaml", "rules:\n  - name: a\n   scope: process\n")},
-			want:  []wantProblem{{`r.yaml:1: invalid YAML: did not find expected '-' indicator`, ""}},
+			want:  []wantProblem{{`r.yaml:3:4: invalid YAML: did not find expected '-' indicator`, "scope"}},
+		},
+		{
+			// yaml.v3 names line 1, where the list began.
+			name:  "YAML mis-indented key on line 4",
+			files: []File{yamlFile("r.yaml", "rules:\n  - name: a\n    scope: process\n   condition: \"true\"\n")},
+			want:  []wantProblem{{`r.yaml:4:4: invalid YAML: did not find expected '-' indicator`, "condition"}},
 		},
 		{
 			name:  "YAML tab indentation",
 			files: []File{yamlFile("r.yaml", "rules:\n\t- name: a\n")},
-			want:  []wantProblem{{`r.yaml:2: invalid YAML: found character that cannot start any token`, ""}},
+			want:  []wantProblem{{`r.yaml:2:1: invalid YAML: found character that cannot start any token`, "\t"}},
+		},
+		{
+			// yaml.v3 names line 2.
+			name:  "YAML tab on line 3",
+			files: []File{yamlFile("r.yaml", "rules:\n  - name: a\n\tscope: process\n")},
+			want:  []wantProblem{{`r.yaml:3:1: invalid YAML: found a tab character that violates indentation`, "\t"}},
+		},
+		{
+			name:  "YAML key after a list at the top",
+			files: []File{yamlFile("r.yaml", "rules:\n  - name: a\n    scope: process\nfoo\n")},
+			want:  []wantProblem{{`r.yaml:4:1: invalid YAML: could not find expected ':'`, "foo"}},
 		},
 		{
 			name: "bad ignore line",
@@ -716,7 +734,7 @@ func TestLoadRulesAllProblemsTogether(t *testing.T) {
 	checkProblems(t, files, ps, []wantProblem{
 		{`10-a.yaml:12:5: unknown key "conditon" in a rule (known keys: name, description, scope, every, params, condition, severity, subject, message, actions, enabled, tags)`, "conditon"},
 		{`10-a.yaml:10:11: new rule "bad-key" needs condition`, "bad-key"},
-		{`20-b.yaml:1: invalid YAML: did not find expected '-' indicator`, ""},
+		{`20-b.yaml:3:4: invalid YAML: did not find expected '-' indicator`, "broken"},
 		{`30-c.pignore:1:1: no ":" in line: write item:value and use exe, cmd, user, pexe, pcmd, puser or unit`, "nonsense"},
 		{`40-d.yaml:3:14: rule "good" has no param "nope" (it has: )`, "nope"},
 		{`10-a.yaml:8:20: undefined field 'pidd'`, ".pidd"},

@@ -244,6 +244,7 @@ func (m *Match) templateData() map[string]any {
 	}
 	if v.proc != nil {
 		d["proc"] = toData(v.proc)
+		d["ignore_lines"], d["interpreter"] = ignoreAdvice(v.proc)
 		// The processes running the same executable, itself included: a
 		// rule that suppresses per executable names them all in one alert.
 		same := []any{}

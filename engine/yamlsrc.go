@@ -15,6 +15,9 @@ type source struct {
 	path  string
 	data  []byte
 	lines []string
+	// snapshot is set while a fixture snapshot is decoded: its strings
+	// may take the bytes form (see decodeSnapshot).
+	snapshot bool
 }
 
 func newSource(path string, data []byte) *source {
@@ -44,19 +47,75 @@ func (s *source) parseYAML() (*yaml.Node, *Problem) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(s.data, &doc); err != nil {
 		line := 0
-		msg := err.Error()
 		// yaml.v3 says "yaml: line N: message".
-		if _, e := fmt.Sscanf(msg, "yaml: line %d:", &line); e == nil {
-			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
-			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+		fmt.Sscanf(err.Error(), "yaml: line %d:", &line)
+		msg := syntaxMessage(err)
+		pos := Pos{File: s.path, Line: line}
+		if l, c := s.syntaxErrorAt(msg, line); l > 0 {
+			pos.Line, pos.Col = l, c
 		}
-		return nil, s.problemAt(Pos{File: s.path, Line: line}, "invalid YAML: %s", msg)
+		return nil, s.problemAt(pos, "invalid YAML: %s", msg)
 	}
 	// An empty file and an explicitly empty document ("---") hold nothing.
 	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 		return nil, nil
 	}
 	return doc.Content[0], nil
+}
+
+// maxSyntaxSearch bounds how many lines past yaml.v3's line syntaxErrorAt
+// reads, so that a long file with an error costs a bounded number of parses.
+const maxSyntaxSearch = 500
+
+// syntaxErrorAt finds the line and column of a YAML syntax error. yaml.v3
+// names the line where the construct holding the error began (a mis-indented
+// key on line 4 of a list that starts on line 1 is reported at line 1), not
+// the line of the offending token. The first prefix of the file, in whole
+// lines from that line on, that fails to parse with the same message ends
+// at the offending line. The column is that of the first tab on the line
+// for a tab error, of its first character that is not a space for an
+// indentation or token error (where the offending token starts), and 0 (the whole
+// line) for other errors, whose token yaml.v3 does not tell. It returns
+// 0, 0 when no prefix fails the same way.
+func (s *source) syntaxErrorAt(msg string, from int) (line, col int) {
+	from = max(from, 1)
+	end := 0 // byte offset of the end of line l
+	for l := 1; l <= len(s.lines) && l < from+maxSyntaxSearch; l++ {
+		end += len(s.lines[l-1])
+		if l < len(s.lines) {
+			end++ // the newline
+		}
+		if l < from {
+			continue
+		}
+		var doc yaml.Node
+		err := yaml.Unmarshal(s.data[:end], &doc)
+		if err == nil || syntaxMessage(err) != msg {
+			continue
+		}
+		text := s.line(l)
+		if i := strings.IndexByte(text, '\t'); i >= 0 && strings.Contains(msg, "tab") {
+			return l, len([]rune(text[:i])) + 1
+		}
+		indentation := strings.Contains(msg, "expected '-' indicator") || strings.Contains(msg, "expected key") ||
+			strings.Contains(msg, "mapping values are not allowed") || strings.Contains(msg, "cannot start any token") ||
+			strings.Contains(msg, "could not find expected ':'")
+		if i := strings.IndexFunc(text, func(r rune) bool { return r != ' ' }); i >= 0 && indentation {
+			return l, len([]rune(text[:i])) + 1
+		}
+		return l, 0
+	}
+	return 0, 0
+}
+
+// syntaxMessage is a yaml.v3 error without its "yaml: line N:" prefix.
+func syntaxMessage(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	var line int
+	if _, e := fmt.Sscanf(msg, "line %d:", &line); e == nil {
+		msg = msg[strings.Index(msg, ":")+1:]
+	}
+	return strings.TrimSpace(msg)
 }
 
 // field is one key of a mapping with its value node.
@@ -235,3 +294,61 @@ func (t text) problemAt(line, col int, format string, args ...any) *Problem {
 }
 
 func (t text) pos() Pos { return t.src.pos(t.node) }
+
+// Locator places problems found after a YAML file was decoded (a value
+// that is well-formed but not allowed) at their key or value in the file,
+// with the source line and a caret, as the decoder does.
+type Locator struct {
+	src  *source
+	root *yaml.Node
+}
+
+// NewLocator reads the file at path, whose contents are data, for At. A
+// file that does not parse gives a Locator that points at the file only.
+func NewLocator(path string, data []byte) *Locator {
+	src := newSource(path, data)
+	root, _ := src.parseYAML()
+	return &Locator{src: src, root: root}
+}
+
+// At returns a problem at the value found by following keys (mapping keys
+// as strings, list indexes as ints) from the top of the file. When the
+// last step is missing (a key that was left out) it points at the key of
+// the deepest mapping entry that exists, and at the file when nothing of
+// the path exists.
+func (l *Locator) At(path []any, format string, args ...any) *Problem {
+	n := l.root
+	var entry *yaml.Node // the key (or list entry) of the deepest step found
+	for _, step := range path {
+		if n != nil && n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		if n == nil {
+			break
+		}
+		var next *yaml.Node
+		switch s := step.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == s {
+						entry, next = n.Content[i], n.Content[i+1]
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && s >= 0 && s < len(n.Content) {
+				next = n.Content[s]
+				entry = next
+			}
+		}
+		n = next
+	}
+	switch {
+	case n != nil:
+		return l.src.problem(n, format, args...)
+	case entry != nil:
+		return l.src.problem(entry, format, args...)
+	}
+	return l.src.problemAt(Pos{File: l.src.path}, format, args...)
+}

@@ -3,15 +3,21 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"ptrule/engine"
 )
 
+// exitWarnings is check's status when the only problems are bad ignore-list
+// lines, which `ptrule run` logs and skips rather than refusing to start.
+const exitWarnings = 3
+
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("check", "[--config F] [--rules P]...",
+	fs := newFlags("check", "[--config F] [--rules P]... [--warnings-ok]",
 		"ptrule check --rules /etc/ptrule/rules.d/site.yaml", stderr)
 	var c commonFlags
 	c.register(fs, false)
+	warningsOK := fs.Bool("warnings-ok", false, "exit 0, not 3, when the only problems are bad ignore-list lines (which run logs and skips): what the systemd unit uses, so check refuses exactly what run refuses")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -26,16 +32,39 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		problems = append(problems, err.Error())
 	}
 	rs, ps := engine.LoadRules(files)
-	if len(ps) > 0 {
-		problems = append(problems, engine.FormatError(ps))
+	// A bad ignore-list line does not stop run, which logs it and keeps
+	// the rest of the list: here it is a warning, not an error.
+	var errs, warnings engine.Problems
+	for _, p := range ps {
+		if slices.Contains(rs.IgnoreProblems, p) {
+			w := *p
+			w.Msg = "warning: " + p.Msg + " (run logs this line and skips it)"
+			warnings = append(warnings, &w)
+		} else {
+			errs = append(errs, p)
+		}
+	}
+	if len(errs) > 0 {
+		problems = append(problems, engine.FormatError(errs))
+	}
+	for _, p := range problems {
+		fmt.Fprintln(stdout, p)
+	}
+	if len(warnings) > 0 {
+		fmt.Fprintln(stdout, engine.FormatError(warnings))
 	}
 	if len(problems) > 0 {
-		for _, p := range problems {
-			fmt.Fprintln(stdout, p)
-		}
 		return exitFailure
 	}
-	fmt.Fprintf(stdout, "ok: %d rules (%d enabled), %d ignore entries, from %d files\n",
+	fmt.Fprintf(stdout, "ok: %d rules (%d enabled), %d ignore entries, from %d files",
 		len(rs.Rules), enabledCount(rs), rs.Ignore.Len(), len(files))
+	if len(warnings) > 0 {
+		fmt.Fprintf(stdout, "; %d bad ignore-list lines skipped\n", len(warnings))
+		if !*warningsOK {
+			return exitWarnings
+		}
+		return exitOK
+	}
+	fmt.Fprintln(stdout)
 	return exitOK
 }

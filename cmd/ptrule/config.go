@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"time"
@@ -92,32 +93,36 @@ func loadConfig(path string) (*Config, error) {
 		return nil, ps
 	}
 	cfg.rulesDirsSet = !slices.Equal(cfg.RulesDirs, defaultConfig().RulesDirs)
-	return cfg, cfg.validate()
+	return cfg, cfg.validate(engine.NewLocator(path, data))
 }
 
-func (c *Config) validate() error {
+// validate reports the settings that decode but are not allowed, each at
+// its place in the file that loc reads.
+func (c *Config) validate(loc *engine.Locator) error {
 	var ps engine.Problems
-	bad := func(format string, args ...any) {
-		ps = append(ps, &engine.Problem{Pos: engine.Pos{File: c.path}, Msg: fmt.Sprintf(format, args...)})
+	bad := func(path []any, format string, args ...any) {
+		ps = append(ps, loc.At(path, format, args...))
 	}
 	if c.Interval <= 0 {
-		bad("interval must be longer than 0s")
+		bad([]any{"interval"}, "interval must be longer than 0s")
 	}
 	if c.Mode != modeEnforce && c.Mode != modeMonitor {
-		bad("mode %q: use enforce or monitor", c.Mode)
+		bad([]any{"mode"}, "mode %q: use enforce or monitor", c.Mode)
 	}
-	for name, ch := range c.Channels {
-		switch ch.Type {
+	for _, name := range slices.Sorted(maps.Keys(c.Channels)) {
+		switch t := c.Channels[name].Type; t {
 		case "log":
+		case "":
+			bad([]any{"channels", name, "type"}, "channel %s has no type: add type: log (the only type that delivers in this version)", name)
 		case "email", "slack", "webhook", "alertmanager":
-			bad("channel %s: type %s is not available in this version of ptrule yet; only log delivers", name, ch.Type)
+			bad([]any{"channels", name, "type"}, "channel %s: type %s is not available in this version of ptrule yet; only log delivers", name, t)
 		default:
-			bad("channel %s: unknown type %q: use log, email, slack, webhook or alertmanager", name, ch.Type)
+			bad([]any{"channels", name, "type"}, "channel %s: unknown type %q: use log, email, slack, webhook or alertmanager", name, t)
 		}
 	}
-	for _, name := range c.DefaultChannels {
+	for i, name := range c.DefaultChannels {
 		if _, ok := c.Channels[name]; !ok && name != "log" {
-			bad("default_channels names %q, which is not in channels", name)
+			bad([]any{"default_channels", i}, "default_channels names %q, which is not in channels: add it under channels or remove it here", name)
 		}
 	}
 	return ps.Err()

@@ -142,16 +142,30 @@ func (d *daemon) apply(cfg *Config, rs *engine.RuleSet) error {
 		}
 		d.store = store
 	}
-	d.cfg, d.rules = cfg, rs
-	d.actor = newActor(cfg, d.procRoot, d.log, true)
-	// Rules keep their schedule across a reload; new ones are due now.
+	// Rules keep their schedule across a reload; new ones are due now. A
+	// rule whose period changed (its every, or the interval it follows) is
+	// due one new period after its last run: moved from 1h to 30s, it
+	// must not wait out the hour.
+	period := func(r *engine.Rule, c *Config) time.Duration {
+		if r.Every > 0 {
+			return r.Every
+		}
+		return c.Interval
+	}
 	next := map[string]time.Time{}
 	for _, r := range rs.Rules {
-		if t, ok := d.next[r.Name]; ok {
-			next[r.Name] = t
+		t, ok := d.next[r.Name]
+		if !ok {
+			continue
 		}
+		if old := d.rules.Rule(r.Name); old != nil && !t.IsZero() {
+			t = t.Add(period(r, cfg) - period(old, d.cfg))
+		}
+		next[r.Name] = t
 	}
 	d.next = next
+	d.cfg, d.rules = cfg, rs
+	d.actor = newActor(cfg, d.procRoot, d.log, true)
 	d.log.Info("rules loaded", "rules", len(rs.Rules), "enabled", enabledCount(rs),
 		"ignore_entries", rs.Ignore.Len(), "mode", cfg.Mode, "interval", cfg.Interval.String())
 	return nil

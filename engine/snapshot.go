@@ -47,9 +47,16 @@ type Process struct {
 	Exe string `cel:"exe" yaml:"exe"`
 	// ExeDeleted reports that the executable was deleted or replaced while
 	// running, memfd executables included.
-	ExeDeleted bool     `cel:"exe_deleted" yaml:"exe_deleted,omitempty"`
-	Comm       string   `cel:"comm" yaml:"comm"`
-	Cmdline    []string `cel:"cmdline" yaml:"cmdline,flow"`
+	ExeDeleted bool `cel:"exe_deleted" yaml:"exe_deleted,omitempty"`
+	// ExeMismatch reports that the file the process runs is not the file
+	// at Exe in ptrule's view of the file system — the process lives in
+	// another mount namespace, under a bind mount, a chroot or a
+	// container — or that ptrule could not confirm it is. exe: and pexe:
+	// ignore entries never match such a process. Never set together with
+	// ExeDeleted.
+	ExeMismatch bool     `cel:"exe_mismatch" yaml:"exe_mismatch,omitempty"`
+	Comm        string   `cel:"comm" yaml:"comm"`
+	Cmdline     []string `cel:"cmdline" yaml:"cmdline,flow"`
 	// Cmd is Cmdline joined by single spaces, trailing white space removed.
 	Cmd string `cel:"cmd" yaml:"-"`
 	// State is the one-letter process state (R, S, D, Z, T, ...).

@@ -203,7 +203,7 @@ func TestRunActionLongCmdline(t *testing.T) {
 	dir := sharedDir(t)
 	out := filepath.Join(dir, "out")
 	script := filepath.Join(dir, "action.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s' \"$PTRULE_CMD\" > "+out+"\nprintf '%s\\n' \"$@\" >> "+out+"\n"), 0o755); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s\\n' \"$PTRULE_CMD\" > "+out+"\nprintf '%s\\n' \"$@\" >> "+out+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	snap := testSnapshot()
@@ -226,7 +226,11 @@ func TestRunActionLongCmdline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, _, _ := strings.Cut(string(got), "\n")
+	env, arg, _ := strings.Cut(string(got), "\n")
+	arg = strings.TrimSuffix(arg, "\n")
+	if len(arg) > engine.MaxFieldBytes || !strings.Contains(arg, "…[truncated, ") {
+		t.Errorf("the argument {{.proc.cmd}} arrived with %d bytes, ending %q", len(arg), arg[max(0, len(arg)-40):])
+	}
 	if len(env) > builtin.MaxEnvValue || !strings.HasPrefix(snap.Procs[0].Cmd, env[:strings.LastIndex(env, "…")]) ||
 		!strings.Contains(env, "…[truncated, ") {
 		t.Errorf("PTRULE_CMD arrived with %d bytes, ending %q", len(env), env[max(0, len(env)-40):])

@@ -121,6 +121,9 @@ type User struct {
 	// RSS and VMSize are sums over the counted processes.
 	RSS    int64 `cel:"rss"`
 	VMSize int64 `cel:"vmsize"`
+	// Sessions is the number of distinct sessions the counted processes
+	// are in: a fork bomb that calls setsid spreads over many.
+	Sessions int `cel:"sessions"`
 }
 
 // Session aggregates the processes of one session id.
@@ -193,6 +196,7 @@ func (s *Snapshot) Derive(ign IgnoreMatcher) {
 
 	users := map[int]*User{}
 	sessions := map[int]*Session{}
+	userSessions := map[[2]int]bool{} // uid, sid of counted processes
 	s.ignored = make([]bool, len(s.Procs))
 	for i := range s.Procs {
 		p := &s.Procs[i]
@@ -210,6 +214,10 @@ func (s *Snapshot) Derive(ign IgnoreMatcher) {
 			u.PIDs = append(u.PIDs, p.PID)
 			u.RSS += p.RSS
 			u.VMSize += p.VMSize
+			if k := [2]int{p.UID, p.SID}; !userSessions[k] {
+				userSessions[k] = true
+				u.Sessions++
+			}
 		}
 
 		se := sessions[p.SID]

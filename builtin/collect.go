@@ -303,8 +303,8 @@ func fileIDOf(st *unix.Stat_t) fileID {
 
 // readExe fills Exe, ExeDeleted and ExeMismatch from the text of the exe
 // link and from the file behind it. The text alone proves nothing: a file
-// may be named "x (deleted)", and another mount namespace, a bind mount or
-// a chroot may show any file under any path. So deletion is the kernel's
+// may be named "x (deleted)", and in another mount namespace, or under a
+// bind mount, any file may show under any path. So deletion is the kernel's
 // link count of the file the process runs (or a memfd, which has no file),
 // and the path counts as the process's executable only when the file at
 // that path in ptrule's view is that same file (device and inode). When

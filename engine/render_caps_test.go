@@ -245,3 +245,31 @@ func TestDeriveUserSessions(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTruncate checks truncate's promises on any text and cap: the
+// result fits, keeps a prefix of the text, says how many bytes it left
+// out, and does not split a rune of valid UTF-8.
+func FuzzTruncate(f *testing.F) {
+	f.Add("plain", 100)
+	f.Add(strings.Repeat("€", 100), 64)
+	f.Add(strings.Repeat("\xff\x00", 100), 40)
+	f.Fuzz(func(t *testing.T, s string, limit int) {
+		if limit < 40 || limit > 1<<20 {
+			t.Skip()
+		}
+		got := truncate(s, limit)
+		if len(s) <= limit {
+			if got != s {
+				t.Fatalf("changed a text within the cap")
+			}
+			return
+		}
+		i := strings.LastIndex(got, "…[truncated, ")
+		if len(got) > limit || i < 0 || got[:i] != s[:i] || got[i:] != fmt.Sprintf(truncatedMark, len(s)-i) {
+			t.Fatalf("truncate(%q, %d) = %q", s, limit, got)
+		}
+		if utf8.ValidString(s) && !utf8.ValidString(got) {
+			t.Fatalf("split a rune: %q", got)
+		}
+	})
+}

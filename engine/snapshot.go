@@ -50,8 +50,10 @@ type Process struct {
 	ExeDeleted bool `cel:"exe_deleted" yaml:"exe_deleted,omitempty"`
 	// ExeMismatch reports that the file the process runs is not the file
 	// at Exe in ptrule's view of the file system — the process lives in
-	// another mount namespace, under a bind mount, a chroot or a
-	// container — or that ptrule could not confirm it is. exe: and pexe:
+	// another mount namespace (a container) or runs a program
+	// bind-mounted over the path — or that ptrule could not confirm it
+	// is. (A chrooted process shows its path from ptrule's root, which
+	// leads to the very file: no mismatch.) exe: and pexe:
 	// ignore entries never match such a process. Never set together with
 	// ExeDeleted.
 	ExeMismatch bool     `cel:"exe_mismatch" yaml:"exe_mismatch,omitempty"`

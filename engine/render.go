@@ -8,7 +8,6 @@ import (
 	"math"
 	"reflect"
 	"strings"
-	"sync"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -298,26 +297,17 @@ type needs struct {
 // allNeeds builds every list: for checking templates against sample facts.
 var allNeeds = needs{procs: true, exeProcs: true}
 
-// needsCache holds the needs of each parsed template; templates do not
-// change once loaded.
-var needsCache sync.Map // *template.Template -> needs
-
 // needsOf returns the lists that the templates may read. A list counts as
 // read when its name appears anywhere in a template's text (a field, a
 // variable's field, a string given to index), which errs on the side of
-// building it.
+// building it. Walking a template's tree costs far less than rendering it,
+// so nothing is cached (a cache keyed by template would outlive reloads).
 func needsOf(ts ...*template.Template) needs {
 	var n needs
 	for _, t := range ts {
 		if t == nil {
 			continue
 		}
-		if v, ok := needsCache.Load(t); ok {
-			nv := v.(needs)
-			n.procs, n.exeProcs = n.procs || nv.procs, n.exeProcs || nv.exeProcs
-			continue
-		}
-		var tn needs
 		for _, sub := range t.Templates() {
 			if sub.Tree == nil || sub.Tree.Root == nil {
 				continue
@@ -325,14 +315,12 @@ func needsOf(ts ...*template.Template) needs {
 			walkIdents(sub.Tree.Root, func(id string) {
 				switch id {
 				case "procs":
-					tn.procs = true
+					n.procs = true
 				case "exe_procs":
-					tn.exeProcs = true
+					n.exeProcs = true
 				}
 			})
 		}
-		needsCache.Store(t, tn)
-		n.procs, n.exeProcs = n.procs || tn.procs, n.exeProcs || tn.exeProcs
 	}
 	return n
 }
@@ -416,12 +404,13 @@ func (m *Match) templateData(need needs) (data map[string]any, notes []string) {
 	listed := func(pids []int, what string) []any {
 		out := make([]any, 0, min(len(pids), MaxListedProcs))
 		more := 0
-		for _, pid := range pids {
+		for i, pid := range pids {
+			if len(out) == MaxListedProcs {
+				// The aggregates hold only processes of the snapshot.
+				more = len(pids) - i
+				break
+			}
 			if p := v.snap.Proc(pid); p != nil {
-				if len(out) == MaxListedProcs {
-					more++
-					continue
-				}
 				out = append(out, toData(p))
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -236,33 +237,29 @@ func Display(s string) string {
 // with strings capped at MaxFieldBytes and escaped for display, lists
 // other than PID lists capped at MaxListItems (a string list ends with a
 // "…[N more]" item) and durations rounded to seconds.
-func toData(v any) any {
-	rv := reflect.ValueOf(v)
-	for rv.Kind() == reflect.Pointer {
+func toData(v any) any { return dataOf(reflect.ValueOf(v)) }
+
+func dataOf(rv reflect.Value) any {
+	for rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Interface {
 		if rv.IsNil() {
 			return nil
 		}
 		rv = rv.Elem()
 	}
-	switch x := rv.Interface().(type) {
-	case time.Time:
-		return x
-	case time.Duration:
-		return x.Round(time.Second)
-	case string:
-		return Display(truncate(x, MaxFieldBytes))
+	switch rv.Type() {
+	case timeType:
+		return rv.Interface()
+	case durationType:
+		return time.Duration(rv.Int()).Round(time.Second)
 	}
 	switch rv.Kind() {
+	case reflect.String:
+		return Display(truncate(rv.String(), MaxFieldBytes))
 	case reflect.Struct:
-		t := rv.Type()
-		m := make(map[string]any, t.NumField())
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name := f.Tag.Get("cel")
-			if !f.IsExported() || name == "" || name == "-" {
-				continue
-			}
-			m[name] = toData(rv.Field(i).Interface())
+		fields := celFields(rv.Type())
+		m := make(map[string]any, len(fields))
+		for _, f := range fields {
+			m[f.name] = dataOf(rv.Field(f.index))
 		}
 		return m
 	case reflect.Slice:
@@ -276,7 +273,7 @@ func toData(v any) any {
 		n := min(rv.Len(), MaxListItems)
 		out := make([]any, n, n+1)
 		for i := range out {
-			out[i] = toData(rv.Index(i).Interface())
+			out[i] = dataOf(rv.Index(i))
 		}
 		if more := rv.Len() - n; more > 0 && rv.Type().Elem().Kind() == reflect.String {
 			out = append(out, fmt.Sprintf("…[%d more]", more))
@@ -284,6 +281,33 @@ func toData(v any) any {
 		return out
 	}
 	return rv.Interface()
+}
+
+// celField is an exported struct field with a CEL name.
+type celField struct {
+	index int
+	name  string
+}
+
+// celFieldCache holds the CEL fields of each fact type: a handful of
+// types, read for every process of every rendered list.
+var celFieldCache sync.Map // reflect.Type -> []celField
+
+func celFields(t reflect.Type) []celField {
+	if v, ok := celFieldCache.Load(t); ok {
+		return v.([]celField)
+	}
+	var fs []celField
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := f.Tag.Get("cel")
+		if !f.IsExported() || name == "" || name == "-" {
+			continue
+		}
+		fs = append(fs, celField{index: i, name: name})
+	}
+	celFieldCache.Store(t, fs)
+	return fs
 }
 
 // needs says which process lists a template may read. Each list costs

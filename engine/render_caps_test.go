@@ -202,11 +202,22 @@ func TestCappedWriter(t *testing.T) {
 // template reads only the process, for one user with n processes: the
 // cost per match must not grow with n.
 func BenchmarkRenderMatches(b *testing.B) {
+	benchRender(b, `{{.proc.cmd}} {{dur .proc.age}} {{.user.count}}`)
+}
+
+// BenchmarkRenderMatchesListing renders matches whose template lists the
+// user's and the executable's processes: each list is cut at
+// MaxListedProcs, so the cost per match stays bounded too.
+func BenchmarkRenderMatchesListing(b *testing.B) {
+	benchRender(b, `{{range .user.procs}}{{.pid}} {{end}}{{range .exe_procs}}{{.cmd}} {{end}}`)
+}
+
+func benchRender(b *testing.B, message string) {
 	for _, n := range []int{500, 2000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			snap := userSnapshot(n, "worker --pool www")
 			rs := loadOK(b, yamlFile("r.yaml", `rules: [{name: r, scope: process, condition: "true",
-  subject: "{{.proc.user}} {{.proc.pid}}", message: "{{.proc.cmd}} {{dur .proc.age}} {{.user.count}}", actions: [alert: {}]}]`))
+  subject: "{{.proc.user}} {{.proc.pid}}", message: "`+message+`", actions: [alert: {}]}]`))
 			ms, errs := rs.Evaluate(snap, nil)
 			if len(errs) > 0 || len(ms) != n {
 				b.Fatalf("%d matches, %v", len(ms), errs)

@@ -304,27 +304,36 @@ func fileIDOf(st *unix.Stat_t) fileID {
 // readExe fills Exe, ExeDeleted and ExeMismatch from the text of the exe
 // link and from the file behind it. The text alone proves nothing: a file
 // may be named "x (deleted)", and in another mount namespace, or under a
-// bind mount, any file may show under any path. So deletion is the kernel's
-// link count of the file the process runs (or a memfd, which has no file),
-// and the path counts as the process's executable only when the file at
-// that path in ptrule's view is that same file (device and inode). When
-// the file behind the link cannot be stat'ed nothing is confirmed: the
-// text is kept whole and ExeMismatch is set, so no exe: entry hides it.
+// bind mount, any file may show under any path. So:
+//
+//   - the program is deleted when the kernel's link count of the file it
+//     runs is 0, when it runs from memory (memfd), or when the link ends in
+//     " (deleted)" and the file at that very path in ptrule's view is not
+//     the one it runs (the name it was started as was unlinked, even if
+//     another hard link keeps the file);
+//   - otherwise its path counts as its executable only when the file at
+//     that path in ptrule's view is the one it runs (device and inode).
+//
+// The suffix is removed only from a deleted program's path. When the file
+// behind the link cannot be stat'ed nothing is confirmed: the text is kept
+// whole and ExeMismatch is set, so no exe: entry hides the process.
 func (col *collection) readExe(dir int, text string, p *engine.Process) {
+	p.Exe = text
 	var st unix.Stat_t
 	if err := unix.Fstatat(dir, col.c.exeFile, &st, 0); err != nil {
-		p.Exe, p.ExeDeleted, p.ExeMismatch = text, strings.HasPrefix(text, memfdPrefix), true
+		p.ExeDeleted, p.ExeMismatch = strings.HasPrefix(text, memfdPrefix), true
 		return
 	}
 	running := fileIDOf(&st)
-	p.Exe = text
-	if running.nlink == 0 || strings.HasPrefix(text, memfdPrefix) {
+	at := col.viewFile(text)
+	same := at.ok && at.dev == running.dev && at.ino == running.ino
+	unlinked := strings.HasSuffix(text, exeDeletedSuffix) && !same
+	if running.nlink == 0 || unlinked || strings.HasPrefix(text, memfdPrefix) {
 		p.ExeDeleted = true
 		p.Exe = strings.TrimSuffix(text, exeDeletedSuffix)
 		return
 	}
-	at := col.viewFile(p.Exe)
-	p.ExeMismatch = !at.ok || at.dev != running.dev || at.ino != running.ino
+	p.ExeMismatch = !same
 }
 
 // viewFile stats an exe path in ptrule's view, once per collection.

@@ -1045,6 +1045,9 @@ func TestCollectExeIdentity(t *testing.T) {
 		// A memfd inode may show a link count of 1: the name decides.
 		{name: "memfd with a link", proc: proctest.Proc{Exe: "/memfd:payload (deleted)"}, wantExe: "/memfd:payload", wantDeleted: true},
 		{name: "another file under the path", proc: proctest.Proc{Exe: "/usr/bin/dbus-daemon", ExeMismatch: true}, wantExe: "/usr/bin/dbus-daemon", wantMismatch: true},
+		// Started as /tmp/a, which was unlinked while another hard link
+		// keeps the file: the kernel marks the name, the link count is 1.
+		{name: "unlinked name, file kept by another link", proc: proctest.Proc{Exe: "/tmp/a (deleted)", ExeMismatch: true}, wantExe: "/tmp/a", wantDeleted: true},
 		{
 			name: "path missing from the view", proc: proctest.Proc{Exe: "/usr/bin/dbus-daemon"},
 			breakTree: func(t *testing.T, tree *proctest.Tree) {
@@ -1192,6 +1195,26 @@ func TestCollectRealExeNamedDeleted(t *testing.T) {
 	p := collectPID(t, pid)
 	if p.Exe != exe || p.ExeDeleted || p.ExeMismatch {
 		t.Errorf("exe %q deleted %v mismatch %v, want %q, not deleted, no mismatch", p.Exe, p.ExeDeleted, p.ExeMismatch, exe)
+	}
+}
+
+// TestCollectRealUnlinkedHardLinked runs a copy of sleep, links the copy
+// under a second name and removes the first: the file lives on, but the
+// name the process shows was unlinked, so it is deleted.
+func TestCollectRealUnlinkedHardLinked(t *testing.T) {
+	dir := execTempDir(t)
+	exe := filepath.Join(dir, "sleep")
+	copySleep(t, exe)
+	pid := startReal(t, exec.Command(exe, "300"), exe+"\x00300\x00")
+	if err := os.Link(exe, filepath.Join(dir, "kept")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(exe); err != nil {
+		t.Fatal(err)
+	}
+	p := collectPID(t, pid)
+	if p.Exe != exe || !p.ExeDeleted || p.ExeMismatch {
+		t.Errorf("exe %q deleted %v mismatch %v, want %q deleted, no mismatch", p.Exe, p.ExeDeleted, p.ExeMismatch, exe)
 	}
 }
 

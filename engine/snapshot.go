@@ -46,7 +46,9 @@ type Process struct {
 	// the link could not be read.
 	Exe string `cel:"exe" yaml:"exe"`
 	// ExeDeleted reports that the executable was deleted or replaced while
-	// running, memfd executables included.
+	// running, memfd executables included: the kernel's link count of the
+	// file is 0, or the name it was started as was unlinked. A file whose
+	// own name ends in " (deleted)" is not deleted.
 	ExeDeleted bool `cel:"exe_deleted" yaml:"exe_deleted,omitempty"`
 	// ExeMismatch reports that the file the process runs is not the file
 	// at Exe in ptrule's view of the file system — the process lives in

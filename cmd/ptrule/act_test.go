@@ -122,7 +122,7 @@ func TestRunAction(t *testing.T) {
 	}
 	for _, want := range []string{
 		"/usr/bin/x (deleted)\n100\nbob\n1\n",
-		"PTRULE_CMD=x --flag\n", "PTRULE_EXE=/usr/bin/x\n", "PTRULE_PID=100\n", "PTRULE_PPID=1\n",
+		"PTRULE_CMD=x --flag\n", "PTRULE_EXE=/usr/bin/x\n", "PTRULE_EXE_MISMATCH=false\n", "PTRULE_PID=100\n", "PTRULE_PPID=1\n",
 		"PTRULE_RULE=pt-deleted-like\n", "PTRULE_USER=bob\n", "PTRULE_HOST=web1\n",
 	} {
 		if !strings.Contains(string(got), want) {

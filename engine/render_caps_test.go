@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,9 +40,18 @@ func TestRenderBoundedAlert(t *testing.T) {
 	for _, n := range []int{1, 11, 40, 150} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			m := matchOf(t, userProcsRule, userSnapshot(n, mb))
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
 			subject, message, err := m.Render(NoEnricher{})
+			runtime.ReadMemStats(&after)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// Uncapped, 40 such processes took over a gigabyte; the data
+			// of at most 100 capped processes and a capped buffer remain.
+			// (150 processes: under 5 MiB.)
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+				t.Errorf("rendering allocated %d MiB", alloc>>20)
 			}
 			if len(subject) > MaxSubject || len(subject)+len(message) > MaxAlertBytes {
 				t.Errorf("subject %d bytes, alert %d bytes: over the caps %d and %d", len(subject), len(subject)+len(message), MaxSubject, MaxAlertBytes)

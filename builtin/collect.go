@@ -33,7 +33,28 @@ type Collector struct {
 	root     string
 	ticks    uint64
 	pageSize int64
+	// exeFile is the entry of a process directory that leads to the file
+	// the process runs, and view the directory that stands for "/" when
+	// an exe path is looked up in ptrule's own view of the file system.
+	// On a procfs they are the magic link "exe" and "" (the real root).
+	// A fake tree (package proctest) is no procfs and cannot hold magic
+	// links: there the file is behind FakeExeFile and the view is the
+	// tree's FakeView directory, so that a test states device, inode and
+	// link count with real files.
+	exeFile string
+	view    string
 }
+
+// The seam of fake /proc trees; see Collector.exeFile. Package proctest
+// writes these entries.
+const (
+	// FakeExeFile is the entry of a fake process directory that links to
+	// the file the process runs, as the magic link exe does in procfs.
+	FakeExeFile = "exe-file"
+	// FakeView is the directory of a fake tree that stands for the root
+	// of ptrule's view of the file system.
+	FakeView = "view"
+)
 
 // NewCollector returns a Collector for the /proc tree at procRoot: "/proc"
 // in production, a directory built by package proctest in tests.
@@ -42,12 +63,18 @@ func NewCollector(procRoot string) (*Collector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open proc tree: %w", err)
 	}
-	return &Collector{
+	c := &Collector{
 		fs:       pfs,
 		root:     procRoot,
 		ticks:    clockTicks(),
 		pageSize: int64(os.Getpagesize()),
-	}, nil
+		exeFile:  "exe",
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(procRoot, &st); err == nil && st.Type != unix.PROC_SUPER_MAGIC {
+		c.exeFile, c.view = FakeExeFile, filepath.Join(procRoot, FakeView)
+	}
+	return c, nil
 }
 
 // CollectOptions selects what Collect gathers.
@@ -71,7 +98,7 @@ func (c *Collector) Collect(opts CollectOptions) (*engine.Snapshot, error) {
 	// Time and uptime are read together first, so that ages and the
 	// snapshot time describe the same instant.
 	now := time.Now()
-	col := &collection{c: c, users: map[int]string{}, buf: make([]byte, 0, 4096)}
+	col := &collection{c: c, users: map[int]string{}, files: map[string]fileID{}, buf: make([]byte, 0, 4096)}
 	host, err := col.readHost(now)
 	if err != nil {
 		return nil, err
@@ -118,10 +145,14 @@ func (c *Collector) Collect(opts CollectOptions) (*engine.Snapshot, error) {
 // collection is the state of one Collect call: what is read once per
 // snapshot and shared by all its processes.
 type collection struct {
-	c       *Collector
-	boot    time.Time
-	uptime  time.Duration
-	users   map[int]string
+	c      *Collector
+	boot   time.Time
+	uptime time.Duration
+	users  map[int]string
+	// files caches the identity of each exe path in ptrule's view: many
+	// processes run the same program. A failed stat is cached as the
+	// zero fileID.
+	files   map[string]fileID
 	sockets *socketTable
 	// buf is reused by every read; parsers copy what they keep.
 	buf []byte
@@ -228,7 +259,7 @@ func (col *collection) readProc(pid int) (p engine.Process, ok bool) {
 	// A zombie has no exe link and fails with ENOENT like a vanished
 	// process, so an exe error never drops the process.
 	if exe, err := col.readlinkAt(dir, "exe"); err == nil {
-		p.Exe, p.ExeDeleted = splitDeleted(exe)
+		col.readExe(dir, exe, &p)
 	}
 
 	data, err = col.readAt(dir, "cmdline")
@@ -257,6 +288,68 @@ func (col *collection) readProc(pid int) (p engine.Process, ok bool) {
 		col.readSockets(dir, pid, &p)
 	}
 	return p, true
+}
+
+// fileID identifies a file: device and inode, with its link count. The
+// zero value stands for a file that could not be stat'ed.
+type fileID struct {
+	dev, ino, nlink uint64
+	ok              bool
+}
+
+func fileIDOf(st *unix.Stat_t) fileID {
+	return fileID{dev: st.Dev, ino: st.Ino, nlink: uint64(st.Nlink), ok: true}
+}
+
+// readExe fills Exe, ExeDeleted and ExeMismatch from the text of the exe
+// link and from the file behind it. The text alone proves nothing: a file
+// may be named "x (deleted)", and in another mount namespace, or under a
+// bind mount, any file may show under any path. So:
+//
+//   - the program is deleted when the kernel's link count of the file it
+//     runs is 0, when it runs from memory (memfd), or when the link ends in
+//     " (deleted)" and the file at that very path in ptrule's view is not
+//     the one it runs (the name it was started as was unlinked, even if
+//     another hard link keeps the file);
+//   - otherwise its path counts as its executable only when the file at
+//     that path in ptrule's view is the one it runs (device and inode).
+//
+// The suffix is removed only from a deleted program's path. When the file
+// behind the link cannot be stat'ed nothing is confirmed: the text is kept
+// whole and ExeMismatch is set, so no exe: entry hides the process.
+func (col *collection) readExe(dir int, text string, p *engine.Process) {
+	p.Exe = text
+	var st unix.Stat_t
+	if err := unix.Fstatat(dir, col.c.exeFile, &st, 0); err != nil {
+		p.ExeDeleted, p.ExeMismatch = strings.HasPrefix(text, memfdPrefix), true
+		return
+	}
+	running := fileIDOf(&st)
+	at := col.viewFile(text)
+	same := at.ok && at.dev == running.dev && at.ino == running.ino
+	unlinked := strings.HasSuffix(text, exeDeletedSuffix) && !same
+	if running.nlink == 0 || unlinked || strings.HasPrefix(text, memfdPrefix) {
+		p.ExeDeleted = true
+		p.Exe = strings.TrimSuffix(text, exeDeletedSuffix)
+		return
+	}
+	p.ExeMismatch = !same
+}
+
+// viewFile stats an exe path in ptrule's view, once per collection.
+func (col *collection) viewFile(path string) fileID {
+	if id, ok := col.files[path]; ok {
+		return id
+	}
+	var id fileID
+	if filepath.IsAbs(path) {
+		var st unix.Stat_t
+		if unix.Stat(col.c.view+path, &st) == nil {
+			id = fileIDOf(&st)
+		}
+	}
+	col.files[path] = id
+	return id
 }
 
 // userName resolves a uid once per snapshot; users can be renamed, so the
@@ -377,19 +470,15 @@ func saturateInt64(v uint64) int64 {
 }
 
 // exeDeletedSuffix is what the kernel appends to the exe link of a program
-// whose file was unlinked or replaced; memfd programs always carry it.
+// whose file was unlinked or replaced; memfd programs always carry it. It
+// is removed only when the kernel's link count says the file is gone: a
+// file may carry the suffix in its own name.
 const exeDeletedSuffix = " (deleted)"
 
-// splitDeleted removes the " (deleted)" suffix from an exe link and
-// reports whether it was there.
-func splitDeleted(exe string) (path string, deleted bool) {
-	if p, ok := strings.CutSuffix(exe, exeDeletedSuffix); ok {
-		return p, true
-	}
-	// A memfd program has no file at all; treat it as deleted even if a
-	// kernel ever stops printing the suffix.
-	return exe, strings.HasPrefix(exe, "/memfd:")
-}
+// memfdPrefix starts the exe link of a program run from memory
+// (memfd_create and fexecve). It has no file at all, so it counts as
+// deleted whatever link count its inode shows.
+const memfdPrefix = "/memfd:"
 
 // parseStatusEUID returns the effective uid, the second number of the
 // "Uid:" line of /proc/PID/status.

@@ -7,8 +7,10 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -1060,5 +1062,265 @@ func TestCollectKeysSurviveClockStep(t *testing.T) {
 	}
 	if startAfter.Sub(startBefore) != -90*time.Second {
 		t.Errorf("start moved by %v, want the btime change (the test did not step the clock)", startAfter.Sub(startBefore))
+	}
+}
+
+// TestCollectExeIdentity checks that deletion and the exe path's trust
+// come from the file the process runs, not from the text of its exe link.
+func TestCollectExeIdentity(t *testing.T) {
+	if FakeExeFile != proctest.ExeFile || FakeView != proctest.View {
+		t.Fatalf("the fake-tree seam differs: builtin %q %q, proctest %q %q", FakeExeFile, FakeView, proctest.ExeFile, proctest.View)
+	}
+	tests := []struct {
+		name         string
+		proc         proctest.Proc
+		breakTree    func(t *testing.T, tree *proctest.Tree)
+		wantExe      string
+		wantDeleted  bool
+		wantMismatch bool
+	}{
+		{name: "the file at its path", proc: proctest.Proc{Exe: "/usr/bin/dbus-daemon"}, wantExe: "/usr/bin/dbus-daemon"},
+		{name: "a file named x (deleted) is not deleted", proc: proctest.Proc{Exe: "/tmp/x (deleted)"}, wantExe: "/tmp/x (deleted)"},
+		{name: "unlinked", proc: proctest.Proc{Exe: "/usr/bin/x", ExeDeleted: true}, wantExe: "/usr/bin/x", wantDeleted: true},
+		{name: "memfd", proc: proctest.Proc{Exe: "/memfd:payload", ExeDeleted: true}, wantExe: "/memfd:payload", wantDeleted: true},
+		// A memfd inode may show a link count of 1: the name decides.
+		{name: "memfd with a link", proc: proctest.Proc{Exe: "/memfd:payload (deleted)"}, wantExe: "/memfd:payload", wantDeleted: true},
+		{name: "another file under the path", proc: proctest.Proc{Exe: "/usr/bin/dbus-daemon", ExeMismatch: true}, wantExe: "/usr/bin/dbus-daemon", wantMismatch: true},
+		// Started as /tmp/a, which was unlinked while another hard link
+		// keeps the file: the kernel marks the name, the link count is 1.
+		{name: "unlinked name, file kept by another link", proc: proctest.Proc{Exe: "/tmp/a (deleted)", ExeMismatch: true}, wantExe: "/tmp/a", wantDeleted: true},
+		{
+			name: "path missing from the view", proc: proctest.Proc{Exe: "/usr/bin/dbus-daemon"},
+			breakTree: func(t *testing.T, tree *proctest.Tree) {
+				if err := os.Remove(filepath.Join(tree.Root(), proctest.View, "usr/bin/dbus-daemon")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantExe: "/usr/bin/dbus-daemon", wantMismatch: true,
+		},
+		{
+			name: "file behind the link unreadable", proc: proctest.Proc{Exe: "/usr/bin/x (deleted)"},
+			breakTree: func(t *testing.T, tree *proctest.Tree) {
+				if err := os.Remove(filepath.Join(tree.Dir(300), proctest.ExeFile)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantExe: "/usr/bin/x (deleted)", wantMismatch: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tree := proctest.New(t)
+			tt.proc.PID = 300
+			tree.AddProc(tt.proc)
+			if tt.breakTree != nil {
+				tt.breakTree(t, tree)
+			}
+			_, snap := collectTree(t, tree, CollectOptions{})
+			p := procOf(t, snap, 300)
+			if p.Exe != tt.wantExe || p.ExeDeleted != tt.wantDeleted || p.ExeMismatch != tt.wantMismatch {
+				t.Errorf("exe %q deleted %v mismatch %v, want %q %v %v", p.Exe, p.ExeDeleted, p.ExeMismatch, tt.wantExe, tt.wantDeleted, tt.wantMismatch)
+			}
+		})
+	}
+}
+
+// TestCollectExeSwappedFile checks that processes sharing an exe share its
+// identity, and that when the file at the path is replaced, the processes
+// still running the old one are no longer trusted by their path.
+func TestCollectExeSwappedFile(t *testing.T) {
+	tree := proctest.New(t)
+	for pid := 300; pid < 305; pid++ {
+		tree.AddProc(proctest.Proc{PID: pid, Exe: "/usr/sbin/sshd"})
+	}
+	c, snap := collectTree(t, tree, CollectOptions{})
+	for _, p := range snap.Procs {
+		if p.ExeMismatch {
+			t.Errorf("pid %d: mismatch for the file at its own path", p.PID)
+		}
+	}
+	// Replace the file at the path: every process now runs the old one.
+	path := filepath.Join(tree.Root(), proctest.View, "usr/sbin/sshd")
+	if err := os.Rename(path, path+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.Collect(CollectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range snap.Procs {
+		if !p.ExeMismatch || p.ExeDeleted {
+			t.Errorf("pid %d after the swap: mismatch %v deleted %v, want a mismatch", p.PID, p.ExeMismatch, p.ExeDeleted)
+		}
+	}
+}
+
+// startReal starts cmd in its own session, reaps it when the test ends and
+// waits until its command line reads want, which is once execve is done.
+func startReal(t *testing.T, cmd *exec.Cmd, want string) int {
+	t.Helper()
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setsid = true
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	pid := cmd.Process.Pid
+	t.Cleanup(func() {
+		// Only the process this test started is signalled and reaped.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); string(b) == want {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never ran %q", pid, want)
+		}
+	}
+}
+
+// copySleep copies the sleep program to path.
+func copySleep(t *testing.T, path string) {
+	t.Helper()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skipf("no sleep: %v", err)
+	}
+	data, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// collectPID collects one live process.
+func collectPID(t *testing.T, pid int) engine.Process {
+	t.Helper()
+	c, err := NewCollector("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.Collect(CollectOptions{PIDs: []int{pid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return procOf(t, snap, pid)
+}
+
+// execTempDir returns a directory where the test can run programs.
+func execTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ptrule-exe-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// TestCollectRealExeNamedDeleted runs a program whose file is named
+// "sleep (deleted)": the kernel says it is not deleted, and exe keeps the
+// real name.
+func TestCollectRealExeNamedDeleted(t *testing.T) {
+	exe := filepath.Join(execTempDir(t), "sleep (deleted)")
+	copySleep(t, exe)
+	pid := startReal(t, exec.Command(exe, "300"), exe+"\x00300\x00")
+	p := collectPID(t, pid)
+	if p.Exe != exe || p.ExeDeleted || p.ExeMismatch {
+		t.Errorf("exe %q deleted %v mismatch %v, want %q, not deleted, no mismatch", p.Exe, p.ExeDeleted, p.ExeMismatch, exe)
+	}
+}
+
+// TestCollectRealUnlinkedHardLinked runs a copy of sleep, links the copy
+// under a second name and removes the first: the file lives on, but the
+// name the process shows was unlinked, so it is deleted.
+func TestCollectRealUnlinkedHardLinked(t *testing.T) {
+	dir := execTempDir(t)
+	exe := filepath.Join(dir, "sleep")
+	copySleep(t, exe)
+	pid := startReal(t, exec.Command(exe, "300"), exe+"\x00300\x00")
+	if err := os.Link(exe, filepath.Join(dir, "kept")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(exe); err != nil {
+		t.Fatal(err)
+	}
+	p := collectPID(t, pid)
+	if p.Exe != exe || !p.ExeDeleted || p.ExeMismatch {
+		t.Errorf("exe %q deleted %v mismatch %v, want %q deleted, no mismatch", p.Exe, p.ExeDeleted, p.ExeMismatch, exe)
+	}
+}
+
+// TestCollectRealMemfdExe runs a copy of sleep from memory (memfd_create,
+// then execve of its /proc/self/fd link): it is deleted.
+func TestCollectRealMemfdExe(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skipf("no sleep: %v", err)
+	}
+	data, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.MemfdCreate("ptrule-test", unix.MFD_CLOEXEC)
+	if err != nil {
+		t.Skipf("memfd_create: %v", err)
+	}
+	mem := os.NewFile(uintptr(fd), "memfd")
+	defer mem.Close()
+	if _, err := mem.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/proc/self/fd/3", "300")
+	cmd.ExtraFiles = []*os.File{mem}
+	pid := startReal(t, cmd, "/proc/self/fd/3\x00300\x00")
+	p := collectPID(t, pid)
+	if p.Exe != "/memfd:ptrule-test" || !p.ExeDeleted || p.ExeMismatch {
+		t.Errorf("exe %q deleted %v mismatch %v, want /memfd:ptrule-test deleted, no mismatch", p.Exe, p.ExeDeleted, p.ExeMismatch)
+	}
+}
+
+// TestCollectRealSpoofedExe runs a program in a mount namespace of its own
+// where another file is bind-mounted over the path of a listed program:
+// the process shows the listed path, but is not running the file at that
+// path in ptrule's view, so an exe: entry for the path does not hide it.
+// The same path run plainly is hidden.
+func TestCollectRealSpoofedExe(t *testing.T) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skipf("no unshare: %v", err)
+	}
+	dir := execTempDir(t)
+	listed, impostor := filepath.Join(dir, "dbus-daemon"), filepath.Join(dir, "payload")
+	copySleep(t, listed)
+	copySleep(t, impostor)
+	ign, probs := engine.ParseIgnore("site.pignore", []byte("exe:"+listed+"\npexe:"+regexp.QuoteMeta(dir)+"/.*\n"), 1, nil)
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+
+	plain := startReal(t, exec.Command(listed, "301"), listed+"\x00301\x00")
+	if p := collectPID(t, plain); p.Exe != listed || p.ExeMismatch || p.ExeDeleted || !ign.Ignored(&p) {
+		t.Errorf("plain run: exe %q mismatch %v deleted %v ignored %v, want %q hidden", p.Exe, p.ExeMismatch, p.ExeDeleted, ign.Ignored(&p), listed)
+	}
+
+	spoof := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", `mount --bind "$1" "$2" && exec "$2" 302`, "sh", impostor, listed)
+	var out strings.Builder
+	spoof.Stdout, spoof.Stderr = &out, &out
+	pid := startReal(t, spoof, listed+"\x00302\x00")
+	p := collectPID(t, pid)
+	if p.Exe != listed || !p.ExeMismatch || p.ExeDeleted {
+		t.Errorf("spoofed run: exe %q mismatch %v deleted %v, want %q with a mismatch (%s)", p.Exe, p.ExeMismatch, p.ExeDeleted, listed, out.String())
+	}
+	if e, ok := ign.Match(&p); ok || ign.Ignored(&p) {
+		t.Errorf("spoofed run hidden by %v", e)
 	}
 }

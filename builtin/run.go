@@ -36,6 +36,18 @@ const DefaultRunTimeout = 30 * time.Second
 // MaxRunOutput caps RunResult.Output, marker included.
 const MaxRunOutput = 64 << 10
 
+// MaxEnvValue caps each value of RunRequest.Env, marker included. The
+// kernel refuses an execve with any one environment string longer than
+// MAX_ARG_STRLEN (128 KiB), and a process chooses the size of its own
+// command line, so an uncapped PTRULE_CMD would let any user make every
+// run action about their processes fail. 32 KiB keeps a dozen capped
+// values far below the kernel's total limit as well.
+const MaxEnvValue = 32 << 10
+
+// envTruncated is the marker that ends a capped environment value; %d is
+// the number of bytes left out.
+const envTruncated = "…[truncated, %d bytes]"
+
 // truncatedMarker ends an Output that was cut at MaxRunOutput.
 const truncatedMarker = "\n[truncated]"
 
@@ -265,7 +277,7 @@ func exitedOnItsOwn(err error) bool {
 }
 
 // runEnv builds the environment: RunPath, then env sorted by name (a PATH
-// in env replaces RunPath).
+// in env replaces RunPath). Each value is capped at MaxEnvValue.
 func runEnv(env map[string]string) ([]string, error) {
 	keys := make([]string, 0, len(env))
 	for k := range env {
@@ -281,9 +293,29 @@ func runEnv(env map[string]string) ([]string, error) {
 			out[0] = "PATH=" + env[k]
 			continue
 		}
-		out = append(out, k+"="+env[k])
+		out = append(out, k+"="+CapEnvValue(env[k]))
 	}
 	return out, nil
+}
+
+// CapEnvValue returns v when it fits in MaxEnvValue bytes, else its start
+// followed by "…[truncated, N bytes]", N the number of bytes left out,
+// within MaxEnvValue bytes in all. The cut does not split a UTF-8
+// sequence.
+func CapEnvValue(v string) string {
+	if len(v) <= MaxEnvValue {
+		return v
+	}
+	// The marker's length depends on N, which depends on the cut: size
+	// it for the largest N, the whole value.
+	keep := MaxEnvValue - len(fmt.Sprintf(envTruncated, len(v)))
+	for i := keep; i > 0 && i > keep-utf8.UTFMax; i-- {
+		if utf8.RuneStart(v[i]) {
+			keep = i
+			break
+		}
+	}
+	return v[:keep] + fmt.Sprintf(envTruncated, len(v)-keep)
 }
 
 // cappedBuffer keeps the first max bytes written to it and drops the rest,

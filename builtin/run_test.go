@@ -338,3 +338,67 @@ func TestRunEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestCapEnvValue(t *testing.T) {
+	long := strings.Repeat("a", 200<<10)
+	tests := []struct {
+		name      string
+		in        string
+		wantSame  bool
+		wantLeft  int // bytes left out, when capped
+		wantValid bool
+	}{
+		{"short", "x --flag", true, 0, true},
+		{"exactly the cap", long[:MaxEnvValue], true, 0, true},
+		{"one byte over", long[:MaxEnvValue+1], false, -1, true},
+		{"200 KiB", long, false, -1, true},
+		// A 3-byte rune across every possible cut position.
+		{"runes", strings.Repeat("€", 50<<10), false, -1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := CapEnvValue(tt.in)
+			if tt.wantSame {
+				if got != tt.in {
+					t.Fatalf("a value within the cap was changed")
+				}
+				return
+			}
+			if len(got) > MaxEnvValue {
+				t.Errorf("capped value has %d bytes, more than %d", len(got), MaxEnvValue)
+			}
+			i := strings.LastIndex(got, "…[truncated, ")
+			if i < 0 || !strings.HasSuffix(got, " bytes]") {
+				t.Fatalf("no marker at the end: %q", got[max(0, len(got)-40):])
+			}
+			n, err := strconv.Atoi(strings.TrimSuffix(got[i+len("…[truncated, "):], " bytes]"))
+			if err != nil || i+n != len(tt.in) || got[:i] != tt.in[:i] {
+				t.Errorf("kept %d bytes and says %d left out (%v) of %d", i, n, err, len(tt.in))
+			}
+			if !utf8.ValidString(got) {
+				t.Errorf("the cut split a rune")
+			}
+		})
+	}
+}
+
+// TestRunLongEnv runs a program with a 200 KiB environment value, more
+// than the kernel takes in one string: the value arrives capped and the
+// program starts.
+func TestRunLongEnv(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	script := writeScript(t, dir, "action.sh", `printf '%s' "$PTRULE_CMD" | wc -c; printf '%s' "$PTRULE_CMD" | tail -c 30`, 0o755)
+	long := strings.Repeat("A", 200<<10)
+	res := Run(context.Background(), RunRequest{Command: script, Env: map[string]string{"PTRULE_CMD": long, "PTRULE_RULE": "r"}})
+	if res.Err != nil || res.ExitCode != 0 {
+		t.Fatalf("Run: exit %d, err %v, output %q", res.ExitCode, res.Err, res.Output)
+	}
+	lines := strings.SplitN(res.Output, "\n", 2)
+	if n, err := strconv.Atoi(strings.TrimSpace(lines[0])); err != nil || n != MaxEnvValue {
+		t.Errorf("PTRULE_CMD arrived with %q bytes, want %d", lines[0], MaxEnvValue)
+	}
+	if len(lines) < 2 || !strings.HasSuffix(lines[1], "…[truncated, "+strconv.Itoa(len(long)-MaxEnvValue+len("…[truncated, 204800 bytes]"))+" bytes]") {
+		t.Errorf("no marker saying how much was left out: %q", res.Output)
+	}
+}

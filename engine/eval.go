@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"strconv"
+	"strings"
+	"text/template"
 	"time"
 )
 
@@ -283,27 +285,40 @@ func (m *Match) RenderAlert(a *PlannedAction, e Enricher) (subject, message stri
 	if a != nil && a.message != nil {
 		mt = a.message
 	}
-	data := m.templateData()
-	if subject, err = execute(st, e, data); err != nil {
+	data, notes := m.templateData(needsOf(st, mt))
+	if subject, err = execute(st, e, data, MaxSubject); err != nil {
 		return "", "", fmt.Errorf("rule %s: subject: %w", m.Rule.Name, err)
 	}
 	if st == nil {
-		subject = m.Rule.Name + ": " + m.Entity()
+		subject = truncate(m.Rule.Name+": "+m.Entity(), MaxSubject)
 	}
-	if message, err = execute(mt, e, data); err != nil {
+	// The notes on cut process lists end the message, after a blank
+	// line, within the cap.
+	tail := ""
+	for _, n := range notes {
+		tail += n + "\n"
+	}
+	room := MaxAlertBytes - len(subject)
+	if tail != "" {
+		room -= len(tail) + 2
+	}
+	if message, err = execute(mt, e, data, room); err != nil {
 		return "", "", fmt.Errorf("rule %s: message: %w", m.Rule.Name, err)
+	}
+	if tail != "" {
+		message = strings.TrimRight(message, "\n") + "\n\n" + tail
 	}
 	return subject, message, nil
 }
 
 // RenderRun renders a run action's command and arguments.
 func (m *Match) RenderRun(a *PlannedAction, e Enricher) (command string, args []string, err error) {
-	data := m.templateData()
-	if command, err = execute(a.command, e, data); err != nil {
+	data, _ := m.templateData(needsOf(append([]*template.Template{a.command}, a.args...)...))
+	if command, err = execute(a.command, e, data, MaxRunArg); err != nil {
 		return "", nil, fmt.Errorf("rule %s: run command: %w", m.Rule.Name, err)
 	}
 	for i, t := range a.args {
-		s, err := execute(t, e, data)
+		s, err := execute(t, e, data, MaxRunArg)
 		if err != nil {
 			return "", nil, fmt.Errorf("rule %s: run argument %d: %w", m.Rule.Name, i+1, err)
 		}

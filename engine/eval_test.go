@@ -95,6 +95,7 @@ func TestCELFeatures(t *testing.T) {
 		`proc.cmdline.join(" ") == proc.cmd`,
 		`"%s-%d".format(["a", 1]) == "a-1"`,
 		`proc.exe.startsWith("/usr/") && proc.exe.endsWith("php") && proc.exe.contains("bin")`,
+		`!proc.exe_deleted && !proc.exe_mismatch && user.sessions == 1`,
 		`"a.b".replace(".", "/") == "a/b" && "abc".reverse() == "cba"`,
 		// lists extension
 		`lists.range(3) == [0, 1, 2]`,

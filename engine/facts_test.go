@@ -38,7 +38,7 @@ func liveSnapshot() *Snapshot {
 				Connections: []Socket{{Proto: "tcp6", LocalIP: "2001:db8::1", LocalPort: 51234, RemoteIP: "2001:db8::dead:beef", RemotePort: 6667, State: "ESTABLISHED"}, {Proto: "udp", LocalIP: "10.0.0.5", LocalPort: 5353, RemoteIP: "203.0.113.7", RemotePort: 53, State: "ESTABLISHED"}},
 				ParentExe:   "/bin/bash", PgrpExe: "/home/bob/.x/agent", Cgroup: "/user.slice/user-1001.slice/session-3.scope"}, 2*time.Hour+600*time.Millisecond),
 			proc(Process{PID: 4300, PPID: 4242, PGID: 4242, SID: 4200, UID: 1001, User: "1001", Exe: "", Comm: "defunct", Cmdline: []string{}, State: "Z"}, 10*time.Second),
-			proc(Process{PID: 5000, PPID: 1, PGID: 5000, SID: 5000, UID: 33, User: "yes", Exe: "/usr/bin/true", Comm: "true", Cmdline: []string{"true", "", "null"}, State: "S"}, 0),
+			proc(Process{PID: 5000, PPID: 1, PGID: 5000, SID: 5000, UID: 33, User: "yes", Exe: "/usr/bin/true", ExeMismatch: true, Comm: "true", Cmdline: []string{"true", "", "null"}, State: "S"}, 0),
 			// What any user can start: bytes that are not UTF-8 in the
 			// executable's path and the argv, next to a literal backslash
 			// escape and quotes, and a newline in the name.

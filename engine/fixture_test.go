@@ -148,7 +148,7 @@ func TestRunFixturesLoadErrors(t *testing.T) {
 		{
 			name:    "unknown process key",
 			fixture: "tests:\n  - name: t\n    snapshot: {processes: [{pid: 7, vsize: 1MiB}]}\n    expect: []\n",
-			want:    []wantProblem{{`testdata/fixtures/f_test.yaml:3:37: unknown key "vsize" in processes entry (known keys: pid, ppid, pgid, sid, uid, user, exe, exe_deleted, comm, cmdline, state, start, age, cpu, vmsize, rss, threads, connections, listening, parent_exe, parent_exe_deleted, pgrp_exe, unit, cgroup)`, "vsize"}},
+			want:    []wantProblem{{`testdata/fixtures/f_test.yaml:3:37: unknown key "vsize" in processes entry (known keys: pid, ppid, pgid, sid, uid, user, exe, exe_deleted, exe_mismatch, comm, cmdline, state, start, age, cpu, vmsize, rss, threads, connections, listening, parent_exe, parent_exe_deleted, pgrp_exe, unit, cgroup)`, "vsize"}},
 		},
 		{
 			name:    "unknown key in an expect entry",
@@ -530,7 +530,7 @@ func TestFixtureSnapshotBuild(t *testing.T) {
 // key EncodeSnapshot writes must be accepted.
 func TestFixtureSnapshotSchema(t *testing.T) {
 	names, _ := yamlFields(reflect.TypeFor[Process]())
-	want := "pid ppid pgid sid uid user exe exe_deleted comm cmdline state start age cpu vmsize rss threads connections listening parent_exe parent_exe_deleted pgrp_exe unit cgroup"
+	want := "pid ppid pgid sid uid user exe exe_deleted exe_mismatch comm cmdline state start age cpu vmsize rss threads connections listening parent_exe parent_exe_deleted pgrp_exe unit cgroup"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("process keys:\n%s\nwant\n%s", got, want)
 	}

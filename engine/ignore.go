@@ -66,7 +66,7 @@ type ignorePattern struct {
 func (pt *ignorePattern) match(p *Process) bool {
 	switch pt.item {
 	case ignorePExe:
-		return !p.ExeDeleted && pt.re.MatchString(p.Exe)
+		return exeTrusted(p) && pt.re.MatchString(p.Exe)
 	case ignorePCmd:
 		return pt.re.MatchString(p.Cmd)
 	case ignorePUser:
@@ -357,10 +357,19 @@ func (l *IgnoreList) Entries() []IgnoreEntry {
 	return append([]IgnoreEntry(nil), l.entries...)
 }
 
+// exeTrusted reports whether exe: and pexe: entries may judge p by its exe
+// path: not when the executable was deleted, and not when the file it runs
+// is not the file at that path in ptrule's view (a bind mount or another
+// mount namespace could otherwise dress any program as a listed one).
+func exeTrusted(p *Process) bool {
+	return !p.ExeDeleted && !p.ExeMismatch
+}
+
 // Match returns the entry that hides p: of all entries matching p, the one
 // first in file order (for duplicates of a literal value, the first one
 // written). exe: and pexe: entries never match a process whose executable
-// was deleted; unit: entries never match a process without a unit.
+// was deleted or is not the file at its path in ptrule's view
+// (exe_mismatch); unit: entries never match a process without a unit.
 func (l *IgnoreList) Match(p *Process) (IgnoreEntry, bool) {
 	if l == nil || p == nil {
 		return IgnoreEntry{}, false
@@ -371,7 +380,7 @@ func (l *IgnoreList) Match(p *Process) (IgnoreEntry, bool) {
 			best = i
 		}
 	}
-	if !p.ExeDeleted {
+	if exeTrusted(p) {
 		take(l.exe, p.Exe)
 	}
 	take(l.cmd, p.Cmd)
@@ -404,7 +413,7 @@ func (l *IgnoreList) Ignored(p *Process) bool {
 		_, ok := m[key]
 		return ok
 	}
-	if (!p.ExeDeleted && has(l.exe, p.Exe)) || has(l.cmd, p.Cmd) || has(l.user, p.User) ||
+	if (exeTrusted(p) && has(l.exe, p.Exe)) || has(l.cmd, p.Cmd) || has(l.user, p.User) ||
 		(p.Unit != "" && has(l.unit, p.Unit)) {
 		return true
 	}

@@ -45,6 +45,8 @@ func TestIgnoreMatchItems(t *testing.T) {
 	fpm := Process{PID: 11, User: "alice", Exe: "/opt/remi/php83/root/usr/sbin/php-fpm", Cmd: "php-fpm: pool www", Unit: "php83-php-fpm.service"}
 	noUnit := Process{PID: 12, User: "bob", Exe: "/usr/bin/bash", Cmd: "-bash"}
 	deleted := Process{PID: 13, User: "mallory", Exe: "/tmp/x", ExeDeleted: true, Cmd: "x --run", Unit: "evil.service"}
+	// A program bind-mounted over a listed path in a namespace of its own.
+	spoofed := Process{PID: 14, User: "mallory", Exe: "/usr/bin/dbus-daemon", ExeMismatch: true, Cmd: "dbus-daemon --system", Unit: "evil.service"}
 
 	tests := []struct {
 		name string
@@ -94,6 +96,12 @@ func TestIgnoreMatchItems(t *testing.T) {
 		{"deleted: puser hides", "puser:mall.*", deleted, true},
 		{"deleted: unit hides", "unit:evil.service", deleted, true},
 		{"deleted: unit glob hides", "unit:evil*", deleted, true},
+		{"mismatch: exe blind", "exe:/usr/bin/dbus-daemon", spoofed, false},
+		{"mismatch: pexe blind", "pexe:/usr/bin/.*", spoofed, false},
+		{"mismatch: pexe dot-star blind", "pexe:.*", spoofed, false},
+		{"mismatch: cmd hides", "cmd:dbus-daemon --system", spoofed, true},
+		{"mismatch: user hides", "user:mallory", spoofed, true},
+		{"mismatch: unit hides", "unit:evil.service", spoofed, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,11 +8,67 @@ import (
 	"math"
 	"reflect"
 	"strings"
+	"sync"
 	"text/template"
+	"text/template/parse"
 	"time"
 	"unicode"
 	"unicode/utf8"
 )
+
+// Caps on rendered text. A process chooses the size of its own command
+// line (up to the whole argument space, megabytes) and how many processes
+// its user runs, so without them one alert about a few processes could
+// take gigabytes of the daemon's memory and of a mail server's.
+const (
+	// MaxFieldBytes caps each string in template data (a command line, a
+	// cmdline argument, an exe path, ...), before display escaping.
+	MaxFieldBytes = 4 << 10
+	// MaxListItems caps the other lists of template data: cmdline
+	// arguments, sockets, a session's users.
+	MaxListItems = 256
+	// MaxListedProcs caps the process lists .user.procs, .session.procs
+	// and .exe_procs. The message of an alert whose template reads a
+	// list that was cut ends with a line saying how many were left out.
+	MaxListedProcs = 100
+	// MaxSubject caps a rendered subject.
+	MaxSubject = 1 << 10
+	// MaxAlertBytes caps a rendered subject and message together.
+	MaxAlertBytes = 64 << 10
+	// MaxRunArg caps a run action's rendered command and each argument,
+	// far below the kernel's 128 KiB limit for one string.
+	MaxRunArg = 32 << 10
+)
+
+// truncatedMark ends a string that was cut; %d is the number of bytes
+// left out.
+const truncatedMark = "…[truncated, %d bytes]"
+
+// truncate returns s when it fits in max bytes, else its start and the
+// truncation mark, within max bytes in all (max should leave room for the
+// mark) and without splitting a UTF-8 sequence.
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	keep := max - len(fmt.Sprintf(truncatedMark, len(s)))
+	if keep < 0 {
+		keep = 0
+	}
+	keep = runeCut(s, keep)
+	return s[:keep] + fmt.Sprintf(truncatedMark, len(s)-keep)
+}
+
+// runeCut moves a cut at n back to the start of the UTF-8 sequence it
+// falls into, if any.
+func runeCut(s string, n int) int {
+	for i := n; i > 0 && i > n-utf8.UTFMax && i < len(s); i-- {
+		if utf8.RuneStart(s[i]) {
+			return i
+		}
+	}
+	return n
+}
 
 // Enricher supplies text that is read from the host only when an alert is
 // rendered — open files, memory maps, a process table — so that a tick
@@ -178,48 +234,187 @@ func Display(s string) string {
 }
 
 // toData turns a fact struct into a template map keyed by its CEL names,
-// with strings escaped for display and durations rounded to seconds.
-func toData(v any) any {
-	rv := reflect.ValueOf(v)
-	for rv.Kind() == reflect.Pointer {
+// with strings capped at MaxFieldBytes and escaped for display, lists
+// other than PID lists capped at MaxListItems (a string list ends with a
+// "…[N more]" item) and durations rounded to seconds.
+func toData(v any) any { return dataOf(reflect.ValueOf(v)) }
+
+func dataOf(rv reflect.Value) any {
+	for rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Interface {
 		if rv.IsNil() {
 			return nil
 		}
 		rv = rv.Elem()
 	}
-	switch x := rv.Interface().(type) {
-	case time.Time:
-		return x
-	case time.Duration:
-		return x.Round(time.Second)
-	case string:
-		return Display(x)
+	switch rv.Type() {
+	case timeType:
+		return rv.Interface()
+	case durationType:
+		return time.Duration(rv.Int()).Round(time.Second)
 	}
 	switch rv.Kind() {
+	case reflect.String:
+		return Display(truncate(rv.String(), MaxFieldBytes))
 	case reflect.Struct:
-		t := rv.Type()
-		m := make(map[string]any, t.NumField())
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name := f.Tag.Get("cel")
-			if !f.IsExported() || name == "" || name == "-" {
-				continue
-			}
-			m[name] = toData(rv.Field(i).Interface())
+		fields := celFields(rv.Type())
+		m := make(map[string]any, len(fields))
+		for _, f := range fields {
+			m[f.name] = dataOf(rv.Field(f.index))
 		}
 		return m
 	case reflect.Slice:
-		out := make([]any, rv.Len())
+		if rv.Type().Elem().Kind() == reflect.Int {
+			// PID lists are shared as they are, whole: actions such as
+			// PT_USER_ACTION's get every pid, and copying a user's list
+			// for each of its processes' matches would make rendering
+			// quadratic.
+			return rv.Interface()
+		}
+		n := min(rv.Len(), MaxListItems)
+		out := make([]any, n, n+1)
 		for i := range out {
-			out[i] = toData(rv.Index(i).Interface())
+			out[i] = dataOf(rv.Index(i))
+		}
+		if more := rv.Len() - n; more > 0 && rv.Type().Elem().Kind() == reflect.String {
+			out = append(out, fmt.Sprintf("…[%d more]", more))
 		}
 		return out
 	}
 	return rv.Interface()
 }
 
-// templateData is what subject, message and run templates see.
-func (m *Match) templateData() map[string]any {
+// celField is an exported struct field with a CEL name.
+type celField struct {
+	index int
+	name  string
+}
+
+// celFieldCache holds the CEL fields of each fact type: a handful of
+// types, read for every process of every rendered list.
+var celFieldCache sync.Map // reflect.Type -> []celField
+
+func celFields(t reflect.Type) []celField {
+	if v, ok := celFieldCache.Load(t); ok {
+		return v.([]celField)
+	}
+	var fs []celField
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := f.Tag.Get("cel")
+		if !f.IsExported() || name == "" || name == "-" {
+			continue
+		}
+		fs = append(fs, celField{index: i, name: name})
+	}
+	celFieldCache.Store(t, fs)
+	return fs
+}
+
+// needs says which process lists a template may read. Each list costs
+// time in proportion to the processes it covers, for every match that is
+// rendered, so a list is built only when the template mentions it.
+type needs struct {
+	procs    bool // .user.procs, .session.procs
+	exeProcs bool // .exe_procs
+	advice   bool // .ignore_lines, .interpreter
+}
+
+// allNeeds builds every list: for checking templates against sample facts.
+var allNeeds = needs{procs: true, exeProcs: true, advice: true}
+
+// needsOf returns the lists that the templates may read. A list counts as
+// read when its name appears anywhere in a template's text (a field, a
+// variable's field, a string given to index), which errs on the side of
+// building it. Walking a template's tree costs far less than rendering it,
+// so nothing is cached (a cache keyed by template would outlive reloads).
+func needsOf(ts ...*template.Template) needs {
+	var n needs
+	for _, t := range ts {
+		if t == nil {
+			continue
+		}
+		for _, sub := range t.Templates() {
+			if sub.Tree == nil || sub.Tree.Root == nil {
+				continue
+			}
+			walkIdents(sub.Tree.Root, func(id string) {
+				switch id {
+				case "procs":
+					n.procs = true
+				case "exe_procs":
+					n.exeProcs = true
+				case "ignore_lines", "interpreter":
+					n.advice = true
+				}
+			})
+		}
+	}
+	return n
+}
+
+// walkIdents calls f with every field name and string constant of a
+// template tree.
+func walkIdents(node parse.Node, f func(string)) {
+	switch n := node.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			walkIdents(c, f)
+		}
+	case *parse.ActionNode:
+		walkIdents(n.Pipe, f)
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Cmds {
+			walkIdents(c, f)
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			walkIdents(a, f)
+		}
+	case *parse.FieldNode:
+		for _, id := range n.Ident {
+			f(id)
+		}
+	case *parse.VariableNode:
+		for _, id := range n.Ident {
+			f(id)
+		}
+	case *parse.ChainNode:
+		walkIdents(n.Node, f)
+		for _, id := range n.Field {
+			f(id)
+		}
+	case *parse.StringNode:
+		f(n.Text)
+	case *parse.IfNode:
+		walkBranch(&n.BranchNode, f)
+	case *parse.RangeNode:
+		walkBranch(&n.BranchNode, f)
+	case *parse.WithNode:
+		walkBranch(&n.BranchNode, f)
+	case *parse.TemplateNode:
+		walkIdents(n.Pipe, f)
+	}
+}
+
+func walkBranch(b *parse.BranchNode, f func(string)) {
+	walkIdents(b.Pipe, f)
+	walkIdents(b.List, f)
+	if b.ElseList != nil {
+		walkIdents(b.ElseList, f)
+	}
+}
+
+// templateData is what subject, message and run templates see. Only the
+// process lists in need are built, each of at most MaxListedProcs
+// processes; notes says, for each list that was cut, how many processes
+// it left out.
+func (m *Match) templateData(need needs) (data map[string]any, notes []string) {
 	v := &m.vars
 	d := map[string]any{
 		"host":    toData(&v.snap.Host),
@@ -231,46 +426,100 @@ func (m *Match) templateData() map[string]any {
 			"name": m.Rule.Name, "severity": string(m.Rule.Severity),
 			"description": m.Rule.Description, "scope": string(m.Rule.Scope),
 		},
-		"key": Display(m.Key),
+		"key": Display(truncate(m.Key, MaxFieldBytes)),
 	}
-	procsOf := func(pids []int) []any {
-		out := make([]any, 0, len(pids))
-		for _, pid := range pids {
+	listed := func(pids []int, what string) []any {
+		out := make([]any, 0, min(len(pids), MaxListedProcs))
+		more := 0
+		for i, pid := range pids {
+			if len(out) == MaxListedProcs {
+				// The aggregates hold only processes of the snapshot.
+				more = len(pids) - i
+				break
+			}
 			if p := v.snap.Proc(pid); p != nil {
 				out = append(out, toData(p))
 			}
+		}
+		if more > 0 {
+			notes = append(notes, fmt.Sprintf("… and %d more processes %s, not listed (an alert lists at most %d)", more, what, MaxListedProcs))
 		}
 		return out
 	}
 	if v.proc != nil {
 		d["proc"] = toData(v.proc)
-		d["ignore_lines"], d["interpreter"] = ignoreAdvice(v.proc)
-		// The processes running the same executable, itself included: a
-		// rule that suppresses per executable names them all in one alert.
-		same := []any{}
-		if v.proc.Exe != "" {
-			for i := range v.snap.Procs {
-				if q := &v.snap.Procs[i]; q.Exe == v.proc.Exe && q.ExeDeleted == v.proc.ExeDeleted {
-					same = append(same, toData(q))
+		if need.advice {
+			d["ignore_lines"], d["interpreter"] = ignoreAdvice(v.proc)
+		}
+		if need.exeProcs {
+			// The processes running the same executable, itself
+			// included: a rule that suppresses per executable names
+			// them all in one alert.
+			var same []int
+			if v.proc.Exe != "" {
+				for i := range v.snap.Procs {
+					if q := &v.snap.Procs[i]; q.Exe == v.proc.Exe && q.ExeDeleted == v.proc.ExeDeleted {
+						same = append(same, q.PID)
+					}
 				}
 			}
+			d["exe_procs"] = listed(same, "running "+Display(truncate(v.proc.Exe, MaxFieldBytes)))
 		}
-		d["exe_procs"] = same
 	}
 	if v.user != nil {
 		u := toData(v.user).(map[string]any)
-		u["procs"] = procsOf(v.user.PIDs)
+		if need.procs {
+			u["procs"] = listed(v.user.PIDs, "of user "+Display(truncate(v.user.Name, MaxFieldBytes)))
+		}
 		d["user"] = u
 	}
 	if v.session != nil {
 		s := toData(v.session).(map[string]any)
-		s["procs"] = procsOf(v.session.PIDs)
+		if need.procs {
+			s["procs"] = listed(v.session.PIDs, fmt.Sprintf("of session %d", v.session.SID))
+		}
 		d["session"] = s
 	}
-	return d
+	return d, notes
 }
 
-func execute(t *template.Template, e Enricher, data any) (string, error) {
+// cappedWriter keeps the first max bytes written to it and counts the
+// rest, so that a template's output never takes more memory than its cap
+// whatever the data. Every write reports success: the template runs to
+// its end, its errors still reported.
+type cappedWriter struct {
+	buf     bytes.Buffer
+	max     int
+	dropped int
+}
+
+func (w *cappedWriter) Write(p []byte) (int, error) {
+	room := w.max - w.buf.Len()
+	if len(p) > room {
+		w.buf.Write(p[:max(room, 0)])
+		w.dropped += len(p) - max(room, 0)
+		return len(p), nil
+	}
+	w.buf.Write(p)
+	return len(p), nil
+}
+
+// String returns what was kept, cut and marked when bytes were dropped,
+// within max bytes in all.
+func (w *cappedWriter) String() string {
+	s := w.buf.String()
+	if w.dropped == 0 {
+		return s
+	}
+	total := len(s) + w.dropped
+	keep := max(w.max-len(fmt.Sprintf(truncatedMark, total)), 0)
+	keep = runeCut(s, min(keep, len(s)))
+	return s[:keep] + fmt.Sprintf(truncatedMark, total-keep)
+}
+
+// execute runs a template and returns at most limit bytes of its output,
+// cut with the truncation mark.
+func execute(t *template.Template, e Enricher, data any, limit int) (string, error) {
 	if t == nil {
 		return "", nil
 	}
@@ -281,11 +530,11 @@ func execute(t *template.Template, e Enricher, data any) (string, error) {
 		}
 		t.Funcs(funcMap(e))
 	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, data); err != nil {
+	w := &cappedWriter{max: limit}
+	if err := t.Execute(w, data); err != nil {
 		return "", errors.New(templateError(err))
 	}
-	return b.String(), nil
+	return w.String(), nil
 }
 
 // checkTemplate runs a template once over sample facts of the rule's scope,
@@ -307,7 +556,8 @@ func checkTemplate(t *template.Template, scope Scope, params map[string]any) err
 	case ScopeSession:
 		m.vars.session = &snap.Sessions()[0]
 	}
-	err := t.Execute(io.Discard, m.templateData())
+	data, _ := m.templateData(allNeeds)
+	err := t.Execute(io.Discard, data)
 	if err != nil && strings.Contains(err.Error(), "map has no entry for key") {
 		return errors.New(templateError(err))
 	}

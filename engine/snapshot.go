@@ -46,10 +46,21 @@ type Process struct {
 	// the link could not be read.
 	Exe string `cel:"exe" yaml:"exe"`
 	// ExeDeleted reports that the executable was deleted or replaced while
-	// running, memfd executables included.
-	ExeDeleted bool     `cel:"exe_deleted" yaml:"exe_deleted,omitempty"`
-	Comm       string   `cel:"comm" yaml:"comm"`
-	Cmdline    []string `cel:"cmdline" yaml:"cmdline,flow"`
+	// running, memfd executables included: the kernel's link count of the
+	// file is 0, or the name it was started as was unlinked. A file whose
+	// own name ends in " (deleted)" is not deleted.
+	ExeDeleted bool `cel:"exe_deleted" yaml:"exe_deleted,omitempty"`
+	// ExeMismatch reports that the file the process runs is not the file
+	// at Exe in ptrule's view of the file system — the process lives in
+	// another mount namespace (a container) or runs a program
+	// bind-mounted over the path — or that ptrule could not confirm it
+	// is. (A chrooted process shows its path from ptrule's root, which
+	// leads to the very file: no mismatch.) exe: and pexe:
+	// ignore entries never match such a process. Never set together with
+	// ExeDeleted.
+	ExeMismatch bool     `cel:"exe_mismatch" yaml:"exe_mismatch,omitempty"`
+	Comm        string   `cel:"comm" yaml:"comm"`
+	Cmdline     []string `cel:"cmdline" yaml:"cmdline,flow"`
 	// Cmd is Cmdline joined by single spaces, trailing white space removed.
 	Cmd string `cel:"cmd" yaml:"-"`
 	// State is the one-letter process state (R, S, D, Z, T, ...).
@@ -119,6 +130,9 @@ type User struct {
 	// RSS and VMSize are sums over the counted processes.
 	RSS    int64 `cel:"rss"`
 	VMSize int64 `cel:"vmsize"`
+	// Sessions is the number of distinct sessions the counted processes
+	// are in: a fork bomb that calls setsid spreads over many.
+	Sessions int `cel:"sessions"`
 }
 
 // Session aggregates the processes of one session id.
@@ -194,6 +208,7 @@ func (s *Snapshot) Derive(ign IgnoreMatcher) {
 
 	users := map[int]*User{}
 	sessions := map[int]*Session{}
+	userSessions := map[[2]int]bool{} // uid, sid of counted processes
 	s.ignored = make([]bool, len(s.Procs))
 	for i := range s.Procs {
 		p := &s.Procs[i]
@@ -211,6 +226,10 @@ func (s *Snapshot) Derive(ign IgnoreMatcher) {
 			u.PIDs = append(u.PIDs, p.PID)
 			u.RSS += p.RSS
 			u.VMSize += p.VMSize
+			if k := [2]int{p.UID, p.SID}; !userSessions[k] {
+				userSessions[k] = true
+				u.Sessions++
+			}
 		}
 
 		se := sessions[p.SID]

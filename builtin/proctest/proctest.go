@@ -44,6 +44,17 @@ const (
 	Listen      = 10
 )
 
+// ExeFile and View are the seam through which a fake tree states the file
+// a process runs, which a magic link states in procfs: the collector
+// (builtin.FakeExeFile, builtin.FakeView) follows a process directory's
+// ExeFile link to a real file, whose device, inode and link count are then
+// real, and looks exe paths up under the tree's View directory, which
+// stands for the root of ptrule's view of the file system.
+const (
+	ExeFile = "exe-file"
+	View    = "view"
+)
+
 // Fataler is what a Tree needs from its test to report a failure. It is
 // satisfied by *testing.T, *testing.B and testscript's *TestScript.
 type Fataler interface {
@@ -95,8 +106,17 @@ type Proc struct {
 	// Exe is the target of the exe link; "" writes no link (zombies,
 	// kernel threads).
 	Exe string `yaml:"exe"`
-	// ExeDeleted appends " (deleted)" to the exe link.
+	// ExeDeleted appends " (deleted)" to the exe link and makes the
+	// process run a file that was unlinked (link count 0), as the kernel
+	// shows a deleted executable.
 	ExeDeleted bool `yaml:"exe_deleted"`
+	// ExeMismatch makes the process run another file than the one the
+	// tree's view holds at Exe, as a process does under a bind mount or
+	// in another mount namespace. Without it (and without ExeDeleted) the
+	// process runs the very file at Exe in the view, which AddProc
+	// creates. Removing that file afterwards leaves the path missing
+	// from the view.
+	ExeMismatch bool `yaml:"exe_mismatch"`
 	// ExeUnreadable writes exe as a regular file instead of a link, so
 	// that readlink fails (EINVAL). On a real host the failure is EACCES,
 	// which a test running as root cannot provoke.
@@ -172,6 +192,9 @@ type Tree struct {
 	root   string
 	host   Host
 	slines map[string]int
+	// open holds the unlinked files that deleted executables run: they
+	// live as long as the tree's test.
+	open []*os.File
 }
 
 // New builds a tree with the default host files in a new t.TempDir().
@@ -368,6 +391,7 @@ func (tr *Tree) AddProc(p Proc) {
 			target += " (deleted)"
 		}
 		tr.symlink(target, exe)
+		tr.symlink(tr.exeFile(p), filepath.Join(dir, ExeFile))
 	}
 
 	fd := 3
@@ -378,6 +402,64 @@ func (tr *Tree) AddProc(p Proc) {
 	for _, inode := range p.Sockets {
 		tr.symlink(fmt.Sprintf("socket:[%d]", inode), filepath.Join(dir, "fd", strconv.Itoa(fd)))
 		fd++
+	}
+}
+
+// exeFile returns the real file the process p runs, creating it: the
+// file at p.Exe in the view (through a hard link of its own); another file for ExeMismatch; for
+// ExeDeleted, an unlinked file held open by this process and reached
+// through its /proc/PID/fd link, whose link count is 0.
+func (tr *Tree) exeFile(p Proc) string {
+	tr.helper()
+	view := filepath.Join(tr.root, View)
+	switch {
+	case p.ExeDeleted:
+		f, err := os.CreateTemp(tr.root, ".deleted-exe-")
+		if err != nil {
+			tr.f.Fatalf("proctest: %v", err)
+			return ""
+		}
+		if err := os.Remove(f.Name()); err != nil {
+			tr.f.Fatalf("proctest: %v", err)
+		}
+		tr.keepOpen(f)
+		return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd())
+	case p.ExeMismatch:
+		other := filepath.Join(tr.root, "other-exe", strconv.Itoa(p.PID))
+		tr.mkdir(filepath.Dir(other))
+		tr.write(other, "")
+		return other
+	}
+	path := filepath.Join(view, p.Exe)
+	if rel, err := filepath.Rel(view, path); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		tr.f.Fatalf("proctest: exe %q leads out of the tree's view", p.Exe)
+		return ""
+	}
+	tr.mkdir(filepath.Dir(path))
+	if _, err := os.Lstat(path); err != nil {
+		tr.write(path, "")
+	}
+	// The process holds the inode, not the path: a hard link keeps it
+	// when a test later replaces or removes the file at the path.
+	running := filepath.Join(tr.root, "running-exe", strconv.Itoa(p.PID))
+	tr.mkdir(filepath.Dir(running))
+	_ = os.Remove(running)
+	if err := os.Link(path, running); err != nil {
+		tr.f.Fatalf("proctest: %v", err)
+	}
+	return running
+}
+
+// keepOpen keeps f open until the test ends, when the test can say when
+// that is (testing's Cleanup, testscript's Defer); otherwise until the
+// process exits.
+func (tr *Tree) keepOpen(f *os.File) {
+	tr.open = append(tr.open, f)
+	switch t := tr.f.(type) {
+	case interface{ Cleanup(func()) }:
+		t.Cleanup(func() { f.Close() })
+	case interface{ Defer(func()) }:
+		t.Defer(func() { f.Close() })
 	}
 }
 

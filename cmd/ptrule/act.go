@@ -241,7 +241,9 @@ func (a *actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedA
 	}
 }
 
-// runEnv gives a program the facts of the match.
+// runEnv gives a program the facts of the match. builtin.Run caps each
+// value (builtin.MaxEnvValue), so that a long command line cannot make
+// the program fail to start.
 func runEnv(d engine.Decision) map[string]string {
 	env := map[string]string{
 		"PTRULE_RULE":     d.Rule.Name,
@@ -265,7 +267,8 @@ func runEnv(d engine.Decision) map[string]string {
 			"PTRULE_PGID": strconv.Itoa(p.PGID), "PTRULE_SID": strconv.Itoa(p.SID),
 			"PTRULE_UID": strconv.Itoa(p.UID), "PTRULE_USER": p.User,
 			"PTRULE_EXE": p.Exe, "PTRULE_EXE_DELETED": strconv.FormatBool(p.ExeDeleted),
-			"PTRULE_CMD": p.Cmd,
+			"PTRULE_EXE_MISMATCH": strconv.FormatBool(p.ExeMismatch),
+			"PTRULE_CMD":          p.Cmd,
 		} {
 			env[k] = v
 		}
@@ -289,7 +292,13 @@ func (a *actor) run(ctx context.Context, d engine.Decision, pa *engine.PlannedAc
 		return
 	}
 	res := builtin.Run(ctx, builtin.RunRequest{Command: command, Args: args, Env: runEnv(d), Timeout: pa.Timeout})
-	a.log.Info("run", "rule", d.Rule.Name, "command", command, "args", args, "exit", res.ExitCode,
+	// A program that was refused, did not start, failed or timed out is
+	// an error an operator must see; a clean run is information.
+	level := slog.LevelInfo
+	if res.Err != nil {
+		level = slog.LevelError
+	}
+	a.log.Log(ctx, level, "run", "rule", d.Rule.Name, "command", command, "args", args, "exit", res.ExitCode,
 		"duration", res.Duration.String(), "output", res.Output, "err", res.Err)
 	switch {
 	case errors.Is(res.Err, builtin.ErrRefused):

@@ -113,8 +113,8 @@ func TestRunAction(t *testing.T) {
 	}
 
 	o := testActor(true, false).act(context.Background(), ds[0], false)
-	if o.Actions[0].Result != resultOK {
-		t.Fatalf("run: %+v", o.Actions[0])
+	if r := o.Actions[0]; r.Result != resultOK {
+		t.Fatalf("run: %s: %.300s", r.Result, r.Error)
 	}
 	got, err := os.ReadFile(out)
 	if err != nil {
@@ -122,7 +122,7 @@ func TestRunAction(t *testing.T) {
 	}
 	for _, want := range []string{
 		"/usr/bin/x (deleted)\n100\nbob\n1\n",
-		"PTRULE_CMD=x --flag\n", "PTRULE_EXE=/usr/bin/x\n", "PTRULE_PID=100\n", "PTRULE_PPID=1\n",
+		"PTRULE_CMD=x --flag\n", "PTRULE_EXE=/usr/bin/x\n", "PTRULE_EXE_MISMATCH=false\n", "PTRULE_PID=100\n", "PTRULE_PPID=1\n",
 		"PTRULE_RULE=pt-deleted-like\n", "PTRULE_USER=bob\n", "PTRULE_HOST=web1\n",
 	} {
 		if !strings.Contains(string(got), want) {
@@ -235,5 +235,62 @@ func TestActionExpressionErrors(t *testing.T) {
 	}
 	if n := strings.Count(buf.String(), `msg="action expression failed"`); n != 3 {
 		t.Errorf("%d action errors logged, want 3:\n%s", n, buf.String())
+	}
+}
+
+// TestRunActionLongCmdline runs an action about a process whose command
+// line is longer than the kernel takes in one environment string: the
+// program still starts, sees PTRULE_CMD capped with a marker, and the run
+// is logged at info level. A run that fails is logged at error level.
+func TestRunActionLongCmdline(t *testing.T) {
+	needRoot(t)
+	dir := sharedDir(t)
+	out := filepath.Join(dir, "out")
+	script := filepath.Join(dir, "action.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s\\n' \"$PTRULE_CMD\" > "+out+"\nprintf '%s\\n' \"$@\" >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	snap := testSnapshot()
+	argv := []string{"x"}
+	for range 3000 {
+		argv = append(argv, strings.Repeat("a", 63))
+	}
+	snap.Procs[0].Cmdline, snap.Procs[0].Cmd = argv, strings.Join(argv, " ")
+	rule := `rules: [{name: r, scope: process, condition: proc.pid == 100, actions: [run: {command: "` + script + `", args: ["{{.proc.cmd}}"]}]}]`
+	ds := decisions(t, rule, snap)
+
+	var logs strings.Builder
+	a := testActor(true, false)
+	a.log = slog.New(slog.NewTextHandler(&logs, nil))
+	o := a.act(context.Background(), ds[0], false)
+	if r := o.Actions[0]; r.Result != resultOK {
+		t.Fatalf("run: %s: %.300s", r.Result, r.Error)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, arg, _ := strings.Cut(string(got), "\n")
+	arg = strings.TrimSuffix(arg, "\n")
+	if len(arg) > engine.MaxFieldBytes || !strings.Contains(arg, "…[truncated, ") {
+		t.Errorf("the argument {{.proc.cmd}} arrived with %d bytes, ending %q", len(arg), arg[max(0, len(arg)-40):])
+	}
+	if len(env) > builtin.MaxEnvValue || !strings.HasPrefix(snap.Procs[0].Cmd, env[:strings.LastIndex(env, "…")]) ||
+		!strings.Contains(env, "…[truncated, ") {
+		t.Errorf("PTRULE_CMD arrived with %d bytes, ending %q", len(env), env[max(0, len(env)-40):])
+	}
+	if !strings.Contains(logs.String(), "level=INFO msg=run") {
+		t.Errorf("a clean run is not logged at info level: %.300s", logs.String())
+	}
+
+	logs.Reset()
+	if err := os.Chmod(script, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if r := a.act(context.Background(), ds[0], false).Actions[0]; r.Result != resultRefused {
+		t.Fatalf("world-writable script: %s: %.300s", r.Result, r.Error)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR msg=run") {
+		t.Errorf("a refused run is not logged at error level: %.300s", logs.String())
 	}
 }

@@ -36,7 +36,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
-	d := &daemon{config: c.config, sources: c.sources(), procRoot: c.proc, log: log}
+	src := c.sources(stderr)
+	src.trust.Warn = func(err error) {
+		log.Warn("--insecure-files accepts a file a user other than root could change", "err", err)
+	}
+	d := &daemon{config: c.config, sources: src, procRoot: c.proc, log: log}
 	return d.run(sigs)
 }
 
@@ -81,7 +85,7 @@ type daemon struct {
 // rest kept; any other problem fails the load, and the caller keeps what
 // it had.
 func (d *daemon) load() (*Config, *engine.RuleSet, bool) {
-	cfg, err := loadConfig(d.config)
+	cfg, err := loadConfig(d.config, d.sources.trust)
 	if err != nil {
 		d.logProblems("config", err)
 		return nil, nil, false

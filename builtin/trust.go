@@ -96,13 +96,13 @@ func (t FileTrust) ReadFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s): name a file of rules, ignore entries or settings", path, fileKind(fi.Mode()))
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fileKind(fi.Mode()))
 	}
 	if fi.Size() > MaxTrustedFileSize {
 		return nil, fmt.Errorf("%s is %d bytes, more than the %d ptrule reads: split it into smaller files", path, fi.Size(), MaxTrustedFileSize)
 	}
 	if !t.SkipOwnership {
-		if err := t.tolerate(checkMode(path, fi, false)); err != nil {
+		if err := t.tolerate(checkMode(absPath(path), fi, false)); err != nil {
 			return nil, err
 		}
 	}
@@ -133,7 +133,16 @@ func (t FileTrust) CheckDir(path string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", path)
 	}
-	return t.tolerate(checkMode(path, fi, false))
+	return t.tolerate(checkMode(absPath(path), fi, false))
+}
+
+// absPath names path absolutely in a finding, so that one directory
+// reached by two names is reported once, by the name chown takes anywhere.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // CheckStateDir checks a directory ptrule writes its state to. When it

@@ -152,12 +152,16 @@ func (c *commonFlags) register(fs *flag.FlagSet, withProc bool) {
 }
 
 // sources says where rules come from and how their files are checked;
-// what --insecure-files lets through is written to warn.
+// what --insecure-files lets through is written to warn, each finding once.
 func (c *commonFlags) sources(warn io.Writer) ruleSources {
+	seen := map[string]bool{}
 	return ruleSources{noBuiltin: c.noBuiltin, rules: c.rules, trust: builtin.FileTrust{
 		Insecure: c.insecureFiles,
 		Warn: func(err error) {
-			fmt.Fprintf(warn, "ptrule: WARNING: --insecure-files accepts %v\n", err)
+			if !seen[err.Error()] {
+				seen[err.Error()] = true
+				fmt.Fprintf(warn, "ptrule: WARNING: --insecure-files accepts %v\n", err)
+			}
 		},
 	}}
 }

@@ -37,10 +37,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 	src := c.sources(stderr)
-	src.trust.Warn = func(err error) {
-		log.Warn("--insecure-files accepts a file a user other than root could change", "err", err)
-	}
 	d := &daemon{config: c.config, sources: src, procRoot: c.proc, log: log}
+	src.trust.Warn = func(err error) {
+		// Once per finding per load: every start and reload says it again.
+		if !d.insecureSeen[err.Error()] {
+			d.insecureSeen[err.Error()] = true
+			log.Warn("--insecure-files accepts a file a user other than root could change", "err", err)
+		}
+	}
+	d.sources = src
 	return d.run(sigs)
 }
 
@@ -79,12 +84,16 @@ type daemon struct {
 	actor     *actor
 	// next is when each rule is due next, by name.
 	next map[string]time.Time
+	// insecureSeen holds what --insecure-files accepted in this load,
+	// so that each is logged once per load.
+	insecureSeen map[string]bool
 }
 
 // load reads config and rules. Bad ignore-list lines are logged and the
 // rest kept; any other problem fails the load, and the caller keeps what
 // it had.
 func (d *daemon) load() (*Config, *engine.RuleSet, bool) {
+	d.insecureSeen = map[string]bool{}
 	cfg, err := loadConfig(d.config, d.sources.trust)
 	if err != nil {
 		d.logProblems("config", err)

@@ -36,8 +36,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	d := &daemon{config: c.config, procRoot: c.proc, log: log}
 	src := c.sources(stderr)
-	d := &daemon{config: c.config, sources: src, procRoot: c.proc, log: log}
 	src.trust.Warn = func(err error) {
 		// Once per finding per load: every start and reload says it again.
 		if !d.insecureSeen[err.Error()] {

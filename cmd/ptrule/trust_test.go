@@ -203,3 +203,20 @@ func chmod(t *testing.T, p string, mode os.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+// TestScanAndRulesRefuseUntrustedRules: the commands that load rules to
+// act on them or list them refuse what check refuses.
+func TestScanAndRulesRefuseUntrustedRules(t *testing.T) {
+	for _, cmd := range []string{"scan", "rules"} {
+		t.Run(cmd, func(t *testing.T) {
+			s := newTrustSetup(t)
+			chown(t, filepath.Join(s.rules, "site.yaml"))
+			var out, errb bytes.Buffer
+			code := Main([]string{cmd, "--no-builtin", "--config", s.config}, &out, &errb)
+			want := filepath.Join(s.rules, "site.yaml") + ": file owned by uid 65534, not root"
+			if code != exitUsage || !strings.Contains(errb.String(), want) {
+				t.Fatalf("%s exited %d:\n%s%s\nwant exit %d and %q", cmd, code, out.String(), errb.String(), exitUsage, want)
+			}
+		})
+	}
+}

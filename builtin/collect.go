@@ -358,18 +358,44 @@ func (col *collection) userName(uid int) string {
 	if name, ok := col.users[uid]; ok {
 		return name
 	}
-	name := loginName(strconv.Itoa(uid))
+	name := loginName(col.c.root, strconv.Itoa(uid))
 	col.users[uid] = name
 	return name
 }
 
-// loginName returns the name the passwd database gives the uid id, or id
-// itself when it gives none.
-func loginName(id string) string {
-	if u, err := user.LookupId(id); err == nil && u.Username != "" {
-		return u.Username
+// loginName returns the name the passwd database of the tree at procRoot
+// gives the uid id, or id itself when it gives none. For the host's /proc
+// that is the system's database (files, LDAP, whatever NSS is set up
+// with); any other tree — a fake one in tests, a container's — names users
+// from the file etc/passwd beside it, and has no names without one. So a
+// test never depends on the users of the machine it runs on.
+func loginName(procRoot, id string) string {
+	if filepath.Clean(procRoot) == "/proc" {
+		if u, err := user.LookupId(id); err == nil && u.Username != "" {
+			return u.Username
+		}
+		return id
+	}
+	// Regular and capped: a FIFO or device in its place must not hang.
+	data, err := FileTrust{SkipOwnership: true}.ReadFile(filepath.Join(filepath.Dir(filepath.Clean(procRoot)), "etc", "passwd"))
+	if err != nil {
+		return id
+	}
+	if name := passwdName(data, id); name != "" {
+		return name
 	}
 	return id
+}
+
+// passwdName returns the name of the first passwd(5) line whose uid is id.
+func passwdName(data []byte, id string) string {
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 3 && f[2] == id && f[0] != "" {
+			return f[0]
+		}
+	}
+	return ""
 }
 
 // read reads a whole file into the shared buffer. The result is valid

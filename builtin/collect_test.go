@@ -83,8 +83,12 @@ func TestCollectHostAndLoad(t *testing.T) {
 }
 
 func TestCollectProcessFields(t *testing.T) {
-	nobody := lookupUID(t, "nobody")
+	// Names come from the tree's own passwd, never the machine's: uid
+	// 1000 has a name on many machines and none here.
+	const nobody = 65534
 	tree := proctest.New(t)
+	tree.SetPasswd("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+	tree.AddProc(proctest.Proc{PID: 12, UID: 1000, Exe: "/opt/y"})
 	real := 1000
 	tree.AddProc(proctest.Proc{
 		PID: 4242, PPID: 4000, PGID: 4100, SID: 4000,
@@ -133,6 +137,9 @@ func TestCollectProcessFields(t *testing.T) {
 	if p := procOf(t, snap, 11); p.User != "3999999" || p.UID != 3999999 {
 		t.Errorf("pid 11: uid %d user %q, want the decimal uid as name", p.UID, p.User)
 	}
+	if p := procOf(t, snap, 12); p.User != "1000" {
+		t.Errorf("pid 12: user %q, want 1000: the tree's passwd does not name it", p.User)
+	}
 }
 
 func assertProc(t *testing.T, got, want engine.Process) {
@@ -155,19 +162,6 @@ func equalProc(a, b engine.Process) bool {
 		slices.Equal(a.Connections, b.Connections) && slices.Equal(a.Listening, b.Listening) &&
 		a.ParentExe == b.ParentExe && a.ParentExeDeleted == b.ParentExeDeleted && a.PgrpExe == b.PgrpExe &&
 		a.Unit == b.Unit && a.Cgroup == b.Cgroup
-}
-
-func lookupUID(t *testing.T, name string) int {
-	t.Helper()
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Skipf("no user %s: %v", name, err)
-	}
-	uid, err := strconv.Atoi(u.Uid)
-	if err != nil {
-		t.Fatalf("uid of %s: %v", name, err)
-	}
-	return uid
 }
 
 func TestCollectExeAndComm(t *testing.T) {

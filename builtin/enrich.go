@@ -349,7 +349,7 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 	userName := "?"
 	uidLine, _ := statusField(status, "Uid:")
 	if uids := strings.Fields(string(uidLine)); len(uids) >= 2 {
-		userName = enrichUser(uids[1], users)
+		userName = enrichUser(e.root, uids[1], users)
 	}
 
 	stat := st.state
@@ -420,11 +420,11 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 }
 
 // enrichUser names a uid from the passwd database, or shows the number.
-func enrichUser(uid string, cache map[string]string) string {
+func enrichUser(procRoot, uid string, cache map[string]string) string {
 	if name, ok := cache[uid]; ok {
 		return name
 	}
-	name := engine.Display(loginName(uid))
+	name := engine.Display(loginName(procRoot, uid))
 	cache[uid] = name
 	return name
 }

@@ -23,7 +23,12 @@ type enrichTree struct {
 
 func newEnrichTree(t *testing.T) *enrichTree {
 	t.Helper()
-	return &enrichTree{t: t, root: t.TempDir()}
+	// The tree's users are named by etc/passwd beside it, never by the
+	// machine's.
+	dir := t.TempDir()
+	tr := &enrichTree{t: t, root: filepath.Join(dir, "proc")}
+	tr.file("../etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")
+	return tr
 }
 
 // enricher returns a HostEnricher of the tree whose clock is now.

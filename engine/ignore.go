@@ -143,6 +143,16 @@ func (ip *ignoreParser) line(name, line string, lineNo int, chain []string) {
 	fail := func(off int, format string, args ...any) {
 		ip.probs = append(ip.probs, &Problem{Pos: pos(off), Msg: fmt.Sprintf(format, args...), Source: line})
 	}
+	// notEntry reports a line that is no ignore entry at all. In an
+	// included file it is not quoted: Include may have named a passwd or
+	// shadow file.
+	notEntry := func(off int, format string, args ...any) {
+		p := &Problem{Pos: pos(off), Msg: fmt.Sprintf(format, args...), Source: line}
+		if len(chain) > 1 {
+			p.Source = ""
+		}
+		ip.probs = append(ip.probs, p)
+	}
 
 	body := strings.TrimLeftFunc(line, unicode.IsSpace)
 	start := len(line) - len(body) // offset of the first non-space character
@@ -166,7 +176,7 @@ func (ip *ignoreParser) line(name, line string, lineNo int, chain []string) {
 			fail(start, "Include needs a file: write Include PATH")
 			return
 		}
-		fail(start, `no ":" in line: write item:value and %s`, ignoreItems)
+		notEntry(start, `no ":" in line: write item:value and %s`, ignoreItems)
 		return
 	}
 	item := strings.ToLower(strings.Map(func(r rune) rune {
@@ -188,7 +198,7 @@ func (ip *ignoreParser) line(name, line string, lineNo int, chain []string) {
 		fail(start, "Include takes its file after a space, not a colon: write Include PATH")
 		return
 	default:
-		fail(start, "unknown item %q: %s", item, ignoreItems)
+		notEntry(start, "unknown item %q: %s", item, ignoreItems)
 		return
 	}
 	if value == "" {

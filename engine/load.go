@@ -677,6 +677,7 @@ func (c *compiler) run(src *source, a *ActionSpec, set map[string]*yaml.Node, kn
 		}
 		a.command = c.template(src, v, "command")
 	}
+	var argNodes []*yaml.Node
 	if v := set["args"]; v != nil {
 		if v.Kind != yaml.SequenceNode {
 			*c.ps = append(*c.ps, src.problem(v, "args must be a list of strings"))
@@ -685,9 +686,13 @@ func (c *compiler) run(src *source, a *ActionSpec, set map[string]*yaml.Node, kn
 				if s, ok := src.str(e, "args entry", c.ps); ok {
 					a.Args = append(a.Args, s)
 					a.args = append(a.args, c.template(src, e, "args"))
+					argNodes = append(argNodes, e)
 				}
 			}
 		}
+	}
+	if v := set["command"]; v != nil && a.command != nil {
+		c.refuseInjection(src, a, v, argNodes)
 	}
 	if v := set["timeout"]; v != nil {
 		if d, ok := src.duration(v, "timeout", c.ps); ok {
@@ -695,6 +700,39 @@ func (c *compiler) run(src *source, a *ActionSpec, set map[string]*yaml.Node, kn
 				*c.ps = append(*c.ps, src.problem(v, "timeout must be longer than 0s"))
 			}
 			a.Timeout = d
+		}
+	}
+}
+
+// refuseInjection refuses a run action that lets a process choose what
+// runs as root: a command taken from process facts, or an interpreter (a
+// shell's -c, perl -e, env, ...) handed text a process controls, such as
+// its command line. Facts reach a program safely in its PTRULE_*
+// environment.
+func (c *compiler) refuseInjection(src *source, a *ActionSpec, cmdNode *yaml.Node, argNodes []*yaml.Node) {
+	if out := ControlledOutput(a.command); out != "" {
+		*c.ps = append(*c.ps, src.problem(cmdNode, "run command takes %s, which a process controls, so a process could choose what ptrule runs as root: name the program itself, such as /usr/local/sbin/notify-admin, and read facts from its PTRULE_* environment", out))
+		return
+	}
+	program := a.Command
+	if strings.Contains(program, "{{") {
+		// A command built from params is known now; one built from other
+		// facts counts as an interpreter, since it is known only when it
+		// runs.
+		s, err := execute(a.command, NoEnricher{}, map[string]any{"params": c.params}, MaxRunArg)
+		if err == nil && !IsInterpreter(s) {
+			return
+		}
+		program = s
+		if err != nil {
+			program = "a program known only when the rule fires, which may be an interpreter,"
+		}
+	} else if !IsInterpreter(program) {
+		return
+	}
+	for i, t := range a.args {
+		if out := ControlledOutput(t); out != "" {
+			*c.ps = append(*c.ps, src.problem(argNodes[i], "run: %s runs its arguments as code or as another command, and this argument hands it %s, which a process controls: a process could make ptrule run commands of its choosing as root. Pass the fact in the environment instead: the program gets PTRULE_CMD, PTRULE_EXE, PTRULE_USER, PTRULE_PID and the other PTRULE_* variables (in a script, \"$PTRULE_CMD\")", program, out))
 		}
 	}
 }

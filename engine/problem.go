@@ -3,7 +3,10 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Pos is a place in a source file: 1-based line and column. Col 0 means the
@@ -30,8 +33,12 @@ func (p Pos) String() string {
 type Problem struct {
 	Pos Pos
 	Msg string
-	// Source is the text of the line Pos points at, when known.
+	// Source is the text of the line Pos points at, when known, with the
+	// values of secret-bearing keys masked.
 	Source string
+	// caret is the column of the caret under Source when masking moved
+	// it; 0 means Pos.Col.
+	caret int
 }
 
 func (p *Problem) Error() string { return p.Pos.String() + ": " + p.Msg }
@@ -46,9 +53,13 @@ func (p *Problem) Excerpt() string {
 	b.WriteString(p.Error())
 	b.WriteString("\n    ")
 	b.WriteString(strings.ReplaceAll(p.Source, "\t", " "))
-	if p.Pos.Col > 0 {
+	col := p.Pos.Col
+	if p.caret > 0 {
+		col = p.caret
+	}
+	if col > 0 {
 		b.WriteString("\n    ")
-		b.WriteString(strings.Repeat(" ", p.Pos.Col-1))
+		b.WriteString(strings.Repeat(" ", col-1))
 		b.WriteString("^")
 	}
 	return b.String()
@@ -90,4 +101,100 @@ func FormatError(err error) string {
 		return p.Excerpt()
 	}
 	return err.Error()
+}
+
+// secretMask replaces the value of a secret-bearing key in what ptrule
+// prints.
+const secretMask = "****"
+
+// secretKeyPattern matches keys whose values are secrets: passwords,
+// tokens, webhook and other URLs (which carry credentials), API keys.
+var secretKeyPattern = regexp.MustCompile(`(?i)(pass|token|secret|webhook|credential|auth|api_?key|private|url|dsn|cookie|bearer)`)
+
+// keyPattern finds a YAML key and its colon in a line.
+var keyPattern = regexp.MustCompile(`([A-Za-z0-9_.-]+)["']?\s*:(\s|$)`)
+
+// maskSecret masks, in Source and Msg, the value of every secret-bearing
+// key on the quoted line, keeping the key and the caret's place, so that
+// `check` and `test` show where a problem is without echoing a password.
+func (p *Problem) maskSecret() {
+	line := []rune(p.Source)
+	caret := p.Pos.Col
+	masked := false
+	for from := 0; from < len(line); {
+		loc := keyPattern.FindStringSubmatchIndex(string(line[from:]))
+		if loc == nil {
+			break
+		}
+		// loc counts bytes of the rest of the line; count runes.
+		rest := string(line[from:])
+		keyStart := from + utf8.RuneCountInString(rest[:loc[2]])
+		keyEnd := from + utf8.RuneCountInString(rest[:loc[3]])
+		valStart := from + utf8.RuneCountInString(rest[:loc[1]])
+		for valStart < len(line) && (line[valStart] == ' ' || line[valStart] == '\t') {
+			valStart++
+		}
+		valEnd := valueEnd(line, valStart, slices.Contains(line[:keyStart], '{'))
+		from = valEnd
+		if valStart < len(line) && (line[valStart] == '{' || line[valStart] == '[') {
+			from = valStart + 1 // a flow collection: look at its keys
+		}
+		if !secretKeyPattern.MatchString(string(line[keyStart:keyEnd])) {
+			continue
+		}
+		value := strings.Trim(string(line[valStart:valEnd]), `"' `)
+		if value == "" || value == "|" || value == ">" || strings.HasPrefix(value, "&") || strings.HasPrefix(value, "*") {
+			continue
+		}
+		if len(value) >= 3 {
+			p.Msg = strings.ReplaceAll(p.Msg, value, secretMask)
+		}
+		shift := utf8.RuneCountInString(secretMask) - (valEnd - valStart)
+		switch {
+		case caret > valEnd:
+			caret += shift
+		case caret > valStart:
+			caret = valStart + 1
+		}
+		line = slices.Concat(line[:valStart], []rune(secretMask), line[valEnd:])
+		from = valStart + utf8.RuneCountInString(secretMask)
+		masked = true
+	}
+	if masked {
+		p.Source = string(line)
+		if caret != p.Pos.Col {
+			p.caret = caret
+		}
+	}
+}
+
+// valueEnd returns where a scalar value starting at i ends: its closing
+// quote, or in a flow mapping the next comma or brace, or the end of the
+// line before a comment.
+func valueEnd(line []rune, i int, flow bool) int {
+	if i < len(line) && (line[i] == '"' || line[i] == '\'') {
+		q := line[i]
+		for j := i + 1; j < len(line); j++ {
+			if line[j] == '\\' && q == '"' {
+				j++
+				continue
+			}
+			if line[j] == q {
+				return j + 1
+			}
+		}
+		return len(line)
+	}
+	for j := i; j < len(line); j++ {
+		if flow && (line[j] == ',' || line[j] == '}' || line[j] == ']') {
+			return j
+		}
+		if line[j] == '#' && j > i && (line[j-1] == ' ' || line[j-1] == '\t') {
+			for j > i && (line[j-1] == ' ' || line[j-1] == '\t') {
+				j--
+			}
+			return j
+		}
+	}
+	return len(line)
 }

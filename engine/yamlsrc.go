@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +19,10 @@ type source struct {
 	// snapshot is set while a fixture snapshot is decoded: its strings
 	// may take the bytes form (see decodeSnapshot).
 	snapshot bool
+	// quiet is set for a file that is not one of ours at all (a passwd or
+	// shadow file named by mistake or malice): its problems do not quote
+	// its lines.
+	quiet bool
 }
 
 func newSource(path string, data []byte) *source {
@@ -34,7 +39,12 @@ func (s *source) line(n int) string {
 func (s *source) pos(n *yaml.Node) Pos { return Pos{File: s.path, Line: n.Line, Col: n.Column} }
 
 func (s *source) problemAt(p Pos, format string, args ...any) *Problem {
-	return &Problem{Pos: p, Msg: fmt.Sprintf(format, args...), Source: s.line(p.Line)}
+	pr := &Problem{Pos: p, Msg: fmt.Sprintf(format, args...)}
+	if !s.quiet {
+		pr.Source = s.line(p.Line)
+		pr.maskSecret()
+	}
+	return pr
 }
 
 func (s *source) problem(n *yaml.Node, format string, args ...any) *Problem {
@@ -42,10 +52,15 @@ func (s *source) problem(n *yaml.Node, format string, args ...any) *Problem {
 }
 
 // parseYAML parses the file into its document node. A syntax error becomes
-// a Problem at the line yaml.v3 names.
+// a Problem at the line yaml.v3 names. A file that is not YAML at all — one
+// whose top level is plain text or has no key that is a name, or that does
+// not parse and has no line like a YAML key, such as a passwd or shadow
+// file — is not one of ours: it is reported by one problem that quotes
+// none of its lines.
 func (s *source) parseYAML() (*yaml.Node, *Problem) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(s.data, &doc); err != nil {
+		s.quiet = !slices.ContainsFunc(s.lines, yamlKeyLine.MatchString)
 		line := 0
 		// yaml.v3 says "yaml: line N: message".
 		fmt.Sscanf(err.Error(), "yaml: line %d:", &line)
@@ -60,7 +75,12 @@ func (s *source) parseYAML() (*yaml.Node, *Problem) {
 	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 		return nil, nil
 	}
-	return doc.Content[0], nil
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode || (root.Kind == yaml.MappingNode && !slices.ContainsFunc(root.Content, isNameKey)) {
+		s.quiet = true
+		return nil, s.problemAt(Pos{File: s.path, Line: 1}, "not a ptrule file: its top level is not a mapping of keys such as rules, tests or interval; check the path")
+	}
+	return root, nil
 }
 
 // maxSyntaxSearch bounds how many lines past yaml.v3's line syntaxErrorAt
@@ -117,6 +137,19 @@ func syntaxMessage(err error) string {
 	}
 	return strings.TrimSpace(msg)
 }
+// isNameKey reports whether a node is a key that is a plain name, as every
+// key of ptrule's files is; the lines of passwd or shadow parse as keys
+// full of colons.
+func isNameKey(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && yamlName.MatchString(n.Value)
+}
+
+var yamlName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+
+// yamlKeyLine matches a line that holds a YAML key: "key:" followed by a
+// space or the end of the line, perhaps as a list item. The lines of
+// passwd or shadow ("root:x:0:0:...") do not.
+var yamlKeyLine = regexp.MustCompile(`^\s*(-\s+)?["']?[A-Za-z_][A-Za-z0-9_.-]*["']?\s*:(\s|$)`)
 
 // field is one key of a mapping with its value node.
 type field struct {

@@ -205,7 +205,9 @@ func New(t interface {
 	if h, ok := t.(interface{ Helper() }); ok {
 		h.Helper()
 	}
-	return NewAt(t, t.TempDir())
+	// The tree is proc/ in a directory of its own, so that SetPasswd has
+	// a place for etc/passwd beside it.
+	return NewAt(t, filepath.Join(t.TempDir(), "proc"))
 }
 
 // NewAt builds a tree with the default host files in dir, which is
@@ -225,6 +227,16 @@ func NewAt(f Fataler, dir string) *Tree {
 
 // Root is the directory to hand to the collector as its /proc.
 func (tr *Tree) Root() string { return tr.root }
+
+// SetPasswd writes the passwd(5) text that names the tree's users: a
+// collector of any tree but /proc reads etc/passwd beside it, never the
+// machine's. Without it every user is shown by its uid.
+func (tr *Tree) SetPasswd(text string) {
+	tr.helper()
+	etc := filepath.Join(filepath.Dir(filepath.Clean(tr.root)), "etc")
+	tr.mkdir(etc)
+	tr.write(filepath.Join(etc, "passwd"), text)
+}
 
 // Dir is the directory of one process.
 func (tr *Tree) Dir(pid int) string { return filepath.Join(tr.root, strconv.Itoa(pid)) }

@@ -22,12 +22,15 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	var problems []string
-	cfg, err := loadConfig(c.config)
+	src := c.sources(stderr)
+	cfg, err := loadConfig(c.config, src.trust)
 	if err != nil {
 		problems = append(problems, engine.FormatError(err))
+	}
+	if cfg == nil {
 		cfg = defaultConfig() // still check the rules
 	}
-	files, err := ruleFiles(cfg, c.sources())
+	files, err := ruleFiles(cfg, src)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}

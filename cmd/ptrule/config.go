@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -15,8 +16,18 @@ import (
 	rules "ptrule/rules.d"
 )
 
-// defaultConfigPath is read when --config is not given and the file exists.
-const defaultConfigPath = "/etc/ptrule/ptrule.yaml"
+// The defaults below are variables only so that the tests can point them
+// into a directory of their own: no test may read the machine's /etc/ptrule
+// or write its /var/lib/ptrule.
+var (
+	// defaultConfigPath is read when --config is not given and the file
+	// exists.
+	defaultConfigPath = "/etc/ptrule/ptrule.yaml"
+	// defaultRulesDir is rules_dirs when the config does not set it.
+	defaultRulesDir = "/etc/ptrule/rules.d"
+	// defaultStateDir is state_dir when the config does not set it.
+	defaultStateDir = "/var/lib/ptrule"
+)
 
 // Config is /etc/ptrule/ptrule.yaml (contract §6).
 type Config struct {
@@ -67,24 +78,25 @@ func defaultConfig() *Config {
 	return &Config{
 		Interval:        60 * time.Second,
 		Mode:            modeEnforce,
-		RulesDirs:       []string{"/etc/ptrule/rules.d"},
-		StateDir:        "/var/lib/ptrule",
+		RulesDirs:       []string{defaultRulesDir},
+		StateDir:        defaultStateDir,
 		DefaultChannels: []string{"log"},
 	}
 }
 
 // loadConfig reads the config at path, or the default path when path is
-// "" (a missing default file means the defaults).
-func loadConfig(path string) (*Config, error) {
+// "" (a missing default file means the defaults), through trust; the
+// state_dir must pass trust too.
+func loadConfig(path string, trust builtin.FileTrust) (*Config, error) {
 	cfg := defaultConfig()
 	explicit := path != ""
 	if !explicit {
 		path = defaultConfigPath
 	}
-	data, err := os.ReadFile(path)
+	data, err := trust.ReadFile(path)
 	if err != nil {
 		if !explicit && errors.Is(err, fs.ErrNotExist) {
-			return cfg, nil
+			return cfg, cfg.checkStateDir(trust)
 		}
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
@@ -93,7 +105,19 @@ func loadConfig(path string) (*Config, error) {
 		return nil, ps
 	}
 	cfg.rulesDirsSet = !slices.Equal(cfg.RulesDirs, defaultConfig().RulesDirs)
-	return cfg, cfg.validate(engine.NewLocator(path, data))
+	if err := cfg.validate(engine.NewLocator(path, data)); err != nil {
+		return nil, err
+	}
+	return cfg, cfg.checkStateDir(trust)
+}
+
+// checkStateDir refuses a state_dir that a user other than root could
+// write: they could silence their own processes forever.
+func (c *Config) checkStateDir(trust builtin.FileTrust) error {
+	if err := trust.CheckStateDir(c.StateDir); err != nil {
+		return fmt.Errorf("state_dir: %w", err)
+	}
+	return nil
 }
 
 // validate reports the settings that decode but are not allowed, each at
@@ -132,6 +156,8 @@ func (c *Config) validate(loc *engine.Locator) error {
 type ruleSources struct {
 	noBuiltin bool
 	rules     []string // --rules flags
+	// trust reads every file and checks every directory.
+	trust builtin.FileTrust
 }
 
 // ruleFiles lists every rule file and ignore list in load order.
@@ -145,7 +171,7 @@ func ruleFiles(cfg *Config, src ruleSources) ([]engine.File, error) {
 		files = append(files, b...)
 	}
 	for _, dir := range cfg.RulesDirs {
-		fs, err := pathFiles(dir)
+		fs, err := pathFiles(dir, src.trust)
 		if err != nil {
 			if !cfg.rulesDirsSet && errors.Is(err, os.ErrNotExist) {
 				continue // the default directory may be missing
@@ -155,7 +181,7 @@ func ruleFiles(cfg *Config, src ruleSources) ([]engine.File, error) {
 		files = append(files, fs...)
 	}
 	for _, p := range src.rules {
-		fs, err := pathFiles(p)
+		fs, err := pathFiles(p, src.trust)
 		if err != nil {
 			return nil, err
 		}
@@ -164,40 +190,57 @@ func ruleFiles(cfg *Config, src ruleSources) ([]engine.File, error) {
 	return files, nil
 }
 
-// pathFiles reads a rule file, an ignore list, or a directory of them.
-func pathFiles(p string) ([]engine.File, error) {
+// pathFiles reads a rule file, an ignore list, or a directory of them,
+// through trust; Include lines read through trust too.
+func pathFiles(p string, trust builtin.FileTrust) ([]engine.File, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		return nil, fmt.Errorf("reading rules: %w", err)
 	}
-	if st.IsDir() {
-		files, err := engine.DirFiles(os.DirFS(p), ".", p)
+	if !st.IsDir() {
+		data, err := trust.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("reading rules from %s: %w", p, err)
+			return nil, fmt.Errorf("reading rules: %w", err)
 		}
-		for i := range files {
-			// Include may name any file on the host, not only this directory.
-			files[i].ReadFile = os.ReadFile
-		}
-		return files, nil
+		return []engine.File{{Path: p, Data: data, ReadFile: trust.ReadFile}}, nil
 	}
-	data, err := os.ReadFile(p)
+	if err := trust.CheckDir(p); err != nil {
+		return nil, fmt.Errorf("reading rules: %w", err)
+	}
+	entries, err := os.ReadDir(p)
 	if err != nil {
 		return nil, fmt.Errorf("reading rules: %w", err)
 	}
-	return []engine.File{{Path: p, Data: data, ReadFile: os.ReadFile}}, nil
+	var files []engine.File
+	for _, e := range entries {
+		// The same selection as engine.DirFiles makes for the built-in
+		// rules, in the same lexical order.
+		name := e.Name()
+		if e.IsDir() || !(engine.IsRuleFile(name) || engine.IsIgnoreFile(name)) {
+			continue
+		}
+		fp := filepath.Join(p, name)
+		data, err := trust.ReadFile(fp)
+		if err != nil {
+			return nil, fmt.Errorf("reading rules: %w", err)
+		}
+		// Include may name any file on the host, not only this directory.
+		files = append(files, engine.File{Path: fp, Data: data, ReadFile: trust.ReadFile})
+	}
+	return files, nil
 }
 
 // load reads the config and the rules the flags name. On failure it
 // prints every problem to stderr and returns false; the command then exits
 // with exitUsage.
 func (c *commonFlags) load(stderr io.Writer) (*Config, *engine.RuleSet, bool) {
-	cfg, err := loadConfig(c.config)
+	src := c.sources(stderr)
+	cfg, err := loadConfig(c.config, src.trust)
 	if err != nil {
 		fmt.Fprintln(stderr, engine.FormatError(err))
 		return nil, nil, false
 	}
-	files, err := ruleFiles(cfg, c.sources())
+	files, err := ruleFiles(cfg, src)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return nil, nil, false

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"ptrule/builtin"
 	"ptrule/engine"
 )
 
@@ -39,7 +40,7 @@ func TestConfigProblemsAtTheirLine(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, t.TempDir(), "ptrule.yaml", tc.config)
-			_, err := loadConfig(path)
+			_, err := loadConfig(path, builtin.FileTrust{})
 			if err == nil {
 				t.Fatal("the config loaded")
 			}

@@ -318,7 +318,7 @@ func daemonProcess(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	var logs syncBuffer
 	cmd := exec.Command(os.Args[0], append([]string{"run", "--log-format", "json"}, args...)...)
-	cmd.Env = append(os.Environ(), "PTRULE_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), "PTRULE_RUN_MAIN=1", "PTRULE_TEST_DEFAULTS="+t.TempDir())
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"ptrule/builtin"
 )
 
 // Exit statuses shared by the commands (contract §5).
@@ -134,17 +136,32 @@ type commonFlags struct {
 	rules     listFlag
 	proc      string
 	noBuiltin bool
+	// insecureFiles accepts files and directories a user other than root
+	// could change, with a warning for each.
+	insecureFiles bool
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet, withProc bool) {
 	fs.StringVar(&c.config, "config", "", "config file (default "+defaultConfigPath+" when it exists)")
 	fs.Var(&c.rules, "rules", "a rule file, ignore list or directory to load after the configured ones (repeatable)")
 	fs.BoolVar(&c.noBuiltin, "no-builtin", false, "skip the built-in default rules")
+	fs.BoolVar(&c.insecureFiles, "insecure-files", false, "accept config, rules and state that a user other than root could change, warning about each (for test trees only: it hands those users root)")
 	if withProc {
 		fs.StringVar(&c.proc, "proc", "/proc", "the /proc tree to read")
 	}
 }
 
-func (c *commonFlags) sources() ruleSources {
-	return ruleSources{noBuiltin: c.noBuiltin, rules: c.rules}
+// sources says where rules come from and how their files are checked;
+// what --insecure-files lets through is written to warn, each finding once.
+func (c *commonFlags) sources(warn io.Writer) ruleSources {
+	seen := map[string]bool{}
+	return ruleSources{noBuiltin: c.noBuiltin, rules: c.rules, trust: builtin.FileTrust{
+		Insecure: c.insecureFiles,
+		Warn: func(err error) {
+			if !seen[err.Error()] {
+				seen[err.Error()] = true
+				fmt.Fprintf(warn, "ptrule: WARNING: --insecure-files accepts %v\n", err)
+			}
+		},
+	}}
 }

@@ -15,11 +15,44 @@ import (
 func TestMain(m *testing.M) {
 	// Tests that need ptrule as a separate process re-execute this binary.
 	if os.Getenv("PTRULE_RUN_MAIN") == "1" {
+		setDefaultsUnder(os.Getenv("PTRULE_TEST_DEFAULTS"))
 		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	testscript.Main(m, map[string]func(){
-		"ptrule": func() { os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr)) },
+	testscript.Main(hermetic{m}, map[string]func(){
+		"ptrule": func() {
+			// A script's ptrule finds its defaults under $WORK, so a
+			// script may write etc/ptrule/ptrule.yaml to test them.
+			setDefaultsUnder(os.Getenv("WORK"))
+			os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+		},
 	})
+}
+
+// hermetic runs the tests with the default config, rules directory and
+// state directory inside a directory of their own: a broken
+// /etc/ptrule/rules.d/*.yaml on the machine running the tests, or its
+// /var/lib/ptrule, cannot change the results.
+type hermetic struct{ m *testing.M }
+
+func (h hermetic) Run() int {
+	dir, err := os.MkdirTemp("", "ptrule-defaults-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	setDefaultsUnder(dir)
+	return h.m.Run()
+}
+
+// setDefaultsUnder moves the default paths under root, which must be a
+// directory only root can write; the files need not exist.
+func setDefaultsUnder(root string) {
+	if root == "" {
+		panic("no directory for the default paths: tests must never read /etc/ptrule")
+	}
+	defaultConfigPath = filepath.Join(root, "etc", "ptrule", "ptrule.yaml")
+	defaultRulesDir = filepath.Join(root, "etc", "ptrule", "rules.d")
+	defaultStateDir = filepath.Join(root, "var", "lib", "ptrule")
 }
 
 // TestScripts runs the command-line scripts in testdata/script: each is a
@@ -29,11 +62,6 @@ func TestScripts(t *testing.T) {
 		Dir: filepath.Join("..", "..", "testdata", "script"),
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"mkproc": mkproc,
-		},
-		Setup: func(env *testscript.Env) error {
-			// No /etc/ptrule of the machine running the tests may leak in.
-			env.Setenv("PTRULE_TEST", "1")
-			return nil
 		},
 		UpdateScripts: os.Getenv("UPDATE_SCRIPTS") != "",
 	})

@@ -36,7 +36,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
-	d := &daemon{config: c.config, sources: c.sources(), procRoot: c.proc, log: log}
+	d := &daemon{config: c.config, procRoot: c.proc, log: log}
+	src := c.sources(stderr)
+	src.trust.Warn = func(err error) {
+		// Once per finding per load: every start and reload says it again.
+		if !d.insecureSeen[err.Error()] {
+			d.insecureSeen[err.Error()] = true
+			log.Warn("--insecure-files accepts a file a user other than root could change", "err", err)
+		}
+	}
+	d.sources = src
 	return d.run(sigs)
 }
 
@@ -76,13 +85,17 @@ type daemon struct {
 	actor     *actor
 	// next is when each rule is due next, by name.
 	next map[string]time.Time
+	// insecureSeen holds what --insecure-files accepted in this load,
+	// so that each is logged once per load.
+	insecureSeen map[string]bool
 }
 
 // load reads config and rules. Bad ignore-list lines are logged and the
 // rest kept; any other problem fails the load, and the caller keeps what
 // it had.
 func (d *daemon) load() (*Config, *engine.RuleSet, bool) {
-	cfg, err := loadConfig(d.config)
+	d.insecureSeen = map[string]bool{}
+	cfg, err := loadConfig(d.config, d.sources.trust)
 	if err != nil {
 		d.logProblems("config", err)
 		return nil, nil, false

@@ -137,6 +137,7 @@ func syntaxMessage(err error) string {
 	}
 	return strings.TrimSpace(msg)
 }
+
 // isNameKey reports whether a node is a key that is a plain name, as every
 // key of ptrule's files is; the lines of passwd or shadow parse as keys
 // full of colons.

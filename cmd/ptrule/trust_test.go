@@ -66,43 +66,46 @@ func TestCheckRefusesFilesOthersCanChange(t *testing.T) {
 		want string
 		// insecure says --insecure-files lets it through, with a warning.
 		insecure bool
+		// skipped says the problem is a bad ignore-list line, which run
+		// logs and skips: check warns and exits 3, and says so.
+		skipped bool
 	}{
-		{"all root's", func(*testing.T, trustSetup) []string { return nil }, "", false},
+		{"all root's", func(*testing.T, trustSetup) []string { return nil }, "", false, false},
 		{"rule file of another user", func(t *testing.T, s trustSetup) []string {
 			chown(t, filepath.Join(s.rules, "site.yaml"))
 			return nil
-		}, "site.yaml: file owned by uid 65534, not root, so a user other than root could change what ptrule (running as root) does: chown root", true},
+		}, "site.yaml: file owned by uid 65534, not root, so a user other than root could change what ptrule (running as root) does: chown root", true, false},
 		{"rules directory others can write", func(t *testing.T, s trustSetup) []string {
 			chmod(t, s.rules, 0o777)
 			return nil
-		}, "rules.d: directory writable by group or others (-rwxrwxrwx), so a user other than root could change what ptrule (running as root) does: chmod go-w", true},
+		}, "rules.d: directory writable by group or others (-rwxrwxrwx), so a user other than root could change what ptrule (running as root) does: chmod go-w", true, false},
 		{"sticky rules directory", func(t *testing.T, s trustSetup) []string {
 			chmod(t, s.rules, 0o777|os.ModeSticky)
 			return nil
-		}, "rules.d: directory writable by group or others", true},
+		}, "rules.d: directory writable by group or others", true, false},
 		{"config others can write", func(t *testing.T, s trustSetup) []string {
 			chmod(t, s.config, 0o666)
 			return nil
-		}, "/ptrule.yaml: file writable by group or others (-rw-rw-rw-)", true},
+		}, "/ptrule.yaml: file writable by group or others (-rw-rw-rw-)", true, false},
 		{"state directory of another user", func(t *testing.T, s trustSetup) []string {
 			chown(t, s.state)
 			return nil
-		}, "/state: directory owned by uid 65534, not root", true},
+		}, "/state: directory owned by uid 65534, not root", true, false},
 		{"--rules file of another user", func(t *testing.T, s trustSetup) []string {
 			p := writeFile(t, s.dir, "extra.yaml", "rules: []\n")
 			chown(t, p)
 			return []string{"--rules", p}
-		}, "extra.yaml: file owned by uid 65534", true},
+		}, "extra.yaml: file owned by uid 65534", true, false},
 		{"included file of another user", func(t *testing.T, s trustSetup) []string {
 			inc := writeFile(t, s.dir, "theirs.pignore", "exe:/bin/true\n")
 			chown(t, inc)
 			writeFile(t, s.rules, "site.pignore", "Include "+inc+"\n")
 			return nil
-		}, "theirs.pignore: file owned by uid 65534", true},
+		}, "theirs.pignore: file owned by uid 65534", true, true},
 		{"Include /dev/zero", func(t *testing.T, s trustSetup) []string {
 			writeFile(t, s.rules, "site.pignore", "Include /dev/zero\n")
 			return nil
-		}, "site.pignore:1:9: cannot read included file: /dev/zero is not a regular file (a character device)", false},
+		}, "site.pignore:1:9: warning: cannot read included file: /dev/zero is not a regular file (a character device)", false, true},
 		{"Include a FIFO", func(t *testing.T, s trustSetup) []string {
 			fifo := filepath.Join(s.dir, "fifo")
 			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
@@ -110,11 +113,11 @@ func TestCheckRefusesFilesOthersCanChange(t *testing.T) {
 			}
 			writeFile(t, s.rules, "site.pignore", "Include "+fifo+"\n")
 			return nil
-		}, "is not a regular file (a FIFO)", false},
+		}, "is not a regular file (a FIFO)", false, true},
 		{"rule file too large", func(t *testing.T, s trustSetup) []string {
 			writeFile(t, s.rules, "big.yaml", "# "+strings.Repeat("x", 4<<20)+"\n")
 			return nil
-		}, "big.yaml is 4194307 bytes, more than the 4194304 ptrule reads: split it into smaller files", false},
+		}, "big.yaml is 4194307 bytes, more than the 4194304 ptrule reads: split it into smaller files", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,13 +130,17 @@ func TestCheckRefusesFilesOthersCanChange(t *testing.T) {
 				}
 				return
 			}
-			if code != exitFailure || !strings.Contains(out, tt.want) {
-				t.Fatalf("check exited %d with\n%s\nwant exit %d and %q", code, out, exitFailure, tt.want)
+			wantCode := exitFailure
+			if tt.skipped {
+				wantCode = exitWarnings
+			}
+			if code != wantCode || !strings.Contains(out, tt.want) {
+				t.Fatalf("check exited %d with\n%s\nwant exit %d and %q", code, out, wantCode, tt.want)
 			}
 
 			code, out, errOut = checkOutput(t, append(args, "--insecure-files")...)
 			if !tt.insecure {
-				if code != exitFailure || !strings.Contains(out, tt.want) {
+				if code != wantCode || !strings.Contains(out, tt.want) {
 					t.Fatalf("with --insecure-files check exited %d with\n%s\nwant the refusal to stay", code, out)
 				}
 				return

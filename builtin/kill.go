@@ -196,6 +196,10 @@ type Killer struct {
 	// package may point it elsewhere, nothing else can.
 	procRoot string
 	self     int
+	// beforeCheck, set by tests of this package only, runs after a group
+	// or session pass has read a member and before its pidfd is opened:
+	// the window in which the member may leave or its PID be reused.
+	beforeCheck func(pid int)
 }
 
 // NewKiller returns a Killer. It reads the identity of the processes it
@@ -329,10 +333,6 @@ type killRun struct {
 	res     KillResult
 	victims []victim
 	seen    map[memberKey]bool
-	// beforeCheck, in tests only, runs after a group or session pass has
-	// read a member and before its pidfd is opened: the window in which
-	// the member may leave or its PID be reused.
-	beforeCheck func(pid int)
 }
 
 // Kill signals what req names and says what happened.
@@ -562,8 +562,8 @@ func (r *killRun) signalAll(ctx context.Context, what string, id int, seen []Pro
 			}
 			r.seen[key] = true
 			found = true
-			if r.beforeCheck != nil {
-				r.beforeCheck(st.pid)
+			if r.k.beforeCheck != nil {
+				r.k.beforeCheck(st.pid)
 			}
 			if c, ok := r.check(st.pid, st.starttime, member, what); ok {
 				cands = append(cands, c)

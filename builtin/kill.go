@@ -196,6 +196,8 @@ type Killer struct {
 	// package may point it elsewhere, nothing else can.
 	procRoot string
 	self     int
+	// hz is the kernel's USER_HZ, the unit of start times.
+	hz uint64
 	// beforeCheck, set by tests of this package only, runs after a group
 	// or session pass has read a member and before its pidfd is opened:
 	// the window in which the member may leave or its PID be reused.
@@ -207,7 +209,7 @@ type Killer struct {
 // procfs of ptrule's own PID namespace: only there do the numbers it reads
 // name the processes a signal reaches.
 func NewKiller() *Killer {
-	return &Killer{procRoot: "/proc", self: os.Getpid()}
+	return &Killer{procRoot: "/proc", self: os.Getpid(), hz: clockTicks()}
 }
 
 // CheckProcfs returns nil when dir is a procfs that shows the processes of
@@ -356,9 +358,13 @@ type killRun struct {
 // the snapshot, every member read is a member of the matched group or
 // session, and all are signalled, the ones born after the snapshot (a fork
 // bomb's late children) included: a process enters a session only by
-// being forked into it. Without one, nothing of the pass is signalled: in
-// the first pass the whole target is refused as reused, in a later pass
-// the late members are refused and left to the next scan, which sees them.
+// being forked into it. Without one, in the first pass nothing is
+// signalled and the whole target is refused as reused. In a later pass,
+// where the members signalled so far may all have been reaped, a member
+// is still signalled if it started before the last moment an anchor was
+// seen: every process of a session that reused the number started after
+// the matched one ended. Later members are refused and left to the next
+// scan, which sees them.
 // (Process groups have one gap the kernel does not close: a member may
 // setpgid back into a group of the same number created within its own
 // session; such processes are the matched session's own.)
@@ -547,6 +553,17 @@ func (r *killRun) signalAll(ctx context.Context, what string, id int, seen []Pro
 		return
 	}
 	anchors := append([]ProcID(nil), seen...)
+	// provenBefore is a boot-clock tick before which the number was last
+	// proven to be the matched one by an anchor; 0 while it never was.
+	var provenBefore uint64
+	prove := func() bool {
+		t := r.k.nowTicks()
+		if !r.anchored(anchors, member) {
+			return false
+		}
+		provenBefore = t
+		return true
+	}
 	for pass := range maxGroupPasses {
 		// The first pass always runs; an ended ctx only stops the chase
 		// of late members.
@@ -575,30 +592,60 @@ func (r *killRun) signalAll(ctx context.Context, what string, id int, seen []Pro
 			}
 			return
 		}
-		if !r.anchored(anchors, member) {
-			reason := fmt.Sprintf("%s id reused: none of the %d processes the snapshot saw in %s %d is still in it", what, len(seen), what, id)
-			if pass > 0 {
-				reason = fmt.Sprintf("joined %s %d after its last known member was gone: cannot rule out that the id was reused; the next scan sees it", what, id)
-			}
-			if len(seen) == 0 && pass == 0 {
+		if !prove() {
+			var reason string
+			switch {
+			case pass > 0:
+				reason = fmt.Sprintf("joined %s %d after every process known to be in it was gone: cannot rule out that the id was reused; the next scan sees it", what, id)
+			case len(seen) == 0:
 				reason = fmt.Sprintf("no process of the snapshot ties %s %d to the one the rule matched", what, id)
+			default:
+				reason = fmt.Sprintf("%s id reused: none of the %d processes the snapshot saw in %s %d is still in it", what, len(seen), what, id)
 			}
+			var late []candidate
 			for _, c := range cands {
+				// Started before the number was last proven: a member
+				// of the matched group or session.
+				if c.st.starttime < provenBefore {
+					late = append(late, c)
+					continue
+				}
 				if c.fd >= 0 {
 					unix.Close(c.fd)
 				}
 				r.refuse(c.pid, reason)
 			}
-			if len(cands) == 0 && pass == 0 {
-				r.refuse(id, reason)
+			if pass == 0 {
+				if len(cands) == 0 {
+					r.refuse(id, reason)
+				}
+				return
 			}
-			return
+			cands = late
 		}
 		for _, c := range cands {
 			r.fire(c)
 			anchors = append(anchors, ProcID{PID: c.pid, StartTicks: c.st.starttime})
 		}
+		// The processes just signalled are still there, dying or zombies,
+		// for a moment: proving the number now covers the members they
+		// forked before the signal reached them.
+		prove()
 	}
+}
+
+// nowTicks returns the boot clock in the unit and origin of the start
+// times of /proc/PID/stat (USER_HZ ticks since boot).
+func (k *Killer) nowTicks() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	hz := k.hz
+	if hz == 0 {
+		hz = defaultClockTicks
+	}
+	return uint64(ts.Nano()) / (uint64(time.Second) / hz)
 }
 
 // anchored reports whether one of ids still exists, zombie or not, with

@@ -413,3 +413,86 @@ func TestKillResultString(t *testing.T) {
 		}
 	}
 }
+
+// forkerEnv names the file TestKillForkerHelper writes its child's pid to.
+const forkerEnv = "PTRULE_TEST_KILL_FORKER"
+
+// TestKillForkerHelper is not a test on its own: TestKillLateMember runs
+// the test binary with it as a session leader that starts a child in its
+// session when it gets SIGUSR1, and writes the child's pid to a file.
+func TestKillForkerHelper(t *testing.T) {
+	out := os.Getenv(forkerEnv)
+	if out == "" {
+		t.Skip("helper for TestKillLateMember")
+	}
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	fmt.Println("ready")
+	<-usr1
+	child := exec.Command("sleep", "300")
+	if err := child.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(out+".tmp", []byte(strconv.Itoa(child.Process.Pid)), 0o644); err != nil {
+		os.Exit(1)
+	}
+	if err := os.Rename(out+".tmp", out); err != nil {
+		os.Exit(1)
+	}
+	time.Sleep(300 * time.Second)
+	os.Exit(0)
+}
+
+// TestKillLateMember checks that a member born while the kill runs is
+// still signalled in a later pass when every process known to be in the
+// session is gone by then (killed and reaped): it started before the
+// session was last proven to be the matched one.
+func TestKillLateMember(t *testing.T) {
+	requireRoot(t)
+	pidFile := filepath.Join(t.TempDir(), "child")
+	leader, _ := startProc(t, false, 1, []string{forkerEnv + "=" + pidFile}, os.Args[0], "-test.run=^TestKillForkerHelper$")
+	sid := leader.id().PID
+	var late ProcID
+	t.Cleanup(func() {
+		if late.PID != 0 {
+			NewKiller().Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: []ProcID{late}})
+		}
+	})
+	k := NewKiller()
+	k.beforeCheck = func(pid int) {
+		switch {
+		case pid == sid && late.PID == 0:
+			// Pass 1 has listed the leader alone: now it forks.
+			syscall.Kill(pid, syscall.SIGUSR1)
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if b, err := os.ReadFile(pidFile); err == nil {
+					late = pidsStarts(t, []string{string(b)})[0]
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the leader started no child within 10s")
+				}
+			}
+			// Let the clock tick past the child's start, so that the
+			// proof of pass 1 comes strictly after it.
+			time.Sleep(30 * time.Millisecond)
+		case pid == late.PID:
+			// Pass 2: the leader, the only process known to be in the
+			// session, is killed and reaped before the child is checked.
+			select {
+			case <-leader.done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the leader was not reaped within 10s")
+			}
+		}
+	}
+	got := k.Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, SID: sid, Seen: []ProcID{leader.id()}})
+	if late.PID == 0 {
+		t.Fatal("setup: no late member")
+	}
+	if want := []int{sid, late.PID}; !slices.Equal(got.Signalled, want) || len(got.Refused) != 0 {
+		t.Errorf("result = %+v, want %v signalled", got, want)
+	}
+	waitGone(t, late.PID, late.StartTicks)
+}

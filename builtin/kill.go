@@ -714,7 +714,7 @@ wait:
 		}
 		pending = still
 		if len(pending) == 0 {
-			e.Waited = KillDuration(time.Since(begin))
+			e.Waited = KillDuration(time.Since(begin).Round(time.Millisecond))
 			return
 		}
 		select {
@@ -726,7 +726,7 @@ wait:
 			break wait
 		}
 	}
-	e.Waited = KillDuration(time.Since(begin))
+	e.Waited = KillDuration(time.Since(begin).Round(time.Millisecond))
 	for _, v := range pending {
 		if v.fd < 0 {
 			// kill(2) has no handle on the process: check again that

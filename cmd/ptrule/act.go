@@ -290,9 +290,12 @@ func (a *actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedA
 	default:
 		r.Result, r.Error = resultError, "nothing was signalled: the snapshot named no process to signal"
 	}
-	a.log.Info("kill", "rule", d.Rule.Name, "entity", d.Entity(), "signal", res.Signal, "target", res.Target,
-		"result", r.Result, "signalled", res.Signalled, "gone", res.Gone, "refused", res.Refused,
-		"escalation", res.Escalation, "summary", res.String())
+	attrs := []any{"rule", d.Rule.Name, "entity", d.Entity(), "signal", res.Signal, "target", res.Target,
+		"result", r.Result, "signalled", res.Signalled, "gone", res.Gone, "refused", res.Refused}
+	if res.Escalation != nil {
+		attrs = append(attrs, "escalation", *res.Escalation)
+	}
+	a.log.Info("kill", append(attrs, "summary", res.String())...)
 }
 
 // runEnv gives a program the facts of the match.

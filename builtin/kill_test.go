@@ -322,7 +322,9 @@ func TestKillGrace(t *testing.T) {
 		{"ignores HUP", `trap "" HUP; exec sleep 300`, syscall.SIGHUP, 300 * time.Millisecond, syscall.SIGKILL, true},
 		{"ignores INT", `trap "" INT; exec sleep 300`, syscall.SIGINT, 300 * time.Millisecond, syscall.SIGKILL, true},
 		{"obeys TERM", `exec sleep 300`, syscall.SIGTERM, 20 * time.Second, syscall.SIGTERM, false},
-		{"obeys HUP", `exec sleep 300`, syscall.SIGHUP, 20 * time.Second, syscall.SIGHUP, false},
+		// USR1, unlike HUP and INT, is not left ignored by nohup or a
+		// shell's background jobs, so sleep surely obeys it.
+		{"obeys USR1", `exec sleep 300`, syscall.SIGUSR1, 20 * time.Second, syscall.SIGUSR1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,7 +59,7 @@ func startProc(t *testing.T, asNobody bool, lines int, env []string, name string
 		<-p.done
 		pr.Close()
 	})
-	st, err := NewKiller("/proc").readStat(cmd.Process.Pid)
+	st, err := NewKiller().readStat(cmd.Process.Pid)
 	if err != nil {
 		t.Fatalf("reading stat of %d: %v", cmd.Process.Pid, err)
 	}
@@ -107,7 +109,7 @@ func (p *proc) wait(t *testing.T) syscall.Signal {
 // running reports whether the process pid that started at start still
 // runs (a zombie does not run).
 func running(pid int, start uint64) bool {
-	st, err := NewKiller("/proc").readStat(pid)
+	st, err := NewKiller().readStat(pid)
 	return err == nil && st.starttime == start && !st.zombie()
 }
 
@@ -125,7 +127,7 @@ func waitGone(t *testing.T, pid int, start uint64) {
 // startTicks reads the start ticks of pid, failing the test if it is gone.
 func startTicks(t *testing.T, pid int) uint64 {
 	t.Helper()
-	st, err := NewKiller("/proc").readStat(pid)
+	st, err := NewKiller().readStat(pid)
 	if err != nil {
 		t.Fatalf("reading stat of %d: %v", pid, err)
 	}
@@ -142,10 +144,10 @@ func requireRoot(t *testing.T) {
 func TestKillProcID(t *testing.T) {
 	requireRoot(t)
 	p, _ := startProc(t, true, 0, nil, "sleep", "300")
-	got := NewKiller("").Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: []ProcID{p.id(), p.id()}})
-	want := []KillOutcome{{PID: p.id().PID, Result: KillSignalled}}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("outcomes = %+v, want %+v (a PID given twice is signalled once)", got, want)
+	got := NewKiller().Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Target: "process", Procs: []ProcID{p.id(), p.id()}})
+	want := KillResult{Signal: "SIGKILL", Target: "process", Signalled: []int{p.id().PID}, Gone: []KillNote{}, Refused: []KillNote{}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("result = %+v, want %+v (a PID given twice is signalled once)", got, want)
 	}
 	if sig := p.wait(t); sig != syscall.SIGKILL {
 		t.Errorf("process ended by %v, want SIGKILL", sig)
@@ -157,9 +159,9 @@ func TestKillGone(t *testing.T) {
 	p, _ := startProc(t, true, 0, nil, "sleep", "300")
 	p.cmd.Process.Kill()
 	p.wait(t)
-	got := NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: []ProcID{p.id()}})
-	if len(got) != 1 || got[0].Result != KillGone {
-		t.Errorf("outcomes = %+v, want one %q", got, KillGone)
+	got := NewKiller().Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: []ProcID{p.id()}})
+	if len(got.Gone) != 1 || got.Gone[0].PID != p.id().PID || len(got.Signalled)+len(got.Refused) != 0 {
+		t.Errorf("result = %+v, want pid %d gone", got, p.id().PID)
 	}
 }
 
@@ -188,9 +190,9 @@ func TestKillRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: tt.sig, Procs: []ProcID{tt.target}})
-			if len(got) != 1 || got[0].Result != KillRefused || !strings.Contains(got[0].Reason, tt.reason) {
-				t.Errorf("outcomes = %+v, want one %q with reason containing %q", got, KillRefused, tt.reason)
+			got := NewKiller().Kill(context.Background(), KillRequest{Signal: tt.sig, Procs: []ProcID{tt.target}})
+			if len(got.Refused) != 1 || len(got.Signalled) != 0 || !strings.Contains(got.Refused[0].Reason, tt.reason) {
+				t.Errorf("result = %+v, want one refusal with reason containing %q", got, tt.reason)
 			}
 			if !running(p.id().PID, p.start) {
 				t.Fatal("the test's own process died")
@@ -202,14 +204,15 @@ func TestKillRefuses(t *testing.T) {
 // TestKillRefusesGroups checks that group and session 1 are never
 // signalled as a whole (signal 0, so a broken check only probes).
 func TestKillRefusesGroups(t *testing.T) {
-	for _, req := range []KillRequest{{PGID: 1}, {SID: 1}, {PGID: -4}} {
-		got := NewKiller("/proc").Kill(context.Background(), req)
-		if len(got) != 1 || got[0].Result != KillRefused {
+	for _, req := range []KillRequest{{PGID: 1}, {SID: 1}, {PGID: -4}, {PGID: 7, SID: 7}} {
+		got := NewKiller().Kill(context.Background(), req)
+		if len(got.Refused) != 1 || len(got.Signalled) != 0 {
 			t.Errorf("Kill(%+v) = %+v, want one refusal", req, got)
 		}
 	}
-	if got := NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL}); len(got) != 0 {
-		t.Errorf("empty request: outcomes %+v, want none", got)
+	got := NewKiller().Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL})
+	if len(got.Signalled)+len(got.Gone)+len(got.Refused) != 0 || got.Escalation != nil {
+		t.Errorf("empty request: result %+v, want nothing", got)
 	}
 }
 
@@ -225,7 +228,7 @@ func findKernelThread(t *testing.T) int {
 		if err != nil || pid <= 2 {
 			continue
 		}
-		if st, err := NewKiller("/proc").readStat(pid); err == nil && st.flags&kthreadFlag != 0 {
+		if st, err := NewKiller().readStat(pid); err == nil && st.flags&kthreadFlag != 0 {
 			return pid
 		}
 	}
@@ -237,9 +240,11 @@ func TestKillProcessGroup(t *testing.T) {
 	requireRoot(t)
 	leader, pids := startProc(t, true, 2, nil, "sh", "-c", "sleep 300 & echo $!; sleep 300 & echo $!; wait")
 	kids := pidsStarts(t, pids)
-	got := NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, PGID: leader.id().PID})
-	if n := count(got, KillSignalled); n != 3 {
-		t.Errorf("outcomes = %+v, want 3 signalled", got)
+	// The snapshot saw only the leader: the children stand for members
+	// born after it, which the kill must still reach.
+	got := NewKiller().Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, PGID: leader.id().PID, Seen: []ProcID{leader.id()}})
+	if len(got.Signalled) != 3 || len(got.Refused) != 0 {
+		t.Errorf("result = %+v, want 3 signalled", got)
 	}
 	if sig := leader.wait(t); sig != syscall.SIGKILL {
 		t.Errorf("leader ended by %v, want SIGKILL", sig)
@@ -276,19 +281,20 @@ func TestKillSession(t *testing.T) {
 	kids := pidsStarts(t, pids)
 	t.Cleanup(func() {
 		// The children are the helper's: stop them even if the test failed.
-		NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: kids})
+		NewKiller().Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: kids})
 	})
 	sid := leader.id().PID
-	k := NewKiller("/proc")
+	k := NewKiller()
 	own, _ := k.readStat(kids[0].PID)
 	same, _ := k.readStat(kids[1].PID)
 	if own.session != sid || same.session != sid || own.pgrp == sid || same.pgrp != sid {
 		t.Fatalf("setup: want both children in session %d, one in its own group: got %+v and %+v", sid, own, same)
 	}
 
-	got := k.Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, SID: sid})
-	if n := count(got, KillSignalled); n != 3 {
-		t.Errorf("outcomes = %+v, want 3 signalled", got)
+	// The snapshot saw only the leader, as in TestKillProcessGroup.
+	got := k.Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, SID: sid, Seen: []ProcID{leader.id()}})
+	if len(got.Signalled) != 3 || len(got.Refused) != 0 {
+		t.Errorf("result = %+v, want 3 signalled", got)
 	}
 	if sig := leader.wait(t); sig != syscall.SIGKILL {
 		t.Errorf("leader ended by %v, want SIGKILL", sig)
@@ -298,37 +304,48 @@ func TestKillSession(t *testing.T) {
 	}
 }
 
+// TestKillGrace checks the escalation: whatever the first signal (but
+// KILL), a process still alive after the grace gets SIGKILL, and one that
+// obeys is left to exit.
 func TestKillGrace(t *testing.T) {
 	requireRoot(t)
 	tests := []struct {
-		name     string
-		script   string
-		grace    time.Duration
-		wantSig  syscall.Signal
-		reason   string
-		minTaken time.Duration
-		maxTaken time.Duration
+		name       string
+		script     string
+		sig        syscall.Signal
+		grace      time.Duration
+		wantSig    syscall.Signal
+		wantKilled bool
 	}{
-		// The ignored disposition survives exec, so sleep ignores TERM.
-		{"ignores TERM", `trap "" TERM; exec sleep 300`, 300 * time.Millisecond, syscall.SIGKILL, "sent SIGKILL", 300 * time.Millisecond, 5 * time.Second},
-		{"obeys TERM", `exec sleep 300`, 20 * time.Second, syscall.SIGTERM, "", 0, 5 * time.Second},
+		// The ignored disposition survives exec, so sleep ignores it.
+		{"ignores TERM", `trap "" TERM; exec sleep 300`, syscall.SIGTERM, 300 * time.Millisecond, syscall.SIGKILL, true},
+		{"ignores HUP", `trap "" HUP; exec sleep 300`, syscall.SIGHUP, 300 * time.Millisecond, syscall.SIGKILL, true},
+		{"ignores INT", `trap "" INT; exec sleep 300`, syscall.SIGINT, 300 * time.Millisecond, syscall.SIGKILL, true},
+		{"obeys TERM", `exec sleep 300`, syscall.SIGTERM, 20 * time.Second, syscall.SIGTERM, false},
+		// USR1, unlike HUP and INT, is not left ignored by nohup or a
+		// shell's background jobs, so sleep surely obeys it.
+		{"obeys USR1", `exec sleep 300`, syscall.SIGUSR1, 20 * time.Second, syscall.SIGUSR1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, _ := startProc(t, true, 0, nil, "sh", "-c", tt.script)
 			// Once it is "sleep", the shell has set its trap.
 			waitComm(t, p.id().PID, "sleep")
-			begin := time.Now()
-			got := NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: syscall.SIGTERM, Grace: tt.grace, Procs: []ProcID{p.id()}})
-			taken := time.Since(begin)
-			if len(got) != 1 || got[0].Result != KillSignalled || !strings.Contains(got[0].Reason, tt.reason) {
-				t.Errorf("outcomes = %+v, want one %q with reason containing %q", got, KillSignalled, tt.reason)
+			got := NewKiller().Kill(context.Background(), KillRequest{Signal: tt.sig, Grace: tt.grace, Procs: []ProcID{p.id()}})
+			pid := p.id().PID
+			if !slices.Equal(got.Signalled, []int{pid}) || got.Escalation == nil {
+				t.Fatalf("result = %+v, want pid %d signalled and an escalation", got, pid)
 			}
-			if tt.reason == "" && got[0].Reason != "" {
-				t.Errorf("reason = %q, want none", got[0].Reason)
+			e := got.Escalation
+			if e.Grace != KillDuration(tt.grace) || e.CutShort {
+				t.Errorf("escalation = %+v, want grace %v, not cut short", e, tt.grace)
 			}
-			if taken < tt.minTaken || taken > tt.maxTaken {
-				t.Errorf("Kill took %v, want between %v and %v", taken, tt.minTaken, tt.maxTaken)
+			if tt.wantKilled {
+				if !slices.Equal(e.Killed, []int{pid}) || len(e.Exited) != 0 || time.Duration(e.Waited) < tt.grace {
+					t.Errorf("escalation = %+v, want SIGKILL to %d after waiting the whole %v", e, pid, tt.grace)
+				}
+			} else if !slices.Equal(e.Exited, []int{pid}) || len(e.Killed) != 0 || time.Duration(e.Waited) >= tt.grace {
+				t.Errorf("escalation = %+v, want %d to exit within the grace", e, pid)
 			}
 			if sig := p.wait(t); sig != tt.wantSig {
 				t.Errorf("process ended by %v, want %v", sig, tt.wantSig)
@@ -342,7 +359,7 @@ func TestKillGrace(t *testing.T) {
 func waitComm(t *testing.T, pid int, comm string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if st, err := NewKiller("/proc").readStat(pid); err == nil && st.comm == comm {
+		if st, err := NewKiller().readStat(pid); err == nil && st.comm == comm {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -366,17 +383,6 @@ func pidsStarts(t *testing.T, pids []string) []ProcID {
 	return out
 }
 
-// count returns how many outcomes have the result.
-func count(outs []KillOutcome, result string) int {
-	n := 0
-	for _, o := range outs {
-		if o.Result == result {
-			n++
-		}
-	}
-	return n
-}
-
 // TestKillCancelledGrace checks that an ended context cuts the grace
 // short: survivors get SIGKILL at once.
 func TestKillCancelledGrace(t *testing.T) {
@@ -385,13 +391,14 @@ func TestKillCancelledGrace(t *testing.T) {
 	waitComm(t, p.id().PID, "sleep")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	begin := time.Now()
-	got := NewKiller("/proc").Kill(ctx, KillRequest{Signal: syscall.SIGTERM, Grace: time.Hour, Procs: []ProcID{p.id()}})
-	if taken := time.Since(begin); taken > 5*time.Second {
-		t.Errorf("Kill took %v with a 200ms context", taken)
+	got := NewKiller().Kill(ctx, KillRequest{Signal: syscall.SIGTERM, Grace: time.Hour, Procs: []ProcID{p.id()}})
+	e := got.Escalation
+	if e == nil || !e.CutShort || !slices.Equal(e.Killed, []int{p.id().PID}) || time.Duration(e.Waited) >= time.Hour {
+		t.Fatalf("result = %+v, want SIGKILL sent early, cut short", got)
 	}
-	if len(got) != 1 || !strings.Contains(got[0].Reason, "SIGKILL") {
-		t.Errorf("outcomes = %+v, want SIGKILL after the context ended", got)
+	// The text tells the truth about the wait: not "after 1h0m0s".
+	if text := got.String(); !strings.Contains(text, "cut short after "+e.Waited.String()) || strings.Contains(text, "1h0m0s of grace") {
+		t.Errorf("text %q does not say the grace was cut short after %v", text, e.Waited)
 	}
 	if sig := p.wait(t); sig != syscall.SIGKILL {
 		t.Errorf("process ended by %v, want SIGKILL", sig)

@@ -38,13 +38,13 @@ func killPrinted(t *testing.T, output string) ProcID {
 	if err != nil {
 		t.Fatalf("output %q does not start with a pid", output)
 	}
-	st, err := NewKiller("/proc").readStat(pid)
+	st, err := NewKiller().readStat(pid)
 	if err != nil {
 		return ProcID{PID: pid}
 	}
 	id := ProcID{PID: pid, StartTicks: st.starttime}
 	t.Cleanup(func() {
-		NewKiller("/proc").Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: []ProcID{id}})
+		NewKiller().Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: []ProcID{id}})
 	})
 	return id
 }

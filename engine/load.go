@@ -534,7 +534,7 @@ func (c *compiler) template(src *source, n *yaml.Node, what string) *template.Te
 
 var actionKeys = map[ActionKind][]string{
 	ActAlert:    {"channels", "subject", "message", "if"},
-	ActKill:     {"signal", "target", "grace", "if"},
+	ActKill:     {"signal", "target", "grace", "allow_root", "if"},
 	ActRun:      {"command", "args", "timeout", "if"},
 	ActSuppress: {"for", "key", "if"},
 }
@@ -627,6 +627,12 @@ func (c *compiler) kill(src *source, a *ActionSpec, set map[string]*yaml.Node, k
 		a.Grace, _ = src.duration(v, "grace", c.ps)
 		if a.Signal == int(unix.SIGKILL) && a.Grace > 0 {
 			*c.ps = append(*c.ps, src.problem(v, "grace only makes sense with a catchable signal such as TERM: KILL cannot be waited out"))
+		}
+	}
+	if v := set["allow_root"]; v != nil {
+		a.AllowRoot, _ = src.boolean(v, "allow_root", c.ps)
+		if a.Target != TargetUser {
+			*c.ps = append(*c.ps, src.problem(v, "allow_root only applies to target: user (it lets the kill reach the processes of root); kill target here is %s", a.Target))
 		}
 	}
 }

@@ -429,6 +429,16 @@ func TestLoadRulesProblems(t *testing.T) {
 			want:  []wantProblem{{`r.yaml:5:42: grace only makes sense with a catchable signal such as TERM: KILL cannot be waited out`, "10s"}},
 		},
 		{
+			name:  "allow_root with a process target",
+			files: []File{yamlFile("r.yaml", strings.Replace(okRule, "[alert: {}]", "[kill: {target: process, allow_root: true}]", 1))},
+			want:  []wantProblem{{`r.yaml:5:51: allow_root only applies to target: user (it lets the kill reach the processes of root); kill target here is process`, "true"}},
+		},
+		{
+			name:  "allow_root not a boolean",
+			files: []File{yamlFile("r.yaml", strings.Replace(okRule, "[alert: {}]", "[kill: {target: user, allow_root: yes please}]", 1))},
+			want:  []wantProblem{{`r.yaml:5:48: allow_root must be true or false`, "yes please"}},
+		},
+		{
 			name:  "bad grace",
 			files: []File{yamlFile("r.yaml", strings.Replace(okRule, "[alert: {}]", "[kill: {signal: TERM, grace: a while}]", 1))},
 			want:  []wantProblem{{`r.yaml:5:43: grace: bad duration "a while": write a duration such as 90s, 10m or 2h`, "a while"}},

@@ -80,7 +80,13 @@ type ActionSpec struct {
 	Signal     int
 	SignalName string
 	Target     KillTarget
-	Grace      time.Duration
+	// Grace, with any signal but KILL, is how long the signalled
+	// processes get before the survivors get KILL; 0 means no escalation.
+	Grace time.Duration
+	// AllowRoot lets target user kill the processes of root (uid 0); without
+	// it such a kill is refused. Pid 1, ptrule and its ancestors stay
+	// protected whatever it says.
+	AllowRoot bool
 
 	// run
 	Command string

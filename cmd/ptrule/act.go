@@ -29,6 +29,9 @@ type actionResult struct {
 	Error  string `json:"error,omitempty"`
 	// Detail says what was or would be done, for people.
 	Detail string `json:"-"`
+	// Kill is what a performed kill did; nil for other actions and for a
+	// kill that was not attempted.
+	Kill *builtin.KillResult `json:"kill,omitempty"`
 }
 
 // outcome is a decision after the act step: rendered, and with the result
@@ -51,6 +54,10 @@ type actor struct {
 	notifier *notify.Dispatcher
 	enricher engine.Enricher
 	log      *slog.Logger
+	// foreign, when not "", is why kill and run are refused: the processes
+	// were read from a tree that is not the procfs of ptrule's own PID
+	// namespace, where a pid may name an unrelated process.
+	foreign string
 }
 
 // newActor returns the actor for a config: alerts to its channels, kills
@@ -59,11 +66,21 @@ func newActor(cfg *Config, procRoot string, log *slog.Logger, perform bool) *act
 	return &actor{
 		perform:  perform,
 		monitor:  cfg.Mode == modeMonitor,
-		killer:   builtin.NewKiller(procRoot),
+		killer:   builtin.NewKiller(),
 		notifier: notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, cfg.DefaultChannels),
 		enricher: builtin.NewHostEnricher(procRoot),
 		log:      log,
+		foreign:  foreignProcfs(procRoot),
 	}
+}
+
+// foreignProcfs returns why kill and run may not act on what procRoot
+// shows, or "" when procRoot is the procfs of ptrule's own PID namespace.
+func foreignProcfs(procRoot string) string {
+	if err := builtin.CheckProcfs(procRoot); err != nil {
+		return fmt.Sprintf("the processes were read from %s, and %v: a pid there may name an unrelated process on this host, so kill and run act only on the procfs of ptrule's own PID namespace", procRoot, err)
+	}
+	return ""
 }
 
 // act renders a decision and runs its actions in order. A suppressed
@@ -169,9 +186,12 @@ func (a *actor) alert(ctx context.Context, d engine.Decision, pa *engine.Planned
 	}
 }
 
-// killRequest turns a kill action into the processes to signal.
-func killRequest(d engine.Decision, pa *engine.PlannedAction) (builtin.KillRequest, string) {
-	req := builtin.KillRequest{Signal: syscall.Signal(pa.Signal), Grace: pa.Grace}
+// killRequest turns a kill action into what to signal, with the members
+// of the group or session the snapshot saw, which tie its number to the
+// one the rule matched. refusal is set when the kill must not happen
+// whatever the processes do now.
+func killRequest(d engine.Decision, pa *engine.PlannedAction) (req builtin.KillRequest, refusal string) {
+	req = builtin.KillRequest{Signal: syscall.Signal(pa.Signal), Grace: pa.Grace, Target: string(pa.Target)}
 	snap := d.Snapshot()
 	ident := func(pids []int) []builtin.ProcID {
 		var ids []builtin.ProcID
@@ -182,63 +202,113 @@ func killRequest(d engine.Decision, pa *engine.PlannedAction) (builtin.KillReque
 		}
 		return ids
 	}
+	// members are every process the snapshot saw with in(p), ignored ones
+	// included: any of them still there proves the id was not reused.
+	members := func(in func(p *engine.Process) bool) []builtin.ProcID {
+		var ids []builtin.ProcID
+		for i := range snap.Procs {
+			if p := &snap.Procs[i]; in(p) {
+				ids = append(ids, builtin.ProcID{PID: p.PID, StartTicks: p.StartTicks})
+			}
+		}
+		return ids
+	}
 	switch pa.Target {
 	case engine.TargetProcess:
 		req.Procs = ident([]int{d.Proc.PID})
-		return req, "process " + strconv.Itoa(d.Proc.PID)
+		req.Target = "process " + strconv.Itoa(d.Proc.PID)
 	case engine.TargetGroup:
 		// In session scope, the group whose id is the session id.
 		req.PGID = d.Session.GetSID()
 		if d.Proc != nil {
 			req.PGID = d.Proc.PGID
 		}
-		return req, "process group " + strconv.Itoa(req.PGID)
+		req.Seen = members(func(p *engine.Process) bool { return p.PGID == req.PGID })
+		req.Target = "process group " + strconv.Itoa(req.PGID)
 	case engine.TargetSession:
 		req.SID = d.Session.GetSID()
 		if d.Proc != nil {
 			req.SID = d.Proc.SID
 		}
-		return req, "session " + strconv.Itoa(req.SID)
+		req.Seen = members(func(p *engine.Process) bool { return p.SID == req.SID })
+		req.Target = "session " + strconv.Itoa(req.SID)
 	case engine.TargetUser:
 		u := d.User
 		if u == nil && d.Proc != nil {
 			u = snap.UserOf(d.Proc.UID)
 		}
-		if u != nil {
-			req.Procs = ident(u.PIDs)
-			return req, fmt.Sprintf("user %s (%d processes)", engine.Display(u.Name), len(req.Procs))
+		if u == nil {
+			return req, "the user is not in the snapshot"
+		}
+		req.Procs = ident(u.PIDs)
+		req.Target = fmt.Sprintf("user %s (%d processes)", engine.Display(u.Name), len(req.Procs))
+		if u.UID == 0 && !pa.AllowRoot {
+			return req, "target user on root (uid 0) is refused unless the kill action says allow_root: true"
 		}
 	}
-	return req, string(pa.Target)
+	return req, ""
 }
 
+// killPlan says in words what a kill action will do, for dry runs.
+func killPlan(req builtin.KillRequest) string {
+	s := fmt.Sprintf("%s to %s", builtin.SignalName(req.Signal), req.Target)
+	if req.Grace > 0 {
+		s += fmt.Sprintf(", then SIGKILL to what is still alive after %s", req.Grace)
+	}
+	return s
+}
+
+// kill performs a kill action. Its result is ok when every target process
+// was signalled, refused when any was refused (a partial kill says which
+// were signalled, gone and refused), and error when nothing was signalled
+// because everything was already gone.
 func (a *actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, r *actionResult) {
-	req, what := killRequest(d, pa)
-	r.Detail = fmt.Sprintf("SIG%s to %s", pa.SignalName, what)
-	if pa.Grace > 0 {
-		r.Detail += fmt.Sprintf(", KILL after %s", pa.Grace)
+	req, refusal := killRequest(d, pa)
+	r.Detail = killPlan(req)
+	if refusal != "" {
+		r.Detail += " (would be refused: " + refusal + ")"
 	}
 	if !a.perform || a.monitor {
 		r.Result = resultDryRun
 		return
 	}
-	var refused, signalled []string
-	for _, o := range a.killer.Kill(ctx, req) {
-		switch o.Result {
-		case builtin.KillRefused:
-			refused = append(refused, fmt.Sprintf("%d: %s", o.PID, o.Reason))
-		case builtin.KillSignalled:
-			signalled = append(signalled, strconv.Itoa(o.PID))
+	if refusal == "" {
+		refusal = a.foreign
+	}
+	if refusal != "" {
+		r.Result, r.Error = resultRefused, refusal
+		a.log.Warn("kill", "rule", d.Rule.Name, "entity", d.Entity(), "signal", builtin.SignalName(req.Signal),
+			"target", req.Target, "result", r.Result, "err", refusal)
+		return
+	}
+	res := a.killer.Kill(ctx, req)
+	r.Kill = &res
+	r.Detail = res.String()
+	notes := func(ns []builtin.KillNote) string {
+		s := make([]string, len(ns))
+		for i, n := range ns {
+			s[i] = fmt.Sprintf("%d: %s", n.PID, n.Reason)
 		}
-		a.log.Info("kill", "rule", d.Rule.Name, "pid", o.PID, "signal", pa.SignalName, "result", o.Result, "reason", o.Reason)
+		return strings.Join(s, "; ")
 	}
-	r.Result = resultOK
-	if len(signalled) > 0 {
-		r.Detail += ": signalled " + strings.Join(signalled, ",")
+	switch {
+	case len(res.Refused) > 0:
+		r.Result, r.Error = resultRefused, "refused "+notes(res.Refused)
+	case res.Escalation != nil && len(res.Escalation.Failed) > 0:
+		r.Result, r.Error = resultRefused, "SIGKILL after the grace period failed for "+notes(res.Escalation.Failed)
+	case len(res.Signalled) > 0:
+		r.Result = resultOK
+	case len(res.Gone) > 0:
+		r.Result, r.Error = resultError, "nothing was signalled: gone "+notes(res.Gone)
+	default:
+		r.Result, r.Error = resultError, "nothing was signalled: the snapshot named no process to signal"
 	}
-	if len(refused) > 0 {
-		r.Result, r.Error = resultRefused, strings.Join(refused, "; ")
+	attrs := []any{"rule", d.Rule.Name, "entity", d.Entity(), "signal", res.Signal, "target", res.Target,
+		"result", r.Result, "signalled", res.Signalled, "gone", res.Gone, "refused", res.Refused}
+	if res.Escalation != nil {
+		attrs = append(attrs, "escalation", *res.Escalation)
 	}
+	a.log.Info("kill", append(attrs, "summary", res.String())...)
 }
 
 // runEnv gives a program the facts of the match. builtin.Run caps each
@@ -289,6 +359,10 @@ func (a *actor) run(ctx context.Context, d engine.Decision, pa *engine.PlannedAc
 	r.Detail = strings.Join(append([]string{command}, args...), " ")
 	if !a.perform || a.monitor {
 		r.Result = resultDryRun
+		return
+	}
+	if a.foreign != "" {
+		r.Result, r.Error = resultRefused, a.foreign
 		return
 	}
 	res := builtin.Run(ctx, builtin.RunRequest{Command: command, Args: args, Env: runEnv(d), Timeout: pa.Timeout})

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,37 +47,201 @@ func testSnapshot() *engine.Snapshot {
 	}}
 }
 
-// TestKillRequest checks which processes each kill target names.
+// TestKillRequest checks which processes each kill target names, and the
+// members of a group or session the snapshot saw, which tie its number to
+// the matched one.
 func TestKillRequest(t *testing.T) {
+	ids := func(pids ...int) []builtin.ProcID {
+		var out []builtin.ProcID
+		for _, p := range pids {
+			out = append(out, builtin.ProcID{PID: p, StartTicks: uint64(p) * 10})
+		}
+		return out
+	}
 	for _, tc := range []struct {
 		name, rule string
 		want       builtin.KillRequest
+		plan       string
 	}{
 		{"process", `{name: k, scope: process, condition: proc.pid == 101, actions: [kill: {}]}`,
-			builtin.KillRequest{Signal: 9, Procs: []builtin.ProcID{{PID: 101, StartTicks: 1010}}}},
+			builtin.KillRequest{Signal: 9, Procs: ids(101)}, "SIGKILL to process 101"},
 		{"group", `{name: k, scope: process, condition: proc.pid == 102, actions: [kill: {target: group, signal: TERM, grace: 2s}]}`,
-			builtin.KillRequest{Signal: 15, Grace: 2 * time.Second, PGID: 101}},
-		{"session of a process", `{name: k, scope: process, condition: proc.pid == 102, actions: [kill: {target: session}]}`,
-			builtin.KillRequest{Signal: 9, SID: 100}},
+			builtin.KillRequest{Signal: 15, Grace: 2 * time.Second, PGID: 101, Seen: ids(101, 102)},
+			"SIGTERM to process group 101, then SIGKILL to what is still alive after 2s"},
+		{"session of a process", `{name: k, scope: process, condition: proc.pid == 102, actions: [kill: {target: session, signal: HUP, grace: 1m}]}`,
+			builtin.KillRequest{Signal: 1, Grace: time.Minute, SID: 100, Seen: ids(100, 101, 102)},
+			"SIGHUP to session 100, then SIGKILL to what is still alive after 1m0s"},
 		{"session scope", `{name: k, scope: session, condition: session.sid == 100, actions: [kill: {}]}`,
-			builtin.KillRequest{Signal: 9, SID: 100}},
+			builtin.KillRequest{Signal: 9, SID: 100, Seen: ids(100, 101, 102)}, "SIGKILL to session 100"},
+		{"group in session scope", `{name: k, scope: session, condition: session.sid == 100, actions: [kill: {target: group}]}`,
+			builtin.KillRequest{Signal: 9, PGID: 100, Seen: ids(100)}, "SIGKILL to process group 100"},
 		{"user of a process", `{name: k, scope: process, condition: proc.pid == 100, actions: [kill: {target: user}]}`,
-			builtin.KillRequest{Signal: 9, Procs: []builtin.ProcID{{PID: 100, StartTicks: 1000}, {PID: 101, StartTicks: 1010}, {PID: 102, StartTicks: 1020}}}},
+			builtin.KillRequest{Signal: 9, Procs: ids(100, 101, 102)}, "SIGKILL to user bob (3 processes)"},
 		{"user scope", `{name: k, scope: user, condition: user.name == "eve", actions: [kill: {signal: "15"}]}`,
-			builtin.KillRequest{Signal: 15, Procs: []builtin.ProcID{{PID: 200, StartTicks: 2000}}}},
+			builtin.KillRequest{Signal: 15, Procs: ids(200)}, "SIGTERM to user eve (1 processes)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ds := decisions(t, "rules: ["+tc.rule+"]", testSnapshot())
 			if len(ds) != 1 || len(ds[0].Actions) != 1 {
 				t.Fatalf("got %d decisions", len(ds))
 			}
-			got, _ := killRequest(ds[0], ds[0].Actions[0])
+			got, refusal := killRequest(ds[0], ds[0].Actions[0])
 			if got.Signal != tc.want.Signal || got.Grace != tc.want.Grace || got.PGID != tc.want.PGID ||
-				got.SID != tc.want.SID || !slices.Equal(got.Procs, tc.want.Procs) {
-				t.Errorf("got %+v, want %+v", got, tc.want)
+				got.SID != tc.want.SID || !slices.Equal(got.Procs, tc.want.Procs) || !slices.Equal(got.Seen, tc.want.Seen) || refusal != "" {
+				t.Errorf("got %+v (refusal %q), want %+v", got, refusal, tc.want)
+			}
+			// The dry run says what will really be sent, escalation included.
+			o := testActor(false, false).act(context.Background(), ds[0], false)
+			if r := o.Actions[0]; r.Result != resultDryRun || r.Detail != tc.plan || r.Kill != nil {
+				t.Errorf("dry run = %+v, want detail %q", r, tc.plan)
 			}
 		})
 	}
+}
+
+// rootSnapshot holds a process of root and one of bob.
+func rootSnapshot() *engine.Snapshot {
+	s := testSnapshot()
+	s.Procs = append(s.Procs, engine.Process{PID: 300, PGID: 300, SID: 300, UID: 0, User: "root", Exe: "/usr/sbin/x", StartTicks: 3000})
+	return s
+}
+
+// TestKillRootUser checks that target user on root is refused unless the
+// kill says allow_root: true, in the dry run too.
+func TestKillRootUser(t *testing.T) {
+	for _, tc := range []struct {
+		name, rule string
+		refused    bool
+	}{
+		{"user scope", `{name: k, scope: user, condition: user.uid == 0, actions: [kill: {}]}`, true},
+		{"user of a process", `{name: k, scope: process, condition: proc.pid == 300, actions: [kill: {target: user}]}`, true},
+		{"allowed", `{name: k, scope: user, condition: user.uid == 0, actions: [kill: {allow_root: true}]}`, false},
+		{"explicitly not allowed", `{name: k, scope: user, condition: user.uid == 0, actions: [kill: {allow_root: false}]}`, true},
+		{"other user", `{name: k, scope: user, condition: user.uid == 1001, actions: [kill: {}]}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ds := decisions(t, "rules: ["+tc.rule+"]", rootSnapshot())
+			if len(ds) != 1 {
+				t.Fatalf("got %d decisions", len(ds))
+			}
+			_, refusal := killRequest(ds[0], ds[0].Actions[0])
+			if (refusal != "") != tc.refused || (tc.refused && !strings.Contains(refusal, "allow_root: true")) {
+				t.Errorf("refusal = %q, want refused %v", refusal, tc.refused)
+			}
+			o := testActor(false, false).act(context.Background(), ds[0], false)
+			if got := strings.Contains(o.Actions[0].Detail, "would be refused"); got != tc.refused {
+				t.Errorf("dry run detail %q, want it to say it would be refused: %v", o.Actions[0].Detail, tc.refused)
+			}
+		})
+	}
+}
+
+// liveProcess returns the snapshot view of a live process started by
+// startAs: its true start ticks, in its own session and group.
+func liveProcess(t *testing.T, pid, uid int, user string) engine.Process {
+	t.Helper()
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	ticks, err := strconv.ParseUint(f[19], 10, 64) // field 22: starttime
+	if err != nil {
+		t.Fatalf("stat of %d: %v", pid, err)
+	}
+	return engine.Process{PID: pid, PPID: 1, PGID: pid, SID: pid, UID: uid, User: user, Exe: "/usr/bin/sleep", StartTicks: ticks}
+}
+
+// TestKillActionResult performs kills on processes of the test and checks
+// the action result: ok only when every target was signalled, refused
+// with the lists when any was refused, error when nothing was signalled.
+func TestKillActionResult(t *testing.T) {
+	needRoot(t)
+	now := time.Now()
+	snapOf := func(procs ...engine.Process) *engine.Snapshot {
+		return &engine.Snapshot{Time: now, Host: engine.Host{Name: "web1"}, Procs: procs}
+	}
+	t.Run("ok", func(t *testing.T) {
+		v := startAs(t, nobodyUID, "sleep", "300")
+		p := liveProcess(t, v.Process.Pid, nobodyUID, "nobody")
+		ds := decisions(t, "rules: [{name: k, scope: process, condition: proc.pid == "+strconv.Itoa(p.PID)+", actions: [kill: {}]}]", snapOf(p))
+		o := testActor(true, false).act(context.Background(), ds[0], false)
+		r := o.Actions[0]
+		if r.Result != resultOK || r.Kill == nil || !slices.Equal(r.Kill.Signalled, []int{p.PID}) {
+			t.Fatalf("result = %+v", r)
+		}
+		_ = v.Wait()
+		if ws := v.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Errorf("victim ended with %v, want SIGKILL", v.ProcessState)
+		}
+		var buf bytes.Buffer
+		writeJSON(&buf, o)
+		want := `"actions":[{"kind":"kill","result":"ok","kill":{"signal":"SIGKILL","target":"process ` + strconv.Itoa(p.PID) +
+			`","signalled":[` + strconv.Itoa(p.PID) + `],"gone":[],"refused":[]}}]}`
+		if !strings.HasSuffix(strings.TrimSpace(buf.String()), want) {
+			t.Errorf("json = %s\nwant it to end with %s", buf.String(), want)
+		}
+	})
+	t.Run("all gone", func(t *testing.T) {
+		v := startAs(t, nobodyUID, "sleep", "300")
+		p := liveProcess(t, v.Process.Pid, nobodyUID, "nobody")
+		_ = v.Process.Kill()
+		_ = v.Wait()
+		ds := decisions(t, "rules: [{name: k, scope: process, condition: proc.pid == "+strconv.Itoa(p.PID)+", actions: [kill: {}]}]", snapOf(p))
+		r := testActor(true, false).act(context.Background(), ds[0], false).Actions[0]
+		if r.Result != resultError || !strings.HasPrefix(r.Error, "nothing was signalled: gone "+strconv.Itoa(p.PID)) {
+			t.Errorf("result = %+v, want error nothing was signalled", r)
+		}
+	})
+	t.Run("partial", func(t *testing.T) {
+		a := startAs(t, nobodyUID, "sleep", "300")
+		b := startAs(t, nobodyUID, "sleep", "300")
+		pa := liveProcess(t, a.Process.Pid, nobodyUID, "nobody")
+		pb := liveProcess(t, b.Process.Pid, nobodyUID, "nobody")
+		pb.StartTicks++ // as if b's pid had been reused since the snapshot
+		ds := decisions(t, "rules: [{name: k, scope: user, condition: user.uid == 65534, actions: [kill: {}]}]", snapOf(pa, pb))
+		r := testActor(true, false).act(context.Background(), ds[0], false).Actions[0]
+		if r.Result != resultRefused || r.Kill == nil || !slices.Equal(r.Kill.Signalled, []int{pa.PID}) ||
+			r.Error != "refused "+strconv.Itoa(pb.PID)+": pid reused (start time differs)" {
+			t.Errorf("result = %+v (kill %+v), want refused with %d signalled", r, r.Kill, pa.PID)
+		}
+		if !strings.Contains(r.Detail, "signalled "+strconv.Itoa(pa.PID)+"; refused "+strconv.Itoa(pb.PID)) {
+			t.Errorf("detail %q does not list what was signalled and refused", r.Detail)
+		}
+		if !alive(pb.PID) {
+			t.Error("the refused process was killed")
+		}
+	})
+	t.Run("root without allow_root", func(t *testing.T) {
+		// A process of nobody that the snapshot calls root's: were the
+		// refusal missing, it would be killed.
+		v := startAs(t, nobodyUID, "sleep", "300")
+		p := liveProcess(t, v.Process.Pid, 0, "root")
+		ds := decisions(t, "rules: [{name: k, scope: user, condition: user.uid == 0, actions: [kill: {}]}]", snapOf(p))
+		r := testActor(true, false).act(context.Background(), ds[0], false).Actions[0]
+		if r.Result != resultRefused || r.Kill != nil || !strings.Contains(r.Error, "allow_root") {
+			t.Errorf("result = %+v, want refused for root", r)
+		}
+		if !alive(p.PID) {
+			t.Error("target user on root killed without allow_root")
+		}
+	})
+	t.Run("foreign proc", func(t *testing.T) {
+		v := startAs(t, nobodyUID, "sleep", "300")
+		p := liveProcess(t, v.Process.Pid, nobodyUID, "nobody")
+		ds := decisions(t, `rules: [{name: k, scope: process, condition: proc.pid == `+strconv.Itoa(p.PID)+`, actions: [kill: {}, run: {command: /bin/true}]}]`, snapOf(p))
+		a := newActor(defaultConfig(), t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)), true)
+		a.enricher = engine.NoEnricher{}
+		o := a.act(context.Background(), ds[0], false)
+		for _, r := range o.Actions {
+			if r.Result != resultRefused || !strings.Contains(r.Error, "not a procfs mount") {
+				t.Errorf("%s: result = %+v, want refused: not a procfs", r.Kind, r)
+			}
+		}
+		if !alive(p.PID) {
+			t.Error("a kill read from a fake tree signalled a real process")
+		}
+	})
 }
 
 func testActor(perform, monitor bool) *actor {

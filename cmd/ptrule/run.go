@@ -33,6 +33,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ptrule run:", err)
 		return exitUsage
 	}
+	if err := builtin.CheckProcfs(c.proc); err != nil {
+		fmt.Fprintf(stderr, "ptrule run: refused: %v. The daemon signals and runs programs on this host, where a pid read there may name an unrelated process: drop --proc, or try rules on that tree with ptrule scan (without --act)\n", err)
+		return exitUsage
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)

@@ -30,6 +30,12 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
+	if *act && cfg.Mode != modeMonitor {
+		if err := builtin.CheckProcfs(c.proc); err != nil {
+			fmt.Fprintf(stderr, "ptrule scan: --act refused: %v. A pid read there may name an unrelated process on this host; scan acts only on the procfs of its own PID namespace. Drop --proc to act on this host, drop --act for a dry run, or use mode: monitor\n", err)
+			return exitUsage
+		}
+	}
 	col, err := newCollector(c.proc)
 	if err != nil {
 		fmt.Fprintln(stderr, "ptrule scan:", err)

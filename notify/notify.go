@@ -44,6 +44,10 @@ type Alert struct {
 	// Labels are extra name/value pairs for channels that carry them
 	// (Alertmanager labels, webhook fields).
 	Labels map[string]string
+	// Plain asks the channel for plain text without markup, shortened to
+	// well within its limits: the second try of an alert whose first was
+	// Rejected.
+	Plain bool
 }
 
 // Channel delivers alerts to one destination. It is declared here because

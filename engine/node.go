@@ -63,6 +63,36 @@ func (n Node) mappingNode() *yaml.Node {
 	return v
 }
 
+// Get returns the value of key in the value, a mapping, as a Node whose
+// key is key; the zero Node when there is none.
+func (n Node) Get(key string) Node {
+	m := n.mappingNode()
+	if m == nil {
+		return Node{}
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return Node{src: n.src, key: m.Content[i], value: m.Content[i+1]}
+		}
+	}
+	return Node{}
+}
+
+// IsZero reports whether the Node is a value that was not given.
+func (n Node) IsZero() bool { return n.src == nil }
+
+// DecodeValue decodes the value into v, a pointer to anything DecodeYAML
+// decodes (a string, a number, a list, a struct...), with DecodeYAML's
+// rules; what names the value in messages. The zero Node leaves v as it is.
+func (n Node) DecodeValue(what string, v any) Problems {
+	if n.src == nil || n.value == nil {
+		return nil
+	}
+	var ps Problems
+	n.src.decode(n.value, reflect.ValueOf(v).Elem(), what, &ps)
+	return ps
+}
+
 // Decode decodes the value, a mapping, strictly into targets, each a
 // pointer to a struct whose fields carry `yaml` tags, with DecodeYAML's
 // rules: each key is decoded into the first target that has a field of

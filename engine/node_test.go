@@ -99,3 +99,26 @@ func TestNodeAt(t *testing.T) {
 		}
 	}
 }
+
+func TestNodeGet(t *testing.T) {
+	var f nodeFile
+	if ps := DecodeYAML("f.yaml", []byte("one:\n  host: [a]\n  port: 25\n"), &f); len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	var port int
+	if ps := f.One.Get("port").DecodeValue("port", &port); len(ps) > 0 || port != 25 {
+		t.Errorf("port %d, %v", port, ps)
+	}
+	var host string
+	ps := f.One.Get("host").DecodeValue("host", &host)
+	if len(ps) != 1 || ps[0].Error() != "f.yaml:2:9: host must be a single value" {
+		t.Errorf("host: %v", ps)
+	}
+	missing := f.One.Get("type")
+	if !missing.IsZero() || missing.DecodeValue("type", &host) != nil || f.One.IsZero() {
+		t.Error("a missing key is the zero Node")
+	}
+	if p := f.One.Get("port").At(nil, "m"); p.Pos.Line != 3 || p.Pos.Col != 9 {
+		t.Errorf("port at %v", p.Pos)
+	}
+}

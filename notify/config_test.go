@@ -393,4 +393,3 @@ func TestRegisterTypeRefusesMistakes(t *testing.T) {
 		t.Error("a refused type was registered")
 	}
 }
-

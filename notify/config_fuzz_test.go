@@ -57,4 +57,3 @@ func FuzzParseChannel(f *testing.F) {
 		}
 	})
 }
-

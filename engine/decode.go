@@ -54,6 +54,9 @@ func (s *source) decode(n *yaml.Node, dst reflect.Value, what string, ps *Proble
 		n = n.Alias
 	}
 	switch dst.Type() {
+	case nodeType:
+		dst.Set(reflect.ValueOf(Node{src: s, value: n}))
+		return
 	case durationType:
 		if d, ok := s.duration(n, what, ps); ok {
 			dst.SetInt(int64(d))
@@ -105,7 +108,13 @@ func (s *source) decode(n *yaml.Node, dst reflect.Value, what string, ps *Proble
 		m := reflect.MakeMap(dst.Type())
 		for _, f := range s.mapping(n, what, nil, ps) {
 			ev := reflect.New(dst.Type().Elem()).Elem()
-			s.decode(f.value, ev, what+"."+f.key, ps)
+			if ev.Type() == nodeType {
+				// A raw value keeps its key: a problem about a key
+				// missing from it points there.
+				ev.Set(reflect.ValueOf(Node{src: s, key: f.kNode, value: f.value}))
+			} else {
+				s.decode(f.value, ev, what+"."+f.key, ps)
+			}
 			m.SetMapIndex(reflect.ValueOf(f.key).Convert(dst.Type().Key()), ev)
 		}
 		dst.Set(m)

@@ -139,7 +139,10 @@ func (p *Problem) maskSecret() {
 		if valStart < len(line) && (line[valStart] == '{' || line[valStart] == '[') {
 			from = valStart + 1 // a flow collection: look at its keys
 		}
-		if !secretKeyPattern.MatchString(string(line[keyStart:keyEnd])) {
+		key := string(line[keyStart:keyEnd])
+		if !secretKeyPattern.MatchString(key) || strings.HasSuffix(key, "_file") {
+			// A *_file key holds the path of a secret, which the user
+			// needs to see to fix it, not the secret.
 			continue
 		}
 		value := strings.Trim(string(line[valStart:valEnd]), `"' `)

@@ -92,3 +92,21 @@ func TestNotOurFilesAreNotQuoted(t *testing.T) {
 		t.Fatalf("a rule file's problem lost its quote: %v", ps)
 	}
 }
+
+// TestSecretFilePathsAreShown: a *_file key names where a secret is, not
+// the secret; a problem with it shows the path, which the user must fix.
+func TestSecretFilePathsAreShown(t *testing.T) {
+	var v struct {
+		PasswordFile string `yaml:"password_file"`
+		Token        string `yaml:"token"`
+	}
+	src := "password_file: [/etc/ptrule/smtp-password]\ntoken: x\n"
+	ps := DecodeYAML("c.yaml", []byte(src), &v)
+	if len(ps) != 1 {
+		t.Fatalf("problems: %v", ps)
+	}
+	want := "c.yaml:1:16: password_file must be a single value\n    password_file: [/etc/ptrule/smtp-password]\n                   ^"
+	if got := ps[0].Excerpt(); got != want {
+		t.Errorf("excerpt:\n%s\nwant:\n%s", got, want)
+	}
+}

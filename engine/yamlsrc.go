@@ -351,33 +351,7 @@ func NewLocator(path string, data []byte) *Locator {
 // the deepest mapping entry that exists, and at the file when nothing of
 // the path exists.
 func (l *Locator) At(path []any, format string, args ...any) *Problem {
-	n := l.root
-	var entry *yaml.Node // the key (or list entry) of the deepest step found
-	for _, step := range path {
-		if n != nil && n.Kind == yaml.AliasNode {
-			n = n.Alias
-		}
-		if n == nil {
-			break
-		}
-		var next *yaml.Node
-		switch s := step.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == s {
-						entry, next = n.Content[i], n.Content[i+1]
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && s >= 0 && s < len(n.Content) {
-				next = n.Content[s]
-				entry = next
-			}
-		}
-		n = next
-	}
+	n, entry := walk(l.root, path)
 	switch {
 	case n != nil:
 		return l.src.problem(n, format, args...)

@@ -65,3 +65,17 @@ func severityLevel(severity string) slog.Level {
 		return slog.LevelInfo
 	}
 }
+
+func init() {
+	RegisterType(ChannelType{Name: "log", NewConfig: func() TypeConfig { return &logConfig{} }})
+}
+
+// logConfig configures a channel of type log. It has no keys of its own:
+// the log is ptrule's, wherever ptrule logs to.
+type logConfig struct{}
+
+// Check implements TypeConfig; there is nothing to check.
+func (*logConfig) Check(*Checker) {}
+
+// Channel implements TypeConfig.
+func (*logConfig) Channel(env Env) Channel { return NewLogChannel(env.Log) }

@@ -63,6 +63,9 @@ type Result struct {
 	Channel string
 	// Err is nil when the channel accepted the alert.
 	Err error
+	// Skipped is set when the alert is below the channel's min_severity:
+	// it was not sent, which is not an error.
+	Skipped bool
 }
 
 // Dispatcher sends alerts to named channels. It is safe for concurrent use
@@ -102,9 +105,34 @@ func (d *Dispatcher) Names() []string {
 // Defaults returns the channels of an alert that names none.
 func (d *Dispatcher) Defaults() []string { return slices.Clone(d.defaults) }
 
+// Route returns the channels an alert of severity asked for channels goes
+// to (the defaults when channels is empty; a name given twice once, in
+// order), and those it skips because it is below their min_severity.
+// Unknown names are in send: Dispatch reports them.
+func (d *Dispatcher) Route(severity string, channels []string) (send, skip []string) {
+	names := dedupe(channels)
+	if len(names) == 0 {
+		names = d.defaults
+	}
+	for _, name := range names {
+		if f, ok := d.channels[name].(severityFilter); ok && !f.takes(severity) {
+			skip = append(skip, name)
+			continue
+		}
+		send = append(send, name)
+	}
+	return send, skip
+}
+
+// severityFilter is a channel that takes only some severities.
+type severityFilter interface {
+	takes(severity string) bool
+}
+
 // Dispatch sends a to each named channel (the defaults when channels is
 // empty; a name given twice is sent once) and returns one Result per
-// channel, in the order asked. Channels are sent to concurrently, so a slow
+// channel, in the order asked. A channel whose min_severity a is below
+// gets a Result with Skipped set. Channels are sent to concurrently, so a slow
 // one does not delay the others; Dispatch returns when all are done. An
 // unknown name gives a Result wrapping ErrUnknownChannel, and a channel
 // that panics gives a Result with the panic as its error.
@@ -118,6 +146,10 @@ func (d *Dispatcher) Dispatch(ctx context.Context, a Alert, channels []string) [
 	for i, name := range names {
 		res[i].Channel = name
 		ch, ok := d.channels[name]
+		if f, filters := ch.(severityFilter); filters && !f.takes(a.Severity) {
+			res[i].Skipped = true
+			continue
+		}
 		if !ok {
 			res[i].Err = fmt.Errorf("%w %q: define it under channels: in the config, or fix the alert action (known: %v)", ErrUnknownChannel, name, d.Names())
 			continue

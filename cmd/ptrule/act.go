@@ -67,7 +67,7 @@ func newActor(cfg *Config, procRoot string, log *slog.Logger, perform bool) *act
 		perform:  perform,
 		monitor:  cfg.Mode == modeMonitor,
 		killer:   builtin.NewKiller(),
-		notifier: notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, cfg.DefaultChannels),
+		notifier: notify.NewDispatcher(cfg.notifyChannels(log), cfg.DefaultChannels),
 		enricher: builtin.NewHostEnricher(procRoot),
 		log:      log,
 		foreign:  foreignProcfs(procRoot),
@@ -153,11 +153,8 @@ func (a *actor) alert(ctx context.Context, d engine.Decision, pa *engine.Planned
 	if pa.OverridesText() {
 		subject, message = a.render(d, pa)
 	}
-	channels := pa.Channels
-	if len(channels) == 0 {
-		channels = a.notifier.Defaults()
-	}
-	r.Detail = "to " + strings.Join(channels, ", ")
+	send, skip := a.notifier.Route(string(d.Rule.Severity), pa.Channels)
+	r.Detail = alertDetail(send, skip)
 	if !a.perform {
 		r.Result = resultDryRun
 		return
@@ -175,7 +172,7 @@ func (a *actor) alert(ctx context.Context, d engine.Decision, pa *engine.Planned
 		al.SID = d.Session.SID
 	}
 	var errs []string
-	for _, res := range a.notifier.Dispatch(ctx, al, channels) {
+	for _, res := range a.notifier.Dispatch(ctx, al, pa.Channels) {
 		if res.Err != nil {
 			errs = append(errs, res.Channel+": "+res.Err.Error())
 		}
@@ -184,6 +181,19 @@ func (a *actor) alert(ctx context.Context, d engine.Decision, pa *engine.Planned
 	if len(errs) > 0 {
 		r.Result, r.Error = resultError, strings.Join(errs, "; ")
 	}
+}
+
+// alertDetail says where an alert goes and which channels it skips for
+// being below their min_severity.
+func alertDetail(send, skip []string) string {
+	var parts []string
+	if len(send) > 0 {
+		parts = append(parts, "to "+strings.Join(send, ", "))
+	}
+	if len(skip) > 0 {
+		parts = append(parts, "not to "+strings.Join(skip, ", ")+": below min_severity")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // killRequest turns a kill action into what to signal, with the members

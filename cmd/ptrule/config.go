@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"ptrule/builtin"
 	"ptrule/engine"
+	"ptrule/notify"
 	rules "ptrule/rules.d"
 )
 
@@ -31,41 +33,22 @@ var (
 
 // Config is /etc/ptrule/ptrule.yaml (contract §6).
 type Config struct {
-	Interval        time.Duration            `yaml:"interval"`
-	Mode            string                   `yaml:"mode"`
-	RulesDirs       []string                 `yaml:"rules_dirs"`
-	StateDir        string                   `yaml:"state_dir"`
-	DefaultChannels []string                 `yaml:"default_channels"`
-	Channels        map[string]ChannelConfig `yaml:"channels"`
+	Interval        time.Duration `yaml:"interval"`
+	Mode            string        `yaml:"mode"`
+	RulesDirs       []string      `yaml:"rules_dirs"`
+	StateDir        string        `yaml:"state_dir"`
+	DefaultChannels []string      `yaml:"default_channels"`
+	// Channels are the entries of `channels`, kept raw: each channel's
+	// type declares its keys, so notify.ParseChannel decodes them.
+	Channels map[string]engine.Node `yaml:"channels"`
 
 	// path is where the config was read from, "" for the defaults.
 	path string
 	// rulesDirsSet tells a configured rules_dirs from the default one: the
 	// default directory may be missing, a configured one may not.
 	rulesDirsSet bool
-}
-
-// ChannelConfig is one entry of `channels`. Every field of every channel
-// type is accepted here so that configs written for the notification
-// channels load; only `log` delivers in this version.
-type ChannelConfig struct {
-	Type           string   `yaml:"type"`
-	Host           string   `yaml:"host"`
-	Port           int      `yaml:"port"`
-	TLS            string   `yaml:"tls"`
-	From           string   `yaml:"from"`
-	To             []string `yaml:"to"`
-	Username       string   `yaml:"username"`
-	Password       string   `yaml:"password"`
-	PasswordFile   string   `yaml:"password_file"`
-	WebhookURL     string   `yaml:"webhook_url"`
-	WebhookURLFile string   `yaml:"webhook_url_file"`
-	Token          string   `yaml:"token"`
-	TokenFile      string   `yaml:"token_file"`
-	Channel        string   `yaml:"channel"`
-	APIURL         string   `yaml:"api_url"`
-	URL            string   `yaml:"url"`
-	URLs           []string `yaml:"urls"`
+	// channels are the Channels as notify parsed and checked them.
+	channels map[string]*notify.ChannelConfig
 }
 
 // Modes of the config's `mode`.
@@ -105,7 +88,7 @@ func loadConfig(path string, trust builtin.FileTrust) (*Config, error) {
 		return nil, ps
 	}
 	cfg.rulesDirsSet = !slices.Equal(cfg.RulesDirs, defaultConfig().RulesDirs)
-	if err := cfg.validate(engine.NewLocator(path, data)); err != nil {
+	if err := cfg.validate(engine.NewLocator(path, data), trust.ReadFile); err != nil {
 		return nil, err
 	}
 	return cfg, cfg.checkStateDir(trust)
@@ -121,8 +104,9 @@ func (c *Config) checkStateDir(trust builtin.FileTrust) error {
 }
 
 // validate reports the settings that decode but are not allowed, each at
-// its place in the file that loc reads.
-func (c *Config) validate(loc *engine.Locator) error {
+// its place in the file that loc reads. The channels are parsed here, by
+// their types, reading secret files through readFile.
+func (c *Config) validate(loc *engine.Locator, readFile notify.ReadFileFunc) error {
 	var ps engine.Problems
 	bad := func(path []any, format string, args ...any) {
 		ps = append(ps, loc.At(path, format, args...))
@@ -133,15 +117,12 @@ func (c *Config) validate(loc *engine.Locator) error {
 	if c.Mode != modeEnforce && c.Mode != modeMonitor {
 		bad([]any{"mode"}, "mode %q: use enforce or monitor", c.Mode)
 	}
+	c.channels = map[string]*notify.ChannelConfig{}
 	for _, name := range slices.Sorted(maps.Keys(c.Channels)) {
-		switch t := c.Channels[name].Type; t {
-		case "log":
-		case "":
-			bad([]any{"channels", name, "type"}, "channel %s has no type: add type: log (the only type that delivers in this version)", name)
-		case "email", "slack", "webhook", "alertmanager":
-			bad([]any{"channels", name, "type"}, "channel %s: type %s is not available in this version of ptrule yet; only log delivers", name, t)
-		default:
-			bad([]any{"channels", name, "type"}, "channel %s: unknown type %q: use log, email, slack, webhook or alertmanager", name, t)
+		ch, cps := notify.ParseChannel(name, c.Channels[name], readFile)
+		ps = append(ps, cps...)
+		if ch != nil {
+			c.channels[name] = ch
 		}
 	}
 	for i, name := range c.DefaultChannels {
@@ -150,6 +131,17 @@ func (c *Config) validate(loc *engine.Locator) error {
 		}
 	}
 	return ps.Err()
+}
+
+// notifyChannels builds the configured channels, logging to log, with the
+// log channel when the config does not define one of that name.
+func (c *Config) notifyChannels(log *slog.Logger) map[string]notify.Channel {
+	env := notify.Env{Log: log}
+	channels := map[string]notify.Channel{notify.LogChannelName: notify.NewLogChannel(log)}
+	for name, ch := range c.channels {
+		channels[name] = ch.Channel(env)
+	}
+	return channels
 }
 
 // ruleSources says where rules come from: contract §1.

@@ -178,11 +178,9 @@ func TestCELRuntimeErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			snap := &Snapshot{Time: t0, Procs: []Process{{PID: 7, Exe: "/usr/bin/php", Cmdline: []string{"php"}}}}
-			start := time.Now()
+			// The bound is proven by the error below, never by a timing:
+			// the machine running the tests may be slow and shared.
 			ms, errs := evalOne(t, ruleText("a", "process", tt.params, tt.condition, "[alert: {}]"), snap)
-			if took := time.Since(start); took > 20*time.Second {
-				t.Errorf("evaluation took %v", took)
-			}
 			if len(ms) != 0 {
 				t.Errorf("a failed evaluation matched")
 			}

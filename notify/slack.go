@@ -78,8 +78,9 @@ func (c *SlackConfig) Check() []FieldProblem {
 // SlackChannel sends alerts to Slack (or a Slack-compatible server) as
 // mrkdwn text. It is safe for concurrent use.
 type SlackChannel struct {
-	webhook string        // the webhook URL, or "" for a bot
-	bot     *slack.Client // the bot client, or nil for a webhook
+	webhook string // the webhook URL, or "" for a bot
+	token   string // the bot token, or "" for a webhook
+	apiURL  string // the Web API base, ending in "/"
 	channel string
 	client  *http.Client
 	timeout time.Duration
@@ -114,8 +115,7 @@ func NewSlack(cfg SlackConfig, readSecret func(path string) ([]byte, error)) (*S
 		if !strings.HasSuffix(api, "/") {
 			api += "/"
 		}
-		c.bot = slack.New(tok, slack.OptionAPIURL(api), slack.OptionHTTPClient(cappedDoer{c.client}))
-		c.channel = cfg.Channel
+		c.token, c.apiURL, c.channel = tok, api, cfg.Channel
 	}
 	return c, nil
 }
@@ -141,7 +141,7 @@ type slackWebhookPayload struct {
 
 // Send implements Channel: one attempt, within the channel's timeout.
 func (c *SlackChannel) Send(ctx context.Context, a Alert) error {
-	if c.bot != nil {
+	if c.token != "" {
 		return c.sendBot(ctx, a)
 	}
 	const what = "Slack webhook"
@@ -178,22 +178,39 @@ func (c *SlackChannel) sendBot(ctx context.Context, a Alert) error {
 	if a.Plain {
 		opts = append(opts, slack.MsgOptionDisableMarkdown())
 	}
-	_, _, err := c.bot.PostMessageContext(ctx, c.channel, opts...)
+	// A client per send (cheap: New only allocates) lets this send see
+	// its own answer's status and headers, which slack-go drops from
+	// errors other than a 429 with a Retry-After in seconds.
+	rec := &recordingDoer{d: cappedDoer{c.client}}
+	bot := slack.New(c.token, slack.OptionAPIURL(c.apiURL), slack.OptionHTTPClient(rec))
+	_, _, err := bot.PostMessageContext(ctx, c.channel, opts...)
 	if err == nil {
 		return nil
 	}
 	var apiErr slack.SlackErrorResponse
 	var rate *slack.RateLimitedError
-	var status slack.StatusCodeError
 	switch {
 	case errors.As(err, &apiErr):
 		return slackAPIError(what, apiErr.Err)
 	case errors.As(err, &rate):
 		return Temporary(fmt.Errorf("%s: rate limited", what), rate.RetryAfter)
-	case errors.As(err, &status):
-		return classifyStatus(what, &httpReply{Status: status.Code, Header: http.Header{}}, "", 0)
+	case rec.resp != nil && rec.resp.StatusCode != http.StatusOK:
+		return classifyStatus(what, &httpReply{Status: rec.resp.StatusCode, Header: rec.resp.Header}, "", 0)
 	}
 	return transportError(ctx, what, c.timeout, err)
+}
+
+// recordingDoer remembers the last answer it passed on; it serves one
+// send only.
+type recordingDoer struct {
+	d    cappedDoer
+	resp *http.Response
+}
+
+func (r *recordingDoer) Do(req *http.Request) (*http.Response, error) {
+	resp, err := r.d.Do(req)
+	r.resp = resp
+	return resp, err
 }
 
 // slackAPIError classifies an {"ok": false, "error": code} answer by its

@@ -215,6 +215,11 @@ func classifyStatus(what string, r *httpReply, detail string, retryAfter time.Du
 	return Permanent(err)
 }
 
+// maxRetryAfter caps a server's requested wait: a day is more than any
+// server means, and beyond it the number is nonsense (or would overflow a
+// Duration).
+const maxRetryAfter = 24 * time.Hour
+
 // parseRetryAfter reads a Retry-After header: delay seconds or an HTTP
 // date (relative to now). ok is false when there is none or it cannot be
 // read; a date in the past gives zero.
@@ -227,12 +232,10 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		if n < 0 {
 			return 0, false
 		}
-		// A day is more than any server means; beyond it the number is
-		// nonsense, and a huge value would overflow the Duration.
-		return time.Duration(min(n, 86400)) * time.Second, true
+		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), maxRetryAfter), true
 	}
 	return 0, false
 }
@@ -243,7 +246,7 @@ func secondsDuration(s float64) time.Duration {
 	if !(s > 0) {
 		return 0
 	}
-	return time.Duration(min(s, 86400) * float64(time.Second))
+	return time.Duration(min(s, maxRetryAfter.Seconds()) * float64(time.Second))
 }
 
 // bodySnippet returns the start of a server's answer fit to quote in an

@@ -478,6 +478,12 @@ func TestChatUnreachable(t *testing.T) {
 			err := c.mk(t, downURL).Send(context.Background(), goldenAlert)
 			checkClass(t, "send", err, "temporary", 0, "")
 		})
+		t.Run(c.name+"/cancelled", func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			err := c.mk(t, silent.URL).Send(ctx, goldenAlert)
+			checkClass(t, "send", err, "temporary", 0, "")
+		})
 		t.Run(c.name+"/silent", func(t *testing.T) {
 			ch := c.mk(t, silent.URL)
 			setTimeout(t, ch, 50*time.Millisecond)

@@ -151,7 +151,10 @@ func TestChatSecrets(t *testing.T) {
 			_, err := NewTelegram(TelegramConfig{TokenFile: "/etc/ptrule/badtoken", ChatID: "1"}, read)
 			return err
 		}, "token_file"},
-		{"discord empty", func() error { _, err := NewDiscord(DiscordConfig{WebhookURLFile: "/etc/ptrule/empty"}, read); return err }, "webhook_url_file"},
+		{"discord empty", func() error {
+			_, err := NewDiscord(DiscordConfig{WebhookURLFile: "/etc/ptrule/empty"}, read)
+			return err
+		}, "webhook_url_file"},
 		{"msteams office 365 connector", func() error {
 			_, err := NewMSTeams(MSTeamsConfig{WebhookURLFile: "/etc/ptrule/o365"}, read)
 			return err

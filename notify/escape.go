@@ -76,11 +76,21 @@ var massMentions = []string{"everyone", "here", "channel", "all"}
 func breakMention(s string) (string, bool) {
 	rest := s[1:]
 	for _, m := range massMentions {
-		if len(rest) >= len(m) && strings.EqualFold(rest[:len(m)], m) {
+		if len(rest) >= len(m) && strings.EqualFold(rest[:len(m)], m) && !wordByte(rest, len(m)) {
 			return "@\u200b", true
 		}
 	}
 	return "", false
+}
+
+// wordByte reports whether s has a letter, digit, _ or - at i, so that
+// "@allison" is a name and "@all" a mass mention.
+func wordByte(s string, i int) bool {
+	if i >= len(s) {
+		return false
+	}
+	c := s[i]
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c >= 0x80
 }
 
 // slackEscape escapes Slack mrkdwn (and Mattermost's Slack-compatible

@@ -103,6 +103,19 @@ func TestEscapeLimit(t *testing.T) {
 	} {
 		checkEscapeLimit(t, c.s, c.limit)
 	}
+	for in, want := range map[string]string{
+		"@everyone":   "@\u200beveryone",
+		"@Here!":      "@\u200bHere!",
+		"x @channel.": "x @\u200bchannel.",
+		"@all":        "@\u200ball",
+		"@allison":    "@allison",
+		"@hereford":   "@hereford",
+		"bob@here":    "bob@\u200bhere",
+	} {
+		if got, _ := escapeLimit(in, slackEscape, utf16Len, 100); got != want {
+			t.Errorf("slackEscape(%q) = %q, want %q", in, got, want)
+		}
+	}
 	// The cut falls before the escape that would not fit, whole.
 	if out, _ := escapeLimit("ab<cd", slackEscape, utf16Len, 6); out != "ab…" {
 		t.Errorf("got %q, want %q", out, "ab…")

@@ -6,7 +6,25 @@ BIN         := .build/ptrule
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Each fuzz target runs this long in `make test`; `make fuzz` runs longer.
 FUZZTIME    ?= 5s
-FUZZ_TARGETS := ./engine:FuzzControlledOutput ./engine:FuzzMaskSecret ./engine:FuzzParseIgnore ./engine:FuzzIgnoreLine ./engine:FuzzSnapshotStringRoundTrip ./engine:FuzzLoadRules ./engine:FuzzRunFixtures ./engine:FuzzTruncate ./builtin:FuzzParsePidStat ./builtin:FuzzParseNetLine ./builtin:FuzzParseCgroup ./builtin:FuzzHostFiles ./builtin:FuzzParseState ./notify:FuzzParseChannel
+# One fuzz target a line, as package:Function.
+FUZZ_TARGETS :=
+FUZZ_TARGETS += ./engine:FuzzControlledOutput
+FUZZ_TARGETS += ./engine:FuzzMaskSecret
+FUZZ_TARGETS += ./engine:FuzzParseIgnore
+FUZZ_TARGETS += ./engine:FuzzIgnoreLine
+FUZZ_TARGETS += ./engine:FuzzSnapshotStringRoundTrip
+FUZZ_TARGETS += ./engine:FuzzLoadRules
+FUZZ_TARGETS += ./engine:FuzzRunFixtures
+FUZZ_TARGETS += ./engine:FuzzTruncate
+FUZZ_TARGETS += ./builtin:FuzzParsePidStat
+FUZZ_TARGETS += ./builtin:FuzzParseNetLine
+FUZZ_TARGETS += ./builtin:FuzzParseCgroup
+FUZZ_TARGETS += ./builtin:FuzzHostFiles
+FUZZ_TARGETS += ./builtin:FuzzParseState
+FUZZ_TARGETS += ./notify:FuzzParseChannel
+FUZZ_TARGETS += ./notify:FuzzEscapeLimit
+FUZZ_TARGETS += ./notify:FuzzRenderTelegram
+FUZZ_TARGETS += ./notify:FuzzParseRetryAfter
 
 .PHONY: build run test fmt-check tidy-check vet staticcheck unit rules-check fuzz-short fuzz bench install clean
 

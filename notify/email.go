@@ -471,18 +471,25 @@ func (c *EmailChannel) message(a Alert) (*gomail.Msg, error) {
 
 // EmailSubject returns the Subject of an alert about host: "ptrule on
 // HOST: subject", on one line, valid UTF-8, the alert's subject cut to
-// emailSubjectMax runes.
+// emailSubjectMax runes; "(no subject)" stands in for an empty one.
 func EmailSubject(host, subject string) string {
-	return "ptrule on " + emailHeaderText(host, 100) + ": " + emailHeaderText(subject, emailSubjectMax)
+	subject = emailHeaderText(subject, emailSubjectMax)
+	if subject == "" {
+		subject = "(no subject)"
+	}
+	return "ptrule on " + emailHeaderText(host, 100) + ": " + subject
 }
 
-// emailHeaderText is emailLine for a header field's text, where "=?" also
-// gets a word joiner (U+2060) after its "=": text such as
-// "=?UTF-8?Q?=0D=0ABcc:?=" would otherwise reach the reader as an RFC 2047
-// encoded word, decoded into a line break and a fake header line, while
-// the joiner makes go-mail encode the text so that it shows as written.
+// emailHeaderText is emailLine for a header field's text: runs of white
+// space become one space (a header folded at a run would lose it), the
+// text is cut to max runes, and "=?" gets a word joiner (U+2060) after its
+// "=": text such as "=?UTF-8?Q?=0D=0ABcc:?=" would otherwise reach the
+// reader as an RFC 2047 encoded word, decoded into a line break and a fake
+// header line, while the joiner makes go-mail encode the text so that it
+// shows as written.
 func emailHeaderText(s string, max int) string {
-	return strings.ReplaceAll(emailLine(s, max), "=?", "=\u2060?")
+	s = emailCut(strings.Join(strings.Fields(emailLine(s)), " "), max)
+	return strings.ReplaceAll(s, "=?", "=\u2060?")
 }
 
 // emailBody returns the plain-text body of an alert: its message, cut to
@@ -497,7 +504,7 @@ func emailBody(host string, a Alert) string {
 	b.WriteString("\n\n-- \n")
 	fact := func(name, value string) {
 		if value != "" {
-			b.WriteString(name + ": " + emailLine(value, 200) + "\n")
+			b.WriteString(name + ": " + emailCut(emailLine(value), 200) + "\n")
 		}
 	}
 	fact("Rule", a.Rule)
@@ -520,17 +527,10 @@ func emailBody(host string, a Alert) string {
 
 // emailLine returns s on one line: invalid UTF-8 becomes U+FFFD, tabs and
 // line breaks (CR, LF, U+2028, U+2029, NEL) spaces, other control and
-// bidirectional-override characters U+FFFD; at most max runes are kept,
-// the cut marked with an ellipsis.
-func emailLine(s string, max int) string {
+// bidirectional-override characters U+FFFD.
+func emailLine(s string) string {
 	var b strings.Builder
-	n := 0
 	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if n == max {
-			b.WriteString("…")
-			break
-		}
-		n++
 		switch {
 		case r == '\t' || r == '\r' || r == '\n' || r == '\u2028' || r == '\u2029' || r == '\u0085':
 			b.WriteByte(' ')
@@ -541,6 +541,18 @@ func emailLine(s string, max int) string {
 		}
 	}
 	return b.String()
+}
+
+// emailCut returns s cut to max runes, the cut marked with an ellipsis.
+func emailCut(s string, max int) string {
+	n := 0
+	for i := range s {
+		if n == max {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
 }
 
 // emailText returns s as body text: invalid UTF-8 becomes U+FFFD, CR LF and

@@ -610,9 +610,11 @@ func TestEmailSendFailures(t *testing.T) {
 			wantMsg: "no such user",
 		},
 		{
-			name:    "message too big (552)",
-			server:  &emailServerOpts{},
-			setup:   func(s *emailServer) { s.dataErr = &smtp.SMTPError{Code: 552, Message: "message exceeds fixed maximum message size"} },
+			name:   "message too big (552)",
+			server: &emailServerOpts{},
+			setup: func(s *emailServer) {
+				s.dataErr = &smtp.SMTPError{Code: 552, Message: "message exceeds fixed maximum message size"}
+			},
 			cfg:     EmailConfig{TLS: "none"},
 			want:    "rejected",
 			wantMsg: "exceeds",
@@ -817,8 +819,8 @@ func TestEmailHostileAlert(t *testing.T) {
 		t.Errorf("envelope recipients = %q, want only ops@example.com", got[0].to)
 	}
 	subject, body := emailCheckMessage(t, got[0].data)
-	wantSubject := "ptrule on web1  X-Host-Injected: 1: kill   Bcc: victim@example.net  X-Injected: yes  <b>body</b> \uFFFD\uFFFD[31m @everyone <!channel> \uFFFDevil" +
-		strings.Repeat("A", 200-len([]rune("kill   Bcc: victim@example.net  X-Injected: yes  <b>body</b> \uFFFD\uFFFD[31m @everyone <!channel> \uFFFDevil"))) + "…"
+	wantText := "kill Bcc: victim@example.net X-Injected: yes <b>body</b> \uFFFD\uFFFD[31m @everyone <!channel> \uFFFDevil"
+	wantSubject := "ptrule on web1 X-Host-Injected: 1: " + wantText + strings.Repeat("A", emailSubjectMax-utf8.RuneCountInString(wantText)) + "…"
 	if subject != wantSubject {
 		t.Errorf("subject =\n%q\nwant\n%q", subject, wantSubject)
 	}

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -68,12 +69,14 @@ type emailServer struct {
 	hangAfterData bool
 	release       chan struct{}
 
-	mu  sync.Mutex
-	got []emailReceived
+	mu    sync.Mutex
+	got   []emailReceived
+	auths int // AUTH commands seen
 }
 
 // emailServerOpts says how an emailServer listens.
 type emailServerOpts struct {
+	listen   string      // the address to listen on; 127.0.0.1 when empty
 	starttls *tls.Config // offered with STARTTLS when set
 	implicit *tls.Config // TLS from the first byte when set
 	mechs    []string
@@ -92,12 +95,15 @@ func newEmailServer(t *testing.T, o emailServerOpts, setup func(*emailServer)) *
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	srv.AllowInsecureAuth = o.starttls == nil && o.implicit == nil
 	srv.TLSConfig = o.starttls
+	if o.listen == "" {
+		o.listen = "127.0.0.1"
+	}
 	var l net.Listener
 	var err error
 	if o.implicit != nil {
-		l, err = tls.Listen("tcp", "127.0.0.1:0", o.implicit)
+		l, err = tls.Listen("tcp", net.JoinHostPort(o.listen, "0"), o.implicit)
 	} else {
-		l, err = net.Listen("tcp", "127.0.0.1:0")
+		l, err = net.Listen("tcp", net.JoinHostPort(o.listen, "0"))
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +126,12 @@ func (es *emailServer) received() []emailReceived {
 	return slices.Clone(es.got)
 }
 
+func (es *emailServer) authCount() int {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	return es.auths
+}
+
 type emailSession struct {
 	srv        *emailServer
 	conn       *smtp.Conn
@@ -132,6 +144,9 @@ type emailSession struct {
 func (s *emailSession) AuthMechanisms() []string { return s.srv.mechs }
 
 func (s *emailSession) Auth(mech string) (sasl.Server, error) {
+	s.srv.mu.Lock()
+	s.srv.auths++
+	s.srv.mu.Unlock()
 	check := func(user, pass string) error {
 		if user != "ptrule" || pass != emailTestPassword {
 			return smtp.ErrAuthFailed
@@ -518,6 +533,7 @@ func TestEmailSendFailures(t *testing.T) {
 		server  *emailServerOpts // nil: no SMTP server, port says what is there
 		port    func(t *testing.T) int
 		setup   func(*emailServer)
+		host    string // 127.0.0.1 when empty
 		cfg     EmailConfig
 		want    string
 		wantMsg string // a part of the error text
@@ -549,6 +565,16 @@ func TestEmailSendFailures(t *testing.T) {
 			cfg:     EmailConfig{TLS: "starttls"},
 			want:    "permanent",
 			wantMsg: "does not offer STARTTLS",
+		},
+		{
+			// 127.0.0.2 is this machine too, but not a name go-mail
+			// trusts with a clear-text password.
+			name:    "opportunistic without STARTTLS keeps the password",
+			server:  &emailServerOpts{listen: "127.0.0.2", mechs: []string{"PLAIN", "LOGIN"}},
+			host:    "127.0.0.2",
+			cfg:     EmailConfig{TLS: "opportunistic", Username: "ptrule", PasswordFile: pw},
+			want:    "permanent",
+			wantMsg: "not encrypted",
 		},
 		{
 			name:    "certificate from an unknown CA",
@@ -646,7 +672,7 @@ func TestEmailSendFailures(t *testing.T) {
 			} else {
 				cfg.Port = tt.port(t)
 			}
-			cfg.Host = "127.0.0.1"
+			cfg.Host = cmp.Or(tt.host, "127.0.0.1")
 			cfg.From = "ptrule@example.com"
 			cfg.To = []string{"ops@example.com"}
 			ch, err := NewEmail(cfg, os.ReadFile)
@@ -667,6 +693,9 @@ func TestEmailSendFailures(t *testing.T) {
 			}
 			if srv != nil && len(srv.received()) != 0 {
 				t.Errorf("server received %d messages, want none", len(srv.received()))
+			}
+			if srv != nil && tt.cfg.Password == "" && srv.authCount() != 0 {
+				t.Errorf("the password went to the server %d times, want never", srv.authCount())
 			}
 		})
 	}

@@ -64,6 +64,7 @@ type emailServer struct {
 	// waits for release.
 	blockData   bool
 	dataEntered chan struct{}
+	enterOnce   sync.Once
 	// hangAfterData makes the session stop answering once a message has
 	// been accepted.
 	hangAfterData bool
@@ -180,7 +181,7 @@ func (s *emailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *emailSession) Data(r io.Reader) error {
-	close(s.srv.dataEntered)
+	s.srv.enterOnce.Do(func() { close(s.srv.dataEntered) })
 	if s.srv.blockData {
 		<-s.srv.release
 	}
@@ -461,6 +462,49 @@ func TestEmailSendSeveralRecipients(t *testing.T) {
 	}
 	if want := []string{"ops@example.com", "sec@example.org", "root@localhost"}; !slices.Equal(addrs, want) {
 		t.Errorf("To header = %q, want %q", addrs, want)
+	}
+}
+
+// TestEmailSendConcurrent sends from several goroutines through one
+// channel, over STARTTLS with a shared TLS configuration: each alert
+// arrives once (run with -race).
+func TestEmailSendConcurrent(t *testing.T) {
+	pki := newEmailPKI(t)
+	srv := newEmailServer(t, emailServerOpts{starttls: pki.serverConfig(), mechs: []string{"PLAIN"}}, nil)
+	ch, err := NewEmail(EmailConfig{Host: "127.0.0.1", Port: srv.port, CAFile: pki.caFile, Username: "ptrule",
+		Password: emailTestPassword, From: "ptrule@example.com", To: []string{"ops@example.com"}}, os.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			a := emailAlert
+			a.Subject = fmt.Sprintf("alert %d", i)
+			errs[i] = ch.Send(t.Context(), a)
+		})
+	}
+	wg.Wait()
+	var subjects []string
+	for _, m := range srv.received() {
+		msg, err := mail.ReadMessage(bytes.NewReader(m.data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subjects = append(subjects, msg.Header.Get("Subject"))
+	}
+	slices.Sort(subjects)
+	var want []string
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("Send %d: %v", i, errs[i])
+		}
+		want = append(want, fmt.Sprintf("ptrule on web1.example.com: alert %d", i))
+	}
+	if !slices.Equal(subjects, want) {
+		t.Errorf("subjects received = %q, want %q", subjects, want)
 	}
 }
 

@@ -71,6 +71,12 @@ type TypeConfig interface {
 	Channel(env Env) Channel
 }
 
+// decodeTargeter is a TypeConfig whose keys are those of another struct,
+// which DecodeTarget returns (a pointer): the adapter of the sender types.
+type decodeTargeter interface {
+	DecodeTarget() any
+}
+
 // Env is what the daemon lends the channels it builds.
 type Env struct {
 	// Log is ptrule's log; nil means slog.Default().
@@ -89,7 +95,7 @@ var channelTypes = map[string]ChannelType{}
 // ptrule does not build yet: a channel of one of them is refused as not
 // available rather than as unknown. A type leaves this list when it is
 // registered.
-var plannedTypes = []string{"email", "slack", "webhook", "alertmanager"}
+var plannedTypes = []string{"alertmanager"}
 
 // RegisterType adds a channel type. It is meant for package
 // initialisation and panics on a type without a name or constructor, or
@@ -166,7 +172,11 @@ func ParseChannel(name string, node engine.Node, readFile ReadFileFunc) (*Channe
 		return nil, engine.Problems{typeNode.At(nil, "%s: unknown type %q: use %s", what, typ, orList(knownTypes()))}
 	}
 	cfg := &ChannelConfig{Name: name, Settings: defaultSettings(), Own: t.NewConfig()}
-	if ps := node.Decode(what, &cfg.Settings, cfg.Own); len(ps) > 0 {
+	var target any = cfg.Own
+	if dt, ok := cfg.Own.(decodeTargeter); ok {
+		target = dt.DecodeTarget()
+	}
+	if ps := node.Decode(what, &cfg.Settings, target); len(ps) > 0 {
 		return nil, ps
 	}
 	c := &Checker{channel: what, node: node, readFile: readFile}

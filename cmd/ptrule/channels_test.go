@@ -28,8 +28,15 @@ func TestConfigChannelProblems(t *testing.T) {
 			"C:2:34: channel ops: max_per_hour is not available in this version of ptrule yet: remove it",
 		}},
 		{"not a mapping", "channels:\n  ops: log\n", []string{"C:2:8: channel ops must be a mapping"}},
-		{"a type not built, with its keys", "channels:\n  ops: {type: email, host: mx, password_file: /nonexistent}\n", []string{
-			"C:2:15: channel ops: type email is not available in this version of ptrule yet; only log delivers",
+		{"a type not built, with its keys", "channels:\n  ops: {type: alertmanager, urls: [http://am:9093]}\n", []string{
+			"C:2:15: channel ops: type alertmanager is not available in this version of ptrule yet; only discord, email, log, msteams, slack, telegram or webhook deliver",
+		}},
+		{"an email channel's own checks", "channels:\n  ops: {type: email, host: mx, from: a@example.com, password_file: /nonexistent}\n", []string{
+			"C:2:3: channel ops: no recipient",
+			"C:2:3: channel ops: a password is set but no username",
+		}},
+		{"an email channel whose password file is missing", "channels:\n  ops: {type: email, host: mx, from: a@example.com, to: [b@example.com], username: u, password_file: /nonexistent}\n", []string{
+			"C:2:8: channel ops: email channel: password_file: lstat /nonexistent: no such file or directory",
 		}},
 		{"every channel, in name order, among the other problems", "mode: x\nchannels:\n  b: {type: log, port: 1}\n  a: {type: log, min_severity: 3}\ndefault_channels: [nope]\n", []string{
 			"C:1:7: mode \"x\"",

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"ptrule/builtin"
 	"ptrule/engine"
@@ -22,16 +23,86 @@ const (
 	resultRefused = "refused"
 )
 
-// actionResult is what one action of a decision did.
+// actionResult is what one action of a decision did, as data: the text
+// output (Detail) and `scan --format json` are both made from it.
 type actionResult struct {
 	Kind   string `json:"kind"`
 	Result string `json:"result"`
 	Error  string `json:"error,omitempty"`
-	// Detail says what was or would be done, for people.
+	// Detail says what was or would be done, for people. It is made from
+	// the detail below by describe.
 	Detail string `json:"-"`
-	// Kill is what a performed kill did; nil for other actions and for a
-	// kill that was not attempted.
-	Kill *builtin.KillResult `json:"kill,omitempty"`
+	// The detail of the action of its kind; nil for an action that was
+	// not run because one of its expressions failed.
+	Kill     *killDetail     `json:"kill,omitempty"`
+	Run      *runDetail      `json:"run,omitempty"`
+	Alert    *alertDetail    `json:"alert,omitempty"`
+	Suppress *suppressDetail `json:"suppress,omitempty"`
+}
+
+// killDetail is what a kill action did or would do. The embedded result
+// holds the signal and target and, for a performed kill, the processes
+// signalled, gone and refused with reasons and the grace period's
+// escalation.
+type killDetail struct {
+	// Mode is enforce, monitor (the config's mode kept it from running)
+	// or dry-run (scan without --act).
+	Mode string `json:"mode"`
+	// Grace is the kill's grace period, "" without escalation.
+	Grace string `json:"grace,omitempty"`
+	// Planned are the processes of the snapshot the kill aims at.
+	Planned []int `json:"planned"`
+	// Refusal is why the whole kill was, or would be, refused.
+	Refusal string `json:"refusal,omitempty"`
+	builtin.KillResult
+}
+
+// runDetail is what a run action ran or would run.
+type runDetail struct {
+	Mode    string   `json:"mode"`
+	Command string   `json:"command"`
+	Args    []string `json:"args"`
+	// ExitCode is the program's exit status, -1 when it did not start or
+	// was killed; absent when it was not run.
+	ExitCode *int `json:"exit_code,omitempty"`
+}
+
+// alertDetail says where an alert went or would go.
+type alertDetail struct {
+	Channels []string `json:"channels"`
+}
+
+// suppressDetail is the mark a suppress action records.
+type suppressDetail struct {
+	Key   string    `json:"key"`
+	For   string    `json:"for"`
+	Until time.Time `json:"until"`
+}
+
+// describe returns the text form of the result's detail.
+func (r *actionResult) describe() string {
+	switch {
+	case r.Kill != nil:
+		k := r.Kill
+		if k.Mode == engine.ModeEnforce && k.Refusal == "" {
+			return k.KillResult.String()
+		}
+		s := k.Signal + " to " + k.Target
+		if k.Grace != "" {
+			s += ", then SIGKILL to what is still alive after " + k.Grace
+		}
+		if k.Refusal != "" && k.Mode != engine.ModeEnforce {
+			s += " (would be refused: " + k.Refusal + ")"
+		}
+		return s
+	case r.Run != nil:
+		return strings.Join(append([]string{r.Run.Command}, r.Run.Args...), " ")
+	case r.Alert != nil:
+		return "to " + strings.Join(r.Alert.Channels, ", ")
+	case r.Suppress != nil:
+		return fmt.Sprintf("quiet for %s (key %s)", r.Suppress.For, displayKey(r.Suppress.Key))
+	}
+	return "not run"
 }
 
 // outcome is a decision after the act step: rendered, and with the result
@@ -49,11 +120,14 @@ type actor struct {
 	perform bool
 	// monitor is the config's `mode: monitor`: kill and run are reported,
 	// never done.
-	monitor  bool
-	killer   *builtin.Killer
-	notifier *notify.Dispatcher
-	enricher engine.Enricher
-	log      *slog.Logger
+	monitor bool
+	// monitorRepeat is how long, in monitor mode, a match whose kill or
+	// run was only reported stays quiet.
+	monitorRepeat time.Duration
+	killer        *builtin.Killer
+	notifier      *notify.Dispatcher
+	enricher      engine.Enricher
+	log           *slog.Logger
 	// foreign, when not "", is why kill and run are refused: the processes
 	// were read from a tree that is not the procfs of ptrule's own PID
 	// namespace, where a pid may name an unrelated process.
@@ -64,13 +138,14 @@ type actor struct {
 // and runs on the host of procRoot, in its mode. perform false is a dry run.
 func newActor(cfg *Config, procRoot string, log *slog.Logger, perform bool) *actor {
 	return &actor{
-		perform:  perform,
-		monitor:  cfg.Mode == modeMonitor,
-		killer:   builtin.NewKiller(),
-		notifier: notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, cfg.DefaultChannels),
-		enricher: builtin.NewHostEnricher(procRoot),
-		log:      log,
-		foreign:  foreignProcfs(procRoot),
+		perform:       perform,
+		monitor:       cfg.Mode == modeMonitor,
+		monitorRepeat: cfg.MonitorRepeat,
+		killer:        builtin.NewKiller(),
+		notifier:      notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, cfg.DefaultChannels),
+		enricher:      builtin.NewHostEnricher(procRoot),
+		log:           log,
+		foreign:       foreignProcfs(procRoot),
 	}
 }
 
@@ -83,29 +158,70 @@ func foreignProcfs(procRoot string) string {
 	return ""
 }
 
-// act renders a decision and runs its actions in order. A suppressed
-// decision runs none; it is rendered only when render is true (scan shows
-// it; the daemon does not pay for it).
+// decide decides which matches fire: in monitor mode, the marks of
+// monitor_repeat count too.
+func (a *actor) decide(matches []*engine.Match, store engine.Store, now time.Time) []engine.Decision {
+	if a.monitor {
+		return engine.DecideMonitor(matches, store, now)
+	}
+	return engine.Decide(matches, store, now)
+}
+
+// mode says what is done with kill and run: performed, reported because
+// of monitor mode, or shown by a dry run.
+func (a *actor) mode() string {
+	switch {
+	case !a.perform:
+		return engine.ModeDryRun
+	case a.monitor:
+		return engine.ModeMonitor
+	}
+	return engine.ModeEnforce
+}
+
+// act runs a decision's actions in order. Each alert is rendered when it
+// runs, after the actions before it, whose outcome its templates read as
+// .outcome; the decision's subject and message are those of its first
+// alert, or, without one, rendered after every action. A suppressed
+// decision runs none; it is rendered only when renderSuppressed is true
+// (scan shows it; the daemon does not pay for it). In monitor mode, a
+// fired decision whose kill or run was only reported is held quiet for
+// monitor_repeat: the returned outcome's Commit records it.
 func (a *actor) act(ctx context.Context, d engine.Decision, renderSuppressed bool) outcome {
 	o := outcome{Decision: d}
 	if d.Status == engine.StatusSuppressed {
 		if renderSuppressed {
-			o.Subject, o.Message = a.render(d, nil)
+			o.Subject, o.Message = a.render(d, nil, nil)
 		}
 		return o
 	}
-	o.Subject, o.Message = a.render(d, nil)
+	var done engine.Outcome
+	rendered, held := false, false
 	for _, pa := range d.Actions {
-		o.Actions = append(o.Actions, a.do(ctx, d, pa, o.Subject, o.Message))
+		r := a.do(ctx, d, pa, &done)
+		if r.Alert != nil && !rendered {
+			o.Subject, o.Message, rendered = r.subject, r.message, true
+		}
+		if (r.Kill != nil && r.Kill.Mode == engine.ModeMonitor) || (r.Run != nil && r.Run.Mode == engine.ModeMonitor) {
+			held = true
+		}
+		o.Actions = append(o.Actions, r.actionResult)
+	}
+	if !rendered {
+		o.Subject, o.Message = a.render(d, nil, &done)
+	}
+	if held && a.monitorRepeat > 0 {
+		o.HoldInMonitor(d.Snapshot().Time.Add(a.monitorRepeat))
 	}
 	return o
 }
 
-// render renders the rule's (or an alert action's) subject and message. A
-// template that fails at run time still yields an alert: the error text
-// takes the place of the message, so nothing is lost.
-func (a *actor) render(d engine.Decision, pa *engine.PlannedAction) (string, string) {
-	subject, message, err := d.RenderAlert(pa, a.enricher)
+// render renders the rule's (or an alert action's) subject and message
+// after the actions whose outcome done holds. A template that fails at run
+// time still yields an alert: the error text takes the place of the
+// message, so nothing is lost.
+func (a *actor) render(d engine.Decision, pa *engine.PlannedAction, done *engine.Outcome) (string, string) {
+	subject, message, err := d.RenderAlertAfter(pa, a.enricher, done)
 	if err != nil {
 		a.log.Error("rendering alert", "rule", d.Rule.Name, "entity", d.Entity(), "err", err)
 		return d.Rule.Name + ": " + d.Entity(), "(the alert text could not be rendered: " + err.Error() + ")"
@@ -113,33 +229,74 @@ func (a *actor) render(d engine.Decision, pa *engine.PlannedAction) (string, str
 	return subject, message
 }
 
-func (a *actor) do(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, subject, message string) actionResult {
-	r := actionResult{Kind: string(pa.Kind)}
+// doneAction is an action's result with the text of an alert.
+type doneAction struct {
+	actionResult
+	subject, message string
+}
+
+// do runs one action and adds what a kill or run did to done.
+func (a *actor) do(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, done *engine.Outcome) (r doneAction) {
+	r.Kind = string(pa.Kind)
+	defer func() { r.Detail = r.describe() }()
 	if pa.Err != nil {
 		// The action's if, key or for failed for this entity: reported
 		// as an error; it does not run unless it is a suppress falling
 		// back to the entity's identity.
 		a.log.Error("action expression failed", "rule", d.Rule.Name, "entity", d.Entity(), "action", string(pa.Kind), "err", pa.Err)
 		if !pa.Runs() {
-			r.Result, r.Error, r.Detail = resultError, pa.Err.Error(), "not run"
+			r.Result, r.Error = resultError, pa.Err.Error()
+			if pa.Kind == engine.ActKill {
+				done.Kill = &engine.KillOutcome{Mode: a.mode(), Error: "the kill action failed: " + pa.Err.Error()}
+			}
 			return r
 		}
 	}
 	switch pa.Kind {
 	case engine.ActSuppress:
 		r.Result = resultOK
-		r.Detail = fmt.Sprintf("quiet for %s (key %s)", pa.SuppressFor, displayKey(pa.SuppressKey))
+		r.Suppress = &suppressDetail{Key: pa.SuppressKey, For: pa.SuppressFor.String(), Until: d.Snapshot().Time.Add(pa.SuppressFor)}
 		if pa.Err != nil {
 			r.Result, r.Error = resultError, pa.Err.Error()
 		}
 	case engine.ActAlert:
-		a.alert(ctx, d, pa, subject, message, &r)
+		r.subject, r.message = a.render(d, pa, done)
+		a.alert(ctx, d, pa, r.subject, r.message, &r.actionResult)
 	case engine.ActKill:
-		a.kill(ctx, d, pa, &r)
+		a.kill(ctx, d, pa, &r.actionResult)
+		done.Kill = r.Kill.outcome()
 	case engine.ActRun:
-		a.run(ctx, d, pa, &r)
+		a.run(ctx, d, pa, &r.actionResult)
+		ro := &engine.RunOutcome{Result: r.Result, Error: r.Error, ExitCode: -1, Mode: a.mode()}
+		if r.Run != nil {
+			ro.Mode, ro.Command, ro.Args = r.Run.Mode, r.Run.Command, r.Run.Args
+			if r.Run.ExitCode != nil {
+				ro.ExitCode = *r.Run.ExitCode
+			}
+		}
+		done.Run = ro
 	}
 	return r
+}
+
+// outcome is the kill's detail as alert templates see it.
+func (k *killDetail) outcome() *engine.KillOutcome {
+	o := &engine.KillOutcome{Mode: k.Mode, Signal: k.Signal, Target: k.Target, Planned: len(k.Planned),
+		Signalled: k.Signalled}
+	if k.Refusal != "" {
+		o.Reasons = append(o.Reasons, k.Refusal)
+	}
+	for _, n := range k.Gone {
+		o.Gone = append(o.Gone, n.PID)
+	}
+	for _, n := range k.Refused {
+		o.Refused = append(o.Refused, n.PID)
+		o.Reasons = append(o.Reasons, fmt.Sprintf("pid %d: %s", n.PID, n.Reason))
+	}
+	if e := k.Escalation; e != nil {
+		o.Escalated = e.Killed
+	}
+	return o
 }
 
 func displayKey(k string) string {
@@ -150,14 +307,11 @@ func displayKey(k string) string {
 }
 
 func (a *actor) alert(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, subject, message string, r *actionResult) {
-	if pa.OverridesText() {
-		subject, message = a.render(d, pa)
-	}
 	channels := pa.Channels
 	if len(channels) == 0 {
 		channels = a.notifier.Defaults()
 	}
-	r.Detail = "to " + strings.Join(channels, ", ")
+	r.Alert = &alertDetail{Channels: channels}
 	if !a.perform {
 		r.Result = resultDryRun
 		return
@@ -249,26 +403,28 @@ func killRequest(d engine.Decision, pa *engine.PlannedAction) (req builtin.KillR
 	return req, ""
 }
 
-// killPlan says in words what a kill action will do, for dry runs.
-func killPlan(req builtin.KillRequest) string {
-	s := fmt.Sprintf("%s to %s", builtin.SignalName(req.Signal), req.Target)
-	if req.Grace > 0 {
-		s += fmt.Sprintf(", then SIGKILL to what is still alive after %s", req.Grace)
-	}
-	return s
-}
-
 // kill performs a kill action. Its result is ok when every target process
 // was signalled, refused when any was refused (a partial kill says which
 // were signalled, gone and refused), and error when nothing was signalled
 // because everything was already gone.
 func (a *actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, r *actionResult) {
 	req, refusal := killRequest(d, pa)
-	r.Detail = killPlan(req)
-	if refusal != "" {
-		r.Detail += " (would be refused: " + refusal + ")"
+	k := &killDetail{Mode: a.mode(), Refusal: refusal,
+		KillResult: builtin.KillResult{Signal: builtin.SignalName(req.Signal), Target: req.Target,
+			Signalled: []int{}, Gone: []builtin.KillNote{}, Refused: []builtin.KillNote{}}}
+	if req.Grace > 0 && req.Signal != syscall.SIGKILL {
+		k.Grace = req.Grace.String()
 	}
-	if !a.perform || a.monitor {
+	for _, ids := range [][]builtin.ProcID{req.Procs, req.Seen} {
+		for _, id := range ids {
+			k.Planned = append(k.Planned, id.PID)
+		}
+	}
+	if k.Planned == nil {
+		k.Planned = []int{}
+	}
+	r.Kill = k
+	if k.Mode != engine.ModeEnforce {
 		r.Result = resultDryRun
 		return
 	}
@@ -276,14 +432,14 @@ func (a *actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedA
 		refusal = a.foreign
 	}
 	if refusal != "" {
+		k.Refusal = refusal
 		r.Result, r.Error = resultRefused, refusal
-		a.log.Warn("kill", "rule", d.Rule.Name, "entity", d.Entity(), "signal", builtin.SignalName(req.Signal),
+		a.log.Warn("kill", "rule", d.Rule.Name, "entity", d.Entity(), "signal", k.Signal,
 			"target", req.Target, "result", r.Result, "err", refusal)
 		return
 	}
 	res := a.killer.Kill(ctx, req)
-	r.Kill = &res
-	r.Detail = res.String()
+	k.KillResult = res
 	notes := func(ns []builtin.KillNote) string {
 		s := make([]string, len(ns))
 		for i, n := range ns {
@@ -356,8 +512,11 @@ func (a *actor) run(ctx context.Context, d engine.Decision, pa *engine.PlannedAc
 		r.Result, r.Error = resultError, err.Error()
 		return
 	}
-	r.Detail = strings.Join(append([]string{command}, args...), " ")
-	if !a.perform || a.monitor {
+	if args == nil {
+		args = []string{}
+	}
+	r.Run = &runDetail{Mode: a.mode(), Command: command, Args: args}
+	if r.Run.Mode != engine.ModeEnforce {
 		r.Result = resultDryRun
 		return
 	}
@@ -374,6 +533,7 @@ func (a *actor) run(ctx context.Context, d engine.Decision, pa *engine.PlannedAc
 	}
 	a.log.Log(ctx, level, "run", "rule", d.Rule.Name, "command", command, "args", args, "exit", res.ExitCode,
 		"duration", res.Duration.String(), "output", res.Output, "err", res.Err)
+	r.Run.ExitCode = &res.ExitCode
 	switch {
 	case errors.Is(res.Err, builtin.ErrRefused):
 		r.Result, r.Error = resultRefused, res.Err.Error()

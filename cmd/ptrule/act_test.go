@@ -92,8 +92,15 @@ func TestKillRequest(t *testing.T) {
 			}
 			// The dry run says what will really be sent, escalation included.
 			o := testActor(false, false).act(context.Background(), ds[0], false)
-			if r := o.Actions[0]; r.Result != resultDryRun || r.Detail != tc.plan || r.Kill != nil {
-				t.Errorf("dry run = %+v, want detail %q", r, tc.plan)
+			var planned []int
+			for _, ids := range [][]builtin.ProcID{tc.want.Procs, tc.want.Seen} {
+				for _, id := range ids {
+					planned = append(planned, id.PID)
+				}
+			}
+			if r := o.Actions[0]; r.Result != resultDryRun || r.Detail != tc.plan || r.Kill == nil ||
+				r.Kill.Mode != engine.ModeDryRun || !slices.Equal(r.Kill.Planned, planned) || len(r.Kill.Signalled) != 0 {
+				t.Errorf("dry run = %+v (kill %+v), want detail %q, planned %v and nothing signalled", r, r.Kill, tc.plan, planned)
 			}
 		})
 	}
@@ -176,7 +183,7 @@ func TestKillActionResult(t *testing.T) {
 		}
 		var buf bytes.Buffer
 		writeJSON(&buf, o)
-		want := `"actions":[{"kind":"kill","result":"ok","kill":{"signal":"SIGKILL","target":"process ` + strconv.Itoa(p.PID) +
+		want := `"actions":[{"kind":"kill","result":"ok","kill":{"mode":"enforce","planned":[` + strconv.Itoa(p.PID) + `],"signal":"SIGKILL","target":"process ` + strconv.Itoa(p.PID) +
 			`","signalled":[` + strconv.Itoa(p.PID) + `],"gone":[],"refused":[]}}]}`
 		if !strings.HasSuffix(strings.TrimSpace(buf.String()), want) {
 			t.Errorf("json = %s\nwant it to end with %s", buf.String(), want)
@@ -219,7 +226,7 @@ func TestKillActionResult(t *testing.T) {
 		p := liveProcess(t, v.Process.Pid, 0, "root")
 		ds := decisions(t, "rules: [{name: k, scope: user, condition: user.uid == 0, actions: [kill: {}]}]", snapOf(p))
 		r := testActor(true, false).act(context.Background(), ds[0], false).Actions[0]
-		if r.Result != resultRefused || r.Kill != nil || !strings.Contains(r.Error, "allow_root") {
+		if r.Result != resultRefused || r.Kill == nil || len(r.Kill.Signalled) != 0 || r.Kill.Refusal != r.Error || !strings.Contains(r.Error, "allow_root") {
 			t.Errorf("result = %+v, want refused for root", r)
 		}
 		if !alive(p.PID) {
@@ -459,5 +466,51 @@ func TestRunActionLongCmdline(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=ERROR msg=run") {
 		t.Errorf("a refused run is not logged at error level: %.300s", logs.String())
+	}
+}
+
+// TestAlertSaysWhatKillDid runs a kill and then an alert on a live process
+// in each mode: the alert, rendered after the kill, says what was really
+// done; the decision's subject is that alert's; and only monitor mode
+// holds the match quiet for monitor_repeat.
+func TestAlertSaysWhatKillDid(t *testing.T) {
+	needRoot(t)
+	for _, tc := range []struct {
+		name             string
+		perform, monitor bool
+		subject          string
+		dies, held       bool
+	}{
+		{"enforce", true, false, "Killed 1 of 1 process (SIGKILL)", true, false},
+		{"monitor", true, true, "Would kill 1 process (monitor mode: nothing was signalled)", false, true},
+		{"dry run", false, false, "Would kill 1 process (dry run: nothing was signalled)", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := startAs(t, nobodyUID, "sleep", "300")
+			p := liveProcess(t, v.Process.Pid, nobodyUID, "nobody")
+			snap := &engine.Snapshot{Time: time.Now(), Host: engine.Host{Name: "web1"}, Procs: []engine.Process{p}}
+			ds := decisions(t, "rules: [{name: k, scope: process, condition: proc.pid == "+strconv.Itoa(p.PID)+
+				`, subject: "{{killed .outcome.kill}}", actions: [kill: {}, alert: {}]}]`, snap)
+			o := testActor(tc.perform, tc.monitor).act(context.Background(), ds[0], false)
+			if o.Subject != tc.subject {
+				t.Errorf("subject %q, want %q", o.Subject, tc.subject)
+			}
+			if r := o.Actions[1]; r.Alert == nil || !slices.Equal(r.Alert.Channels, []string{"log"}) || r.Detail != "to log" {
+				t.Errorf("alert result %+v, want its channels", r)
+			}
+			if tc.dies {
+				_ = v.Wait()
+				if ws := v.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+					t.Errorf("victim ended with %v, want SIGKILL", v.ProcessState)
+				}
+			} else if !alive(p.PID) {
+				t.Error("the process was killed in a mode that kills nothing")
+			}
+			store := engine.NewMemStore()
+			o.Commit(store)
+			if _, held := store.Until("monitor:k", ds[0].Key); held != tc.held {
+				t.Errorf("held for monitor_repeat: %v, want %v", held, tc.held)
+			}
+		})
 	}
 }

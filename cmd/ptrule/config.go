@@ -37,6 +37,9 @@ type Config struct {
 	StateDir        string                   `yaml:"state_dir"`
 	DefaultChannels []string                 `yaml:"default_channels"`
 	Channels        map[string]ChannelConfig `yaml:"channels"`
+	// MonitorRepeat is how long, in monitor mode, a match whose kill or
+	// run was only reported stays quiet; 0 reports it at every evaluation.
+	MonitorRepeat time.Duration `yaml:"monitor_repeat"`
 
 	// path is where the config was read from, "" for the defaults.
 	path string
@@ -81,6 +84,7 @@ func defaultConfig() *Config {
 		RulesDirs:       []string{defaultRulesDir},
 		StateDir:        defaultStateDir,
 		DefaultChannels: []string{"log"},
+		MonitorRepeat:   time.Hour,
 	}
 }
 

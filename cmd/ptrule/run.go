@@ -302,7 +302,7 @@ func (d *daemon) tick(ctx context.Context, stopping <-chan struct{}) {
 		d.log.Error("evaluating", "err", err)
 	}
 	fired := 0
-	for _, dec := range engine.Decide(matches, d.store, snap.Time) {
+	for _, dec := range d.actor.decide(matches, d.store, snap.Time) {
 		select {
 		case <-stopping:
 			// Stop asked: what is left of this tick is not started, and
@@ -319,7 +319,7 @@ func (d *daemon) tick(ctx context.Context, stopping <-chan struct{}) {
 		}
 		// The actions ran (alerts handed to their channels): now the
 		// match may silence its repeats.
-		dec.Commit(d.store)
+		o.Commit(d.store)
 		fired++
 		d.log.Info("match", "rule", dec.Rule.Name, "entity", dec.Entity(), "key", dec.Key, "actions", actionSummary(o.Actions))
 	}

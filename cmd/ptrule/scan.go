@@ -69,12 +69,12 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	a := newActor(cfg, c.proc, log, *act)
 	ctx := context.Background()
 	var fired, suppressed int
-	for _, d := range engine.Decide(matches, fileStore, snap.Time) {
+	for _, d := range a.decide(matches, fileStore, snap.Time) {
 		o := a.act(ctx, d, true)
 		if d.Status == engine.StatusFired {
 			fired++
 			if *act {
-				d.Commit(fileStore)
+				o.Commit(fileStore)
 			}
 		} else {
 			suppressed++
@@ -139,6 +139,18 @@ type scanJSON struct {
 	Subject  string         `json:"subject"`
 	Message  string         `json:"message"`
 	Actions  []actionResult `json:"actions"`
+	// SuppressedBy is set for a suppressed match: the key whose mark
+	// silenced it, which another entity's match may have recorded.
+	SuppressedBy *suppressedBy `json:"suppressed_by,omitempty"`
+}
+
+// suppressedBy is the mark that silenced a match.
+type suppressedBy struct {
+	Key   string    `json:"key"`
+	Until time.Time `json:"until"`
+	// MonitorRepeat reports a mark of monitor_repeat: in monitor mode, the
+	// match's kill or run was reported at Until minus monitor_repeat.
+	MonitorRepeat bool `json:"monitor_repeat,omitempty"`
 }
 
 func writeJSON(w io.Writer, o outcome) {
@@ -148,6 +160,9 @@ func writeJSON(w io.Writer, o outcome) {
 	}
 	if j.Actions == nil {
 		j.Actions = []actionResult{}
+	}
+	if o.Status == engine.StatusSuppressed {
+		j.SuppressedBy = &suppressedBy{Key: o.SuppressedBy, Until: o.Until, MonitorRepeat: o.ByMonitor}
 	}
 	switch {
 	case o.Proc != nil:
@@ -164,7 +179,10 @@ func writeJSON(w io.Writer, o outcome) {
 func writeText(w io.Writer, o outcome) {
 	status := "FIRED"
 	if o.Status == engine.StatusSuppressed {
-		status = "suppressed until " + o.Until.Format(time.RFC3339)
+		status = "suppressed until " + o.Until.Format(time.RFC3339) + " by key " + displayKey(o.SuppressedBy)
+		if o.ByMonitor {
+			status += " (monitor_repeat)"
+		}
 	}
 	fmt.Fprintf(w, "%s %s [%s] %s: %s\n", o.Rule.Name, o.Entity(), o.Rule.Severity, status, o.Subject)
 	for _, r := range o.Actions {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"ptrule/builtin"
+	"ptrule/builtin/act"
 	"ptrule/engine"
 )
 
@@ -86,7 +87,7 @@ type daemon struct {
 	rules     *engine.RuleSet
 	store     *builtin.FileStore
 	collector snapshotter
-	actor     *actor
+	actor     *act.Actor
 	// next is when each rule is due next, by name.
 	next map[string]time.Time
 	// insecureSeen holds what --insecure-files accepted in this load,
@@ -302,7 +303,7 @@ func (d *daemon) tick(ctx context.Context, stopping <-chan struct{}) {
 		d.log.Error("evaluating", "err", err)
 	}
 	fired := 0
-	for _, dec := range d.actor.decide(matches, d.store, snap.Time) {
+	for _, dec := range d.actor.Decide(matches, d.store, snap.Time) {
 		select {
 		case <-stopping:
 			// Stop asked: what is left of this tick is not started, and
@@ -312,7 +313,7 @@ func (d *daemon) tick(ctx context.Context, stopping <-chan struct{}) {
 			return
 		default:
 		}
-		o := d.actor.act(ctx, dec, false)
+		o := d.actor.Apply(ctx, dec, false)
 		if dec.Status == engine.StatusSuppressed {
 			d.log.Debug("match suppressed", "rule", dec.Rule.Name, "entity", dec.Entity(), "until", dec.Until)
 			continue
@@ -340,7 +341,7 @@ func (d *daemon) flush() {
 	}
 }
 
-func actionSummary(rs []actionResult) string {
+func actionSummary(rs []act.ActionResult) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
 		parts[i] = r.Kind + ":" + r.Result

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"ptrule/builtin"
+	"ptrule/builtin/act"
 	"ptrule/engine"
 )
 
@@ -18,7 +19,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
 	c.register(fs, true)
 	format := fs.String("format", "text", "output format: text or json (one object per line)")
-	act := fs.Bool("act", false, "perform the actions (kill, run, send alerts, persist suppressions); without it nothing is done")
+	perform := fs.Bool("act", false, "perform the actions (kill, run, send alerts, persist suppressions); without it nothing is done")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -30,7 +31,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
-	if *act && cfg.Mode != modeMonitor {
+	if *perform && cfg.Mode != modeMonitor {
 		if err := builtin.CheckProcfs(c.proc); err != nil {
 			fmt.Fprintf(stderr, "ptrule scan: --act refused: %v. A pid read there may name an unrelated process on this host; scan acts only on the procfs of its own PID namespace. Drop --proc to act on this host, drop --act for a dry run, or use mode: monitor\n", err)
 			return exitUsage
@@ -58,7 +59,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	// and never commits to it.
 	clk, _ := col.BootClock()
 	var fileStore *builtin.FileStore
-	if *act {
+	if *perform {
 		fileStore, err = builtin.OpenFileStore(cfg.StateDir, snap.Time, clk)
 		if err != nil {
 			log.Warn("suppression state could not be read and starts empty", "err", err)
@@ -66,14 +67,14 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	} else {
 		fileStore, _ = builtin.ReadFileStore(cfg.StateDir, snap.Time, clk)
 	}
-	a := newActor(cfg, c.proc, log, *act)
+	a := newActor(cfg, c.proc, log, *perform)
 	ctx := context.Background()
 	var fired, suppressed int
-	for _, d := range a.decide(matches, fileStore, snap.Time) {
-		o := a.act(ctx, d, true)
+	for _, d := range a.Decide(matches, fileStore, snap.Time) {
+		o := a.Apply(ctx, d, true)
 		if d.Status == engine.StatusFired {
 			fired++
-			if *act {
+			if *perform {
 				o.Commit(fileStore)
 			}
 		} else {
@@ -85,12 +86,12 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 			writeText(stdout, o)
 		}
 		for _, r := range o.Actions {
-			if r.Result == resultError {
+			if r.Result == act.ResultError {
 				code = exitFailure
 			}
 		}
 	}
-	if *act {
+	if *perform {
 		if err := fileStore.Save(time.Now()); err != nil {
 			fmt.Fprintln(stderr, "ptrule scan: saving suppression state:", err)
 			code = exitFailure
@@ -98,7 +99,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	}
 	if *format == "text" {
 		fmt.Fprintf(stdout, "%d processes scanned, %d rules: %d fired, %d suppressed", len(snap.Procs), enabledCount(rs), fired, suppressed)
-		if !*act {
+		if !*perform {
 			fmt.Fprint(stdout, " (dry run: nothing was sent, killed or run; add --act to act)")
 		}
 		fmt.Fprintln(stdout)
@@ -128,17 +129,17 @@ func enabledCount(rs *engine.RuleSet) int {
 
 // scanJSON is one line of `scan --format json` (contract §5).
 type scanJSON struct {
-	Rule     string         `json:"rule"`
-	Scope    string         `json:"scope"`
-	Key      string         `json:"key"`
-	PID      *int           `json:"pid,omitempty"`
-	User     *string        `json:"user,omitempty"`
-	SID      *int           `json:"sid,omitempty"`
-	Severity string         `json:"severity"`
-	Status   string         `json:"status"`
-	Subject  string         `json:"subject"`
-	Message  string         `json:"message"`
-	Actions  []actionResult `json:"actions"`
+	Rule     string             `json:"rule"`
+	Scope    string             `json:"scope"`
+	Key      string             `json:"key"`
+	PID      *int               `json:"pid,omitempty"`
+	User     *string            `json:"user,omitempty"`
+	SID      *int               `json:"sid,omitempty"`
+	Severity string             `json:"severity"`
+	Status   string             `json:"status"`
+	Subject  string             `json:"subject"`
+	Message  string             `json:"message"`
+	Actions  []act.ActionResult `json:"actions"`
 	// SuppressedBy is set for a suppressed match: the key whose mark
 	// silenced it, which another entity's match may have recorded.
 	SuppressedBy *suppressedBy `json:"suppressed_by,omitempty"`
@@ -153,13 +154,13 @@ type suppressedBy struct {
 	MonitorRepeat bool `json:"monitor_repeat,omitempty"`
 }
 
-func writeJSON(w io.Writer, o outcome) {
+func writeJSON(w io.Writer, o act.Result) {
 	j := scanJSON{
 		Rule: o.Rule.Name, Scope: string(o.Rule.Scope), Key: o.Key, Severity: string(o.Rule.Severity),
 		Status: string(o.Status), Subject: o.Subject, Message: o.Message, Actions: o.Actions,
 	}
 	if j.Actions == nil {
-		j.Actions = []actionResult{}
+		j.Actions = []act.ActionResult{}
 	}
 	if o.Status == engine.StatusSuppressed {
 		j.SuppressedBy = &suppressedBy{Key: o.SuppressedBy, Until: o.Until, MonitorRepeat: o.ByMonitor}
@@ -176,10 +177,10 @@ func writeJSON(w io.Writer, o outcome) {
 	fmt.Fprintf(w, "%s\n", b)
 }
 
-func writeText(w io.Writer, o outcome) {
+func writeText(w io.Writer, o act.Result) {
 	status := "FIRED"
 	if o.Status == engine.StatusSuppressed {
-		status = "suppressed until " + o.Until.Format(time.RFC3339) + " by key " + displayKey(o.SuppressedBy)
+		status = "suppressed until " + o.Until.Format(time.RFC3339) + " by key " + act.DisplayKey(o.SuppressedBy)
 		if o.ByMonitor {
 			status += " (monitor_repeat)"
 		}

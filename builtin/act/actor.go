@@ -1,4 +1,10 @@
-package main
+// Package act applies decisions: it runs the kill, run, alert and suppress
+// actions of a fired match, in the rule's order, and returns what each did
+// as a Result, from which the caller commits the match's suppression marks.
+// It declares the Sender it needs to send an alert; the notify package
+// satisfies it through the command's wiring, so that actions and channels
+// stay siblings that do not import each other.
+package act
 
 import (
 	"context"
@@ -12,20 +18,51 @@ import (
 
 	"ptrule/builtin"
 	"ptrule/engine"
-	"ptrule/notify"
 )
 
 // Action results of contract §5.
 const (
-	resultDryRun  = "dry-run"
-	resultOK      = "ok"
-	resultError   = "error"
-	resultRefused = "refused"
+	ResultDryRun  = "dry-run"
+	ResultOK      = "ok"
+	ResultError   = "error"
+	ResultRefused = "refused"
 )
 
-// actionResult is what one action of a decision did, as data: the text
+// Alert is one rendered alert, ready for channels.
+type Alert struct {
+	Rule, Severity   string
+	Subject, Message string
+	Host             string
+	// Key is the identity of the entity that matched.
+	Key string
+	// Time is the snapshot's time.
+	Time time.Time
+	// PID, User and SID name the entity when the scope has one; zero
+	// values mean unset.
+	PID  int
+	User string
+	SID  int
+}
+
+// Delivery is what one channel did with an alert: Err is nil when the
+// channel accepted it.
+type Delivery struct {
+	Channel string
+	Err     error
+}
+
+// Sender hands alerts to named channels. The command wires notify's
+// Dispatcher in through a small adapter.
+type Sender interface {
+	// Send sends a to each of channels and says what each did.
+	Send(ctx context.Context, a Alert, channels []string) []Delivery
+	// Defaults are the channels of an alert action that names none.
+	Defaults() []string
+}
+
+// ActionResult is what one action of a decision did, as data: the text
 // output (Detail) and `scan --format json` are both made from it.
-type actionResult struct {
+type ActionResult struct {
 	Kind   string `json:"kind"`
 	Result string `json:"result"`
 	Error  string `json:"error,omitempty"`
@@ -34,17 +71,17 @@ type actionResult struct {
 	Detail string `json:"-"`
 	// The detail of the action of its kind; nil for an action that was
 	// not run because one of its expressions failed.
-	Kill     *killDetail     `json:"kill,omitempty"`
-	Run      *runDetail      `json:"run,omitempty"`
-	Alert    *alertDetail    `json:"alert,omitempty"`
-	Suppress *suppressDetail `json:"suppress,omitempty"`
+	Kill     *KillDetail     `json:"kill,omitempty"`
+	Run      *RunDetail      `json:"run,omitempty"`
+	Alert    *AlertDetail    `json:"alert,omitempty"`
+	Suppress *SuppressDetail `json:"suppress,omitempty"`
 }
 
-// killDetail is what a kill action did or would do. The embedded result
+// KillDetail is what a kill action did or would do. The embedded result
 // holds the signal and target and, for a performed kill, the processes
 // signalled, gone and refused with reasons and the grace period's
 // escalation.
-type killDetail struct {
+type KillDetail struct {
 	// Mode is enforce, monitor (the config's mode kept it from running)
 	// or dry-run (scan without --act).
 	Mode string `json:"mode"`
@@ -57,8 +94,8 @@ type killDetail struct {
 	builtin.KillResult
 }
 
-// runDetail is what a run action ran or would run.
-type runDetail struct {
+// RunDetail is what a run action ran or would run.
+type RunDetail struct {
 	Mode    string   `json:"mode"`
 	Command string   `json:"command"`
 	Args    []string `json:"args"`
@@ -67,20 +104,20 @@ type runDetail struct {
 	ExitCode *int `json:"exit_code,omitempty"`
 }
 
-// alertDetail says where an alert went or would go.
-type alertDetail struct {
+// AlertDetail says where an alert went or would go.
+type AlertDetail struct {
 	Channels []string `json:"channels"`
 }
 
-// suppressDetail is the mark a suppress action records.
-type suppressDetail struct {
+// SuppressDetail is the mark a suppress action records.
+type SuppressDetail struct {
 	Key   string    `json:"key"`
 	For   string    `json:"for"`
 	Until time.Time `json:"until"`
 }
 
 // describe returns the text form of the result's detail.
-func (r *actionResult) describe() string {
+func (r *ActionResult) describe() string {
 	switch {
 	case r.Kill != nil:
 		k := r.Kill
@@ -100,67 +137,80 @@ func (r *actionResult) describe() string {
 	case r.Alert != nil:
 		return "to " + strings.Join(r.Alert.Channels, ", ")
 	case r.Suppress != nil:
-		return fmt.Sprintf("quiet for %s (key %s)", r.Suppress.For, displayKey(r.Suppress.Key))
+		return fmt.Sprintf("quiet for %s (key %s)", r.Suppress.For, DisplayKey(r.Suppress.Key))
 	}
 	return "not run"
 }
 
-// outcome is a decision after the act step: rendered, and with the result
-// of each action.
-type outcome struct {
+// Result is a decision after it was applied: rendered, with the result of
+// each action. Its Commit records the decision's suppression marks, and in
+// monitor mode the mark of monitor_repeat.
+type Result struct {
 	engine.Decision
 	Subject, Message string
-	Actions          []actionResult
+	Actions          []ActionResult
 }
 
-// actor performs the actions of decisions: the last step of a tick.
-type actor struct {
-	// perform is false for a dry run (`scan` without --act): nothing leaves
-	// the host and nothing is signalled or run.
-	perform bool
-	// monitor is the config's `mode: monitor`: kill and run are reported,
+// Config says how an Actor acts.
+type Config struct {
+	// Perform is false for a dry run (`scan` without --act): nothing
+	// leaves the host and nothing is signalled or run.
+	Perform bool
+	// Monitor is the config's `mode: monitor`: kill and run are reported,
 	// never done.
-	monitor bool
-	// monitorRepeat is how long, in monitor mode, a match whose kill or
+	Monitor bool
+	// MonitorRepeat is how long, in monitor mode, a match whose kill or
 	// run was only reported stays quiet.
-	monitorRepeat time.Duration
-	killer        *builtin.Killer
-	notifier      *notify.Dispatcher
-	enricher      engine.Enricher
-	log           *slog.Logger
-	// foreign, when not "", is why kill and run are refused: the processes
-	// were read from a tree that is not the procfs of ptrule's own PID
-	// namespace, where a pid may name an unrelated process.
-	foreign string
+	MonitorRepeat time.Duration
+	// Sender sends alerts.
+	Sender Sender
+	// Enricher gives alert templates what they read from the host.
+	Enricher engine.Enricher
+	// Log receives what kill and run did, and template failures.
+	Log *slog.Logger
+	// Foreign, when not "", is why kill and run are refused: the
+	// processes were read from a tree that is not the procfs of ptrule's
+	// own PID namespace (see ForeignProcfs).
+	Foreign string
 }
 
-// newActor returns the actor for a config: alerts to its channels, kills
-// and runs on the host of procRoot, in its mode. perform false is a dry run.
-func newActor(cfg *Config, procRoot string, log *slog.Logger, perform bool) *actor {
-	return &actor{
-		perform:       perform,
-		monitor:       cfg.Mode == modeMonitor,
-		monitorRepeat: cfg.MonitorRepeat,
+// Actor applies decisions: the last step of a tick.
+type Actor struct {
+	perform, monitor bool
+	monitorRepeat    time.Duration
+	killer           *builtin.Killer
+	sender           Sender
+	enricher         engine.Enricher
+	log              *slog.Logger
+	foreign          string
+}
+
+// New returns an Actor that acts as c says.
+func New(c Config) *Actor {
+	return &Actor{
+		perform:       c.Perform,
+		monitor:       c.Monitor,
+		monitorRepeat: c.MonitorRepeat,
 		killer:        builtin.NewKiller(),
-		notifier:      notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, cfg.DefaultChannels),
-		enricher:      builtin.NewHostEnricher(procRoot),
-		log:           log,
-		foreign:       foreignProcfs(procRoot),
+		sender:        c.Sender,
+		enricher:      c.Enricher,
+		log:           c.Log,
+		foreign:       c.Foreign,
 	}
 }
 
-// foreignProcfs returns why kill and run may not act on what procRoot
+// ForeignProcfs returns why kill and run may not act on what procRoot
 // shows, or "" when procRoot is the procfs of ptrule's own PID namespace.
-func foreignProcfs(procRoot string) string {
+func ForeignProcfs(procRoot string) string {
 	if err := builtin.CheckProcfs(procRoot); err != nil {
 		return fmt.Sprintf("the processes were read from %s, and %v: a pid there may name an unrelated process on this host, so kill and run act only on the procfs of ptrule's own PID namespace", procRoot, err)
 	}
 	return ""
 }
 
-// decide decides which matches fire: in monitor mode, the marks of
+// Decide decides which matches fire: in monitor mode, the marks of
 // monitor_repeat count too.
-func (a *actor) decide(matches []*engine.Match, store engine.Store, now time.Time) []engine.Decision {
+func (a *Actor) Decide(matches []*engine.Match, store engine.Store, now time.Time) []engine.Decision {
 	if a.monitor {
 		return engine.DecideMonitor(matches, store, now)
 	}
@@ -169,7 +219,7 @@ func (a *actor) decide(matches []*engine.Match, store engine.Store, now time.Tim
 
 // mode says what is done with kill and run: performed, reported because
 // of monitor mode, or shown by a dry run.
-func (a *actor) mode() string {
+func (a *Actor) mode() string {
 	switch {
 	case !a.perform:
 		return engine.ModeDryRun
@@ -179,16 +229,16 @@ func (a *actor) mode() string {
 	return engine.ModeEnforce
 }
 
-// act runs a decision's actions in order. Each alert is rendered when it
+// Apply runs a decision's actions in order. Each alert is rendered when it
 // runs, after the actions before it, whose outcome its templates read as
 // .outcome; the decision's subject and message are those of its first
 // alert, or, without one, rendered after every action. A suppressed
 // decision runs none; it is rendered only when renderSuppressed is true
 // (scan shows it; the daemon does not pay for it). In monitor mode, a
 // fired decision whose kill or run was only reported is held quiet for
-// monitor_repeat: the returned outcome's Commit records it.
-func (a *actor) act(ctx context.Context, d engine.Decision, renderSuppressed bool) outcome {
-	o := outcome{Decision: d}
+// monitor_repeat: the returned Result's Commit records it.
+func (a *Actor) Apply(ctx context.Context, d engine.Decision, renderSuppressed bool) Result {
+	o := Result{Decision: d}
 	if d.Status == engine.StatusSuppressed {
 		if renderSuppressed {
 			o.Subject, o.Message = a.render(d, nil, nil)
@@ -205,7 +255,7 @@ func (a *actor) act(ctx context.Context, d engine.Decision, renderSuppressed boo
 		if (r.Kill != nil && r.Kill.Mode == engine.ModeMonitor) || (r.Run != nil && r.Run.Mode == engine.ModeMonitor) {
 			held = true
 		}
-		o.Actions = append(o.Actions, r.actionResult)
+		o.Actions = append(o.Actions, r.ActionResult)
 	}
 	if !rendered {
 		o.Subject, o.Message = a.render(d, nil, &done)
@@ -220,7 +270,7 @@ func (a *actor) act(ctx context.Context, d engine.Decision, renderSuppressed boo
 // after the actions whose outcome done holds. A template that fails at run
 // time still yields an alert: the error text takes the place of the
 // message, so nothing is lost.
-func (a *actor) render(d engine.Decision, pa *engine.PlannedAction, done *engine.Outcome) (string, string) {
+func (a *Actor) render(d engine.Decision, pa *engine.PlannedAction, done *engine.Outcome) (string, string) {
 	subject, message, err := d.RenderAlertAfter(pa, a.enricher, done)
 	if err != nil {
 		a.log.Error("rendering alert", "rule", d.Rule.Name, "entity", d.Entity(), "err", err)
@@ -231,12 +281,12 @@ func (a *actor) render(d engine.Decision, pa *engine.PlannedAction, done *engine
 
 // doneAction is an action's result with the text of an alert.
 type doneAction struct {
-	actionResult
+	ActionResult
 	subject, message string
 }
 
 // do runs one action and adds what a kill or run did to done.
-func (a *actor) do(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, done *engine.Outcome) (r doneAction) {
+func (a *Actor) do(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, done *engine.Outcome) (r doneAction) {
 	r.Kind = string(pa.Kind)
 	defer func() { r.Detail = r.describe() }()
 	if pa.Err != nil {
@@ -245,7 +295,7 @@ func (a *actor) do(ctx context.Context, d engine.Decision, pa *engine.PlannedAct
 		// back to the entity's identity.
 		a.log.Error("action expression failed", "rule", d.Rule.Name, "entity", d.Entity(), "action", string(pa.Kind), "err", pa.Err)
 		if !pa.Runs() {
-			r.Result, r.Error = resultError, pa.Err.Error()
+			r.Result, r.Error = ResultError, pa.Err.Error()
 			if pa.Kind == engine.ActKill {
 				done.Kill = &engine.KillOutcome{Mode: a.mode(), Error: "the kill action failed: " + pa.Err.Error()}
 			}
@@ -254,19 +304,19 @@ func (a *actor) do(ctx context.Context, d engine.Decision, pa *engine.PlannedAct
 	}
 	switch pa.Kind {
 	case engine.ActSuppress:
-		r.Result = resultOK
-		r.Suppress = &suppressDetail{Key: pa.SuppressKey, For: pa.SuppressFor.String(), Until: d.Snapshot().Time.Add(pa.SuppressFor)}
+		r.Result = ResultOK
+		r.Suppress = &SuppressDetail{Key: pa.SuppressKey, For: pa.SuppressFor.String(), Until: d.Snapshot().Time.Add(pa.SuppressFor)}
 		if pa.Err != nil {
-			r.Result, r.Error = resultError, pa.Err.Error()
+			r.Result, r.Error = ResultError, pa.Err.Error()
 		}
 	case engine.ActAlert:
 		r.subject, r.message = a.render(d, pa, done)
-		a.alert(ctx, d, pa, r.subject, r.message, &r.actionResult)
+		a.alert(ctx, d, pa, r.subject, r.message, &r.ActionResult)
 	case engine.ActKill:
-		a.kill(ctx, d, pa, &r.actionResult)
+		a.kill(ctx, d, pa, &r.ActionResult)
 		done.Kill = r.Kill.outcome()
 	case engine.ActRun:
-		a.run(ctx, d, pa, &r.actionResult)
+		a.run(ctx, d, pa, &r.ActionResult)
 		ro := &engine.RunOutcome{Result: r.Result, Error: r.Error, ExitCode: -1, Mode: a.mode()}
 		if r.Run != nil {
 			ro.Mode, ro.Command, ro.Args = r.Run.Mode, r.Run.Command, r.Run.Args
@@ -280,7 +330,7 @@ func (a *actor) do(ctx context.Context, d engine.Decision, pa *engine.PlannedAct
 }
 
 // outcome is the kill's detail as alert templates see it.
-func (k *killDetail) outcome() *engine.KillOutcome {
+func (k *KillDetail) outcome() *engine.KillOutcome {
 	o := &engine.KillOutcome{Mode: k.Mode, Signal: k.Signal, Target: k.Target, Planned: len(k.Planned),
 		Signalled: k.Signalled}
 	if k.Refusal != "" {
@@ -299,24 +349,26 @@ func (k *killDetail) outcome() *engine.KillOutcome {
 	return o
 }
 
-func displayKey(k string) string {
+// DisplayKey shows a suppression key to people: escaped for display, and
+// `""` for the empty key (the host's).
+func DisplayKey(k string) string {
 	if k == "" {
 		return `""`
 	}
 	return engine.Display(k)
 }
 
-func (a *actor) alert(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, subject, message string, r *actionResult) {
+func (a *Actor) alert(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, subject, message string, r *ActionResult) {
 	channels := pa.Channels
 	if len(channels) == 0 {
-		channels = a.notifier.Defaults()
+		channels = a.sender.Defaults()
 	}
-	r.Alert = &alertDetail{Channels: channels}
+	r.Alert = &AlertDetail{Channels: channels}
 	if !a.perform {
-		r.Result = resultDryRun
+		r.Result = ResultDryRun
 		return
 	}
-	al := notify.Alert{
+	al := Alert{
 		Rule: d.Rule.Name, Severity: string(d.Rule.Severity), Subject: subject, Message: message,
 		Host: d.Snapshot().Host.Name, Key: d.Key, Time: d.Snapshot().Time,
 	}
@@ -329,14 +381,14 @@ func (a *actor) alert(ctx context.Context, d engine.Decision, pa *engine.Planned
 		al.SID = d.Session.SID
 	}
 	var errs []string
-	for _, res := range a.notifier.Dispatch(ctx, al, channels) {
+	for _, res := range a.sender.Send(ctx, al, channels) {
 		if res.Err != nil {
 			errs = append(errs, res.Channel+": "+res.Err.Error())
 		}
 	}
-	r.Result = resultOK
+	r.Result = ResultOK
 	if len(errs) > 0 {
-		r.Result, r.Error = resultError, strings.Join(errs, "; ")
+		r.Result, r.Error = ResultError, strings.Join(errs, "; ")
 	}
 }
 
@@ -407,9 +459,9 @@ func killRequest(d engine.Decision, pa *engine.PlannedAction) (req builtin.KillR
 // was signalled, refused when any was refused (a partial kill says which
 // were signalled, gone and refused), and error when nothing was signalled
 // because everything was already gone.
-func (a *actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, r *actionResult) {
+func (a *Actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, r *ActionResult) {
 	req, refusal := killRequest(d, pa)
-	k := &killDetail{Mode: a.mode(), Refusal: refusal,
+	k := &KillDetail{Mode: a.mode(), Refusal: refusal,
 		KillResult: builtin.KillResult{Signal: builtin.SignalName(req.Signal), Target: req.Target,
 			Signalled: []int{}, Gone: []builtin.KillNote{}, Refused: []builtin.KillNote{}}}
 	if req.Grace > 0 && req.Signal != syscall.SIGKILL {
@@ -425,7 +477,7 @@ func (a *actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedA
 	}
 	r.Kill = k
 	if k.Mode != engine.ModeEnforce {
-		r.Result = resultDryRun
+		r.Result = ResultDryRun
 		return
 	}
 	if refusal == "" {
@@ -433,7 +485,7 @@ func (a *actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedA
 	}
 	if refusal != "" {
 		k.Refusal = refusal
-		r.Result, r.Error = resultRefused, refusal
+		r.Result, r.Error = ResultRefused, refusal
 		a.log.Warn("kill", "rule", d.Rule.Name, "entity", d.Entity(), "signal", k.Signal,
 			"target", req.Target, "result", r.Result, "err", refusal)
 		return
@@ -449,15 +501,15 @@ func (a *actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedA
 	}
 	switch {
 	case len(res.Refused) > 0:
-		r.Result, r.Error = resultRefused, "refused "+notes(res.Refused)
+		r.Result, r.Error = ResultRefused, "refused "+notes(res.Refused)
 	case res.Escalation != nil && len(res.Escalation.Failed) > 0:
-		r.Result, r.Error = resultRefused, "SIGKILL after the grace period failed for "+notes(res.Escalation.Failed)
+		r.Result, r.Error = ResultRefused, "SIGKILL after the grace period failed for "+notes(res.Escalation.Failed)
 	case len(res.Signalled) > 0:
-		r.Result = resultOK
+		r.Result = ResultOK
 	case len(res.Gone) > 0:
-		r.Result, r.Error = resultError, "nothing was signalled: gone "+notes(res.Gone)
+		r.Result, r.Error = ResultError, "nothing was signalled: gone "+notes(res.Gone)
 	default:
-		r.Result, r.Error = resultError, "nothing was signalled: the snapshot named no process to signal"
+		r.Result, r.Error = ResultError, "nothing was signalled: the snapshot named no process to signal"
 	}
 	attrs := []any{"rule", d.Rule.Name, "entity", d.Entity(), "signal", res.Signal, "target", res.Target,
 		"result", r.Result, "signalled", res.Signalled, "gone", res.Gone, "refused", res.Refused}
@@ -506,22 +558,22 @@ func runEnv(d engine.Decision) map[string]string {
 	return env
 }
 
-func (a *actor) run(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, r *actionResult) {
+func (a *Actor) run(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, r *ActionResult) {
 	command, args, err := d.RenderRun(pa, a.enricher)
 	if err != nil {
-		r.Result, r.Error = resultError, err.Error()
+		r.Result, r.Error = ResultError, err.Error()
 		return
 	}
 	if args == nil {
 		args = []string{}
 	}
-	r.Run = &runDetail{Mode: a.mode(), Command: command, Args: args}
+	r.Run = &RunDetail{Mode: a.mode(), Command: command, Args: args}
 	if r.Run.Mode != engine.ModeEnforce {
-		r.Result = resultDryRun
+		r.Result = ResultDryRun
 		return
 	}
 	if a.foreign != "" {
-		r.Result, r.Error = resultRefused, a.foreign
+		r.Result, r.Error = ResultRefused, a.foreign
 		return
 	}
 	res := builtin.Run(ctx, builtin.RunRequest{Command: command, Args: args, Env: runEnv(d), Timeout: pa.Timeout})
@@ -536,10 +588,10 @@ func (a *actor) run(ctx context.Context, d engine.Decision, pa *engine.PlannedAc
 	r.Run.ExitCode = &res.ExitCode
 	switch {
 	case errors.Is(res.Err, builtin.ErrRefused):
-		r.Result, r.Error = resultRefused, res.Err.Error()
+		r.Result, r.Error = ResultRefused, res.Err.Error()
 	case res.Err != nil:
-		r.Result, r.Error = resultError, res.Err.Error()
+		r.Result, r.Error = ResultError, res.Err.Error()
 	default:
-		r.Result = resultOK
+		r.Result = ResultOK
 	}
 }

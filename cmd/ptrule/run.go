@@ -13,6 +13,7 @@ import (
 
 	"ptrule/builtin"
 	"ptrule/builtin/act"
+	"ptrule/builtin/tick"
 	"ptrule/engine"
 )
 
@@ -76,7 +77,7 @@ type snapshotter interface {
 }
 
 // daemon is `ptrule run`: collect → evaluate → decide → act, each rule on
-// its own schedule.
+// its own schedule (tick.Runner), reloaded on SIGHUP.
 type daemon struct {
 	config   string
 	sources  ruleSources
@@ -84,12 +85,9 @@ type daemon struct {
 	log      *slog.Logger
 
 	cfg       *Config
-	rules     *engine.RuleSet
 	store     *builtin.FileStore
 	collector snapshotter
-	actor     *act.Actor
-	// next is when each rule is due next, by name.
-	next map[string]time.Time
+	runner    *tick.Runner
 	// insecureSeen holds what --insecure-files accepted in this load,
 	// so that each is logged once per load.
 	insecureSeen map[string]bool
@@ -160,62 +158,14 @@ func (d *daemon) apply(cfg *Config, rs *engine.RuleSet) error {
 		}
 		d.store = store
 	}
-	// Rules keep their schedule across a reload; new ones are due now. A
-	// rule whose period changed (its every, or the interval it follows) is
-	// due one new period after its last run: moved from 1h to 30s, it
-	// must not wait out the hour.
-	period := func(r *engine.Rule, c *Config) time.Duration {
-		if r.Every > 0 {
-			return r.Every
-		}
-		return c.Interval
+	if d.runner == nil {
+		d.runner = tick.NewRunner(d.collector)
 	}
-	next := map[string]time.Time{}
-	for _, r := range rs.Rules {
-		t, ok := d.next[r.Name]
-		if !ok {
-			continue
-		}
-		if old := d.rules.Rule(r.Name); old != nil && !t.IsZero() {
-			t = t.Add(period(r, cfg) - period(old, d.cfg))
-		}
-		next[r.Name] = t
-	}
-	d.next = next
-	d.cfg, d.rules = cfg, rs
-	d.actor = newActor(cfg, d.procRoot, d.log, true)
+	d.runner.Load(rs, cfg.Interval, newActor(cfg, d.procRoot, d.log, true), d.store)
+	d.cfg = cfg
 	d.log.Info("rules loaded", "rules", len(rs.Rules), "enabled", enabledCount(rs),
 		"ignore_entries", rs.Ignore.Len(), "mode", cfg.Mode, "interval", cfg.Interval.String())
 	return nil
-}
-
-// every is the rule's period.
-func (d *daemon) every(r *engine.Rule) time.Duration {
-	if r.Every > 0 {
-		return r.Every
-	}
-	return d.cfg.Interval
-}
-
-// wait returns how long until the next rule is due.
-func (d *daemon) wait(now time.Time) time.Duration {
-	soonest := time.Duration(-1)
-	for _, r := range d.rules.Rules {
-		if !r.Enabled {
-			continue
-		}
-		w := d.next[r.Name].Sub(now)
-		if w < 0 {
-			w = 0
-		}
-		if soonest < 0 || w < soonest {
-			soonest = w
-		}
-	}
-	if soonest < 0 {
-		return d.cfg.Interval // no enabled rule: wake now and then for nothing
-	}
-	return soonest
 }
 
 func (d *daemon) run(sigs <-chan os.Signal) int {
@@ -269,74 +219,50 @@ func (d *daemon) run(sigs <-chan os.Signal) int {
 		case <-timer.C:
 			d.tick(actCtx, stopping)
 		}
-		timer.Reset(d.wait(time.Now()))
+		timer.Reset(d.runner.Wait(time.Now()))
 	}
 }
 
-// tick runs every rule that is due: one collection serves them all.
+// tick runs the rules that are due and logs what the tick did.
 func (d *daemon) tick(ctx context.Context, stopping <-chan struct{}) {
-	start := time.Now()
-	var due []string
-	isDue := map[*engine.Rule]bool{}
-	shortest := time.Duration(0)
-	for _, r := range d.rules.Rules {
-		if r.Enabled && !d.next[r.Name].After(start) {
-			isDue[r] = true
-			due = append(due, r.Name)
-			d.next[r.Name] = start.Add(d.every(r))
-			if shortest == 0 || d.every(r) < shortest {
-				shortest = d.every(r)
-			}
-		}
-	}
-	if len(due) == 0 {
+	rep := d.runner.Tick(ctx, stopping)
+	if rep == nil {
 		return
 	}
-	dueFn := func(r *engine.Rule) bool { return isDue[r] }
-	snap, err := d.collector.Collect(builtin.CollectOptions{Sockets: needsSockets(d.rules, dueFn)})
-	if err != nil {
-		d.log.Error("collecting facts", "err", err)
+	if rep.CollectErr != nil {
+		d.log.Error("collecting facts", "err", rep.CollectErr)
 		return
 	}
-	matches, errs := d.rules.Evaluate(snap, dueFn)
-	for _, err := range errs {
+	for _, err := range rep.EvalErrors {
 		d.log.Error("evaluating", "err", err)
 	}
-	fired := 0
-	for _, dec := range d.actor.Decide(matches, d.store, snap.Time) {
-		select {
-		case <-stopping:
-			// Stop asked: what is left of this tick is not started, and
-			// its suppressions are not recorded, so the next start
-			// alerts on what this one did not.
-			d.log.Info("stop: skipping the rest of the tick")
-			return
-		default:
-		}
-		o := d.actor.Apply(ctx, dec, false)
-		if dec.Status == engine.StatusSuppressed {
-			d.log.Debug("match suppressed", "rule", dec.Rule.Name, "entity", dec.Entity(), "until", dec.Until)
+	for _, o := range rep.Decisions {
+		if o.Status == engine.StatusSuppressed {
+			d.log.Debug("match suppressed", "rule", o.Rule.Name, "entity", o.Entity(), "until", o.Until, "by", o.SuppressedBy)
 			continue
 		}
-		// The actions ran (alerts handed to their channels): now the
-		// match may silence its repeats.
-		o.Commit(d.store)
-		fired++
-		d.log.Info("match", "rule", dec.Rule.Name, "entity", dec.Entity(), "key", dec.Key, "actions", actionSummary(o.Actions))
+		d.log.Info("match", "rule", o.Rule.Name, "entity", o.Entity(), "key", o.Key, "actions", actionSummary(o.Actions))
 	}
-	d.flush()
-	took := time.Since(start)
-	d.log.Debug("tick", "rules", strings.Join(due, ","), "processes", len(snap.Procs), "matches", len(matches), "fired", fired, "took", took.String())
-	if took > shortest {
-		d.log.Warn("tick overran its interval; the next one starts late rather than overlapping", "took", took.String(), "interval", shortest.String())
+	if rep.Stopped {
+		d.log.Info("stop: skipping the rest of the tick")
+		return
+	}
+	if rep.SaveErr != nil {
+		d.log.Error("saving suppression state", "err", rep.SaveErr)
+	}
+	took := rep.Took()
+	d.log.Debug("tick", "rules", strings.Join(rep.Due, ","), "processes", rep.Processes, "matches", rep.Matches, "fired", rep.Fired(),
+		"took", took.String(), "collect", rep.Collect.String(), "evaluate", rep.Evaluate.String(), "act", rep.Act.String())
+	if rep.Overran() {
+		d.log.Warn("tick overran its interval; the next one starts late rather than overlapping", "took", took.String(), "interval", rep.Shortest.String())
 	}
 }
 
 func (d *daemon) flush() {
-	if d.store == nil {
+	if d.runner == nil {
 		return
 	}
-	if err := d.store.Save(time.Now()); err != nil {
+	if err := d.runner.Flush(); err != nil {
 		d.log.Error("saving suppression state", "err", err)
 	}
 }

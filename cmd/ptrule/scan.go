@@ -10,6 +10,7 @@ import (
 
 	"ptrule/builtin"
 	"ptrule/builtin/act"
+	"ptrule/builtin/tick"
 	"ptrule/engine"
 )
 
@@ -42,7 +43,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ptrule scan:", err)
 		return exitFailure
 	}
-	snap, err := col.Collect(builtin.CollectOptions{Sockets: needsSockets(rs, nil)})
+	snap, err := col.Collect(builtin.CollectOptions{Sockets: tick.NeedsSockets(rs, nil)})
 	if err != nil {
 		fmt.Fprintln(stderr, "ptrule scan:", err)
 		return exitFailure
@@ -105,16 +106,6 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout)
 	}
 	return code
-}
-
-// needsSockets reports whether any enabled rule that is due reads sockets.
-func needsSockets(rs *engine.RuleSet, due func(*engine.Rule) bool) bool {
-	for _, r := range rs.Rules {
-		if r.Enabled && (due == nil || due(r)) && r.ReadsSockets() {
-			return true
-		}
-	}
-	return false
 }
 
 func enabledCount(rs *engine.RuleSet) int {

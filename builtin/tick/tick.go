@@ -7,6 +7,8 @@ package tick
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +79,39 @@ func (r *Report) Fired() int {
 		}
 	}
 	return n
+}
+
+// Log writes the report to the daemon's log: errors, one line per fired
+// match (and, at debug level, per suppressed one), a debug line with the
+// tick's figures, and a warning when the tick overran its interval.
+func (r *Report) Log(log *slog.Logger) {
+	if r.CollectErr != nil {
+		log.Error("collecting facts", "err", r.CollectErr)
+		return
+	}
+	for _, err := range r.EvalErrors {
+		log.Error("evaluating", "err", err)
+	}
+	for _, o := range r.Decisions {
+		if o.Status == engine.StatusSuppressed {
+			log.Debug("match suppressed", "rule", o.Rule.Name, "entity", o.Entity(), "until", o.Until, "by", o.SuppressedBy)
+			continue
+		}
+		log.Info("match", "rule", o.Rule.Name, "entity", o.Entity(), "key", o.Key, "actions", o.Summary())
+	}
+	if r.Stopped {
+		log.Info("stop: skipping the rest of the tick")
+		return
+	}
+	if r.SaveErr != nil {
+		log.Error("saving suppression state", "err", r.SaveErr)
+	}
+	took := r.Took()
+	log.Debug("tick", "rules", strings.Join(r.Due, ","), "processes", r.Processes, "matches", r.Matches, "fired", r.Fired(),
+		"took", took.String(), "collect", r.Collect.String(), "evaluate", r.Evaluate.String(), "act", r.Act.String())
+	if r.Overran() {
+		log.Warn("tick overran its interval; the next one starts late rather than overlapping", "took", took.String(), "interval", r.Shortest.String())
+	}
 }
 
 // Runner holds the running rules, their schedule and what acts on them. Its

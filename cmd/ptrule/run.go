@@ -7,12 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"ptrule/builtin"
-	"ptrule/builtin/act"
 	"ptrule/builtin/tick"
 	"ptrule/engine"
 )
@@ -225,36 +223,8 @@ func (d *daemon) run(sigs <-chan os.Signal) int {
 
 // tick runs the rules that are due and logs what the tick did.
 func (d *daemon) tick(ctx context.Context, stopping <-chan struct{}) {
-	rep := d.runner.Tick(ctx, stopping)
-	if rep == nil {
-		return
-	}
-	if rep.CollectErr != nil {
-		d.log.Error("collecting facts", "err", rep.CollectErr)
-		return
-	}
-	for _, err := range rep.EvalErrors {
-		d.log.Error("evaluating", "err", err)
-	}
-	for _, o := range rep.Decisions {
-		if o.Status == engine.StatusSuppressed {
-			d.log.Debug("match suppressed", "rule", o.Rule.Name, "entity", o.Entity(), "until", o.Until, "by", o.SuppressedBy)
-			continue
-		}
-		d.log.Info("match", "rule", o.Rule.Name, "entity", o.Entity(), "key", o.Key, "actions", actionSummary(o.Actions))
-	}
-	if rep.Stopped {
-		d.log.Info("stop: skipping the rest of the tick")
-		return
-	}
-	if rep.SaveErr != nil {
-		d.log.Error("saving suppression state", "err", rep.SaveErr)
-	}
-	took := rep.Took()
-	d.log.Debug("tick", "rules", strings.Join(rep.Due, ","), "processes", rep.Processes, "matches", rep.Matches, "fired", rep.Fired(),
-		"took", took.String(), "collect", rep.Collect.String(), "evaluate", rep.Evaluate.String(), "act", rep.Act.String())
-	if rep.Overran() {
-		d.log.Warn("tick overran its interval; the next one starts late rather than overlapping", "took", took.String(), "interval", rep.Shortest.String())
+	if rep := d.runner.Tick(ctx, stopping); rep != nil {
+		rep.Log(d.log)
 	}
 }
 
@@ -265,15 +235,4 @@ func (d *daemon) flush() {
 	if err := d.runner.Flush(); err != nil {
 		d.log.Error("saving suppression state", "err", err)
 	}
-}
-
-func actionSummary(rs []act.ActionResult) string {
-	parts := make([]string, len(rs))
-	for i, r := range rs {
-		parts[i] = r.Kind + ":" + r.Result
-		if r.Error != "" {
-			parts[i] += " (" + r.Error + ")"
-		}
-	}
-	return strings.Join(parts, ", ")
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -82,9 +81,9 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 			suppressed++
 		}
 		if *format == "json" {
-			writeJSON(stdout, o)
+			o.WriteJSON(stdout)
 		} else {
-			writeText(stdout, o)
+			o.WriteText(stdout)
 		}
 		for _, r := range o.Actions {
 			if r.Result == act.ResultError {
@@ -116,72 +115,4 @@ func enabledCount(rs *engine.RuleSet) int {
 		}
 	}
 	return n
-}
-
-// scanJSON is one line of `scan --format json` (contract §5).
-type scanJSON struct {
-	Rule     string             `json:"rule"`
-	Scope    string             `json:"scope"`
-	Key      string             `json:"key"`
-	PID      *int               `json:"pid,omitempty"`
-	User     *string            `json:"user,omitempty"`
-	SID      *int               `json:"sid,omitempty"`
-	Severity string             `json:"severity"`
-	Status   string             `json:"status"`
-	Subject  string             `json:"subject"`
-	Message  string             `json:"message"`
-	Actions  []act.ActionResult `json:"actions"`
-	// SuppressedBy is set for a suppressed match: the key whose mark
-	// silenced it, which another entity's match may have recorded.
-	SuppressedBy *suppressedBy `json:"suppressed_by,omitempty"`
-}
-
-// suppressedBy is the mark that silenced a match.
-type suppressedBy struct {
-	Key   string    `json:"key"`
-	Until time.Time `json:"until"`
-	// MonitorRepeat reports a mark of monitor_repeat: in monitor mode, the
-	// match's kill or run was reported at Until minus monitor_repeat.
-	MonitorRepeat bool `json:"monitor_repeat,omitempty"`
-}
-
-func writeJSON(w io.Writer, o act.Result) {
-	j := scanJSON{
-		Rule: o.Rule.Name, Scope: string(o.Rule.Scope), Key: o.Key, Severity: string(o.Rule.Severity),
-		Status: string(o.Status), Subject: o.Subject, Message: o.Message, Actions: o.Actions,
-	}
-	if j.Actions == nil {
-		j.Actions = []act.ActionResult{}
-	}
-	if o.Status == engine.StatusSuppressed {
-		j.SuppressedBy = &suppressedBy{Key: o.SuppressedBy, Until: o.Until, MonitorRepeat: o.ByMonitor}
-	}
-	switch {
-	case o.Proc != nil:
-		j.PID, j.User = &o.Proc.PID, &o.Proc.User
-	case o.User != nil:
-		j.User = &o.User.Name
-	case o.Session != nil:
-		j.SID = &o.Session.SID
-	}
-	b, _ := json.Marshal(j)
-	fmt.Fprintf(w, "%s\n", b)
-}
-
-func writeText(w io.Writer, o act.Result) {
-	status := "FIRED"
-	if o.Status == engine.StatusSuppressed {
-		status = "suppressed until " + o.Until.Format(time.RFC3339) + " by key " + act.DisplayKey(o.SuppressedBy)
-		if o.ByMonitor {
-			status += " (monitor_repeat)"
-		}
-	}
-	fmt.Fprintf(w, "%s %s [%s] %s: %s\n", o.Rule.Name, o.Entity(), o.Rule.Severity, status, o.Subject)
-	for _, r := range o.Actions {
-		fmt.Fprintf(w, "    %-8s %-8s %s", r.Kind, r.Result, r.Detail)
-		if r.Error != "" {
-			fmt.Fprintf(w, " (%s)", r.Error)
-		}
-		fmt.Fprintln(w)
-	}
 }

@@ -8,8 +8,10 @@ package tick
 import (
 	"context"
 	"log/slog"
+	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"ptrule/builtin"
@@ -182,6 +184,59 @@ func (r *Runner) Wait(now time.Time) time.Duration {
 // Last returns the report of the last tick that had rules due, or nil.
 // It is safe to call from any goroutine.
 func (r *Runner) Last() *Report { return r.last.Load() }
+
+// StopGrace bounds how long in-flight actions may run after a stop signal:
+// then their context is cancelled (a kill's grace period is cut short).
+const StopGrace = 10 * time.Second
+
+// Serve runs the rules on their schedules until a signal other than SIGHUP
+// arrives on sigs, logging each tick's report. SIGHUP calls reload, which
+// may Load new rules. On a stop, the tick under way applies no further
+// decision, its actions in flight get StopGrace to finish, and the
+// suppression state is saved.
+func (r *Runner) Serve(sigs <-chan os.Signal, reload func(), log *slog.Logger) {
+	// actCtx bounds in-flight actions once a stop was asked for.
+	actCtx, cancelActs := context.WithCancel(context.Background())
+	defer cancelActs()
+	stopping := make(chan struct{})
+	reloads := make(chan struct{}, 1)
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGHUP {
+				select {
+				case reloads <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			log.Info("stopping", "signal", sig.String())
+			close(stopping)
+			time.AfterFunc(StopGrace, cancelActs)
+			return
+		}
+	}()
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-stopping:
+			if err := r.Flush(); err != nil {
+				log.Error("saving suppression state", "err", err)
+			}
+			log.Info("ptrule stopped")
+			return
+		case <-reloads:
+			log.Info("reloading")
+			reload()
+		case <-timer.C:
+			if rep := r.Tick(actCtx, stopping); rep != nil {
+				rep.Log(log)
+			}
+		}
+		timer.Reset(r.Wait(time.Now()))
+	}
+}
 
 // Tick runs every rule that is due: one collection serves them all. It
 // returns nil when no rule was due. When stopping is closed before every

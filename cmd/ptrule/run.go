@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,9 +13,6 @@ import (
 	"ptrule/builtin/tick"
 	"ptrule/engine"
 )
-
-// stopGrace bounds how long in-flight actions may run after SIGTERM.
-const stopGrace = 10 * time.Second
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", "[--config F] [--rules P]... [--log-format text|json] [--log-level info|debug]",
@@ -177,62 +173,16 @@ func (d *daemon) run(sigs <-chan os.Signal) int {
 		return exitFailure
 	}
 	d.log.Info("ptrule started", "pid", os.Getpid())
-
-	// actCtx bounds in-flight actions once a stop was asked for.
-	actCtx, cancelActs := context.WithCancel(context.Background())
-	defer cancelActs()
-	stopping := make(chan struct{})
-	reload := make(chan struct{}, 1)
-	go func() {
-		for sig := range sigs {
-			if sig == syscall.SIGHUP {
-				select {
-				case reload <- struct{}{}:
-				default:
-				}
-				continue
-			}
-			d.log.Info("stopping", "signal", sig.String())
-			close(stopping)
-			time.AfterFunc(stopGrace, cancelActs)
-			return
-		}
-	}()
-
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-stopping:
-			d.flush()
-			d.log.Info("ptrule stopped")
-			return exitOK
-		case <-reload:
-			d.log.Info("reloading")
-			if cfg, rs, ok := d.load(); !ok {
-				d.log.Error("reload failed: keeping the running rules")
-			} else if err := d.apply(cfg, rs); err != nil {
-				d.log.Error("reload failed: keeping the running rules", "err", err)
-			}
-		case <-timer.C:
-			d.tick(actCtx, stopping)
-		}
-		timer.Reset(d.runner.Wait(time.Now()))
-	}
+	d.runner.Serve(sigs, d.reload, d.log)
+	return exitOK
 }
 
-// tick runs the rules that are due and logs what the tick did.
-func (d *daemon) tick(ctx context.Context, stopping <-chan struct{}) {
-	if rep := d.runner.Tick(ctx, stopping); rep != nil {
-		rep.Log(d.log)
-	}
-}
-
-func (d *daemon) flush() {
-	if d.runner == nil {
-		return
-	}
-	if err := d.runner.Flush(); err != nil {
-		d.log.Error("saving suppression state", "err", err)
+// reload reads config and rules again and makes them the running ones; on
+// any problem the running rules stay.
+func (d *daemon) reload() {
+	if cfg, rs, ok := d.load(); !ok {
+		d.log.Error("reload failed: keeping the running rules")
+	} else if err := d.apply(cfg, rs); err != nil {
+		d.log.Error("reload failed: keeping the running rules", "err", err)
 	}
 }

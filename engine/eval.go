@@ -206,6 +206,13 @@ type Decision struct {
 	Status Status
 	// Until is the end of the suppression that silenced the match.
 	Until time.Time
+	// SuppressedBy is the key whose mark silenced the match: one of its
+	// suppress keys, which another entity's match may have recorded, or
+	// its own identity for a mark of monitor_repeat (then ByMonitor).
+	SuppressedBy string
+	// ByMonitor reports that the mark that silenced the match was recorded
+	// in monitor mode for a kill or run that was only reported.
+	ByMonitor bool
 
 	// marks are the suppressions a fired decision records when committed.
 	marks []mark
@@ -226,6 +233,23 @@ type mark struct {
 // the decision's actions ran: a decision that was never acted upon
 // suppresses nothing later.
 func Decide(matches []*Match, store Store, now time.Time) []Decision {
+	return decide(matches, store, now, false)
+}
+
+// DecideMonitor is Decide in monitor mode: a match is also suppressed
+// while the mark that HoldInMonitor recorded for its rule and identity
+// holds, so that a kill or run that is only reported is reported once per
+// monitor_repeat rather than at every evaluation. Those marks are read in
+// monitor mode only: switching to enforce acts at once.
+func DecideMonitor(matches []*Match, store Store, now time.Time) []Decision {
+	return decide(matches, store, now, true)
+}
+
+// monitorRule is the store's rule name for the monitor_repeat marks of a
+// rule. Rule names cannot hold a colon, so it meets no real rule.
+func monitorRule(rule string) string { return "monitor:" + rule }
+
+func decide(matches []*Match, store Store, now time.Time, monitor bool) []Decision {
 	out := make([]Decision, 0, len(matches))
 	// pending holds the marks of this evaluation's fired matches.
 	pending := map[[2]string]time.Time{}
@@ -240,8 +264,13 @@ func Decide(matches []*Match, store Store, now time.Time) []Decision {
 				until, ok = store.Until(m.Rule.Name, a.SuppressKey)
 			}
 			if ok && now.Before(until) {
-				d.Status, d.Until = StatusSuppressed, until
+				d.Status, d.Until, d.SuppressedBy = StatusSuppressed, until, a.SuppressKey
 				break
+			}
+		}
+		if monitor && d.Status == StatusFired {
+			if until, ok := store.Until(monitorRule(m.Rule.Name), m.Key); ok && now.Before(until) {
+				d.Status, d.Until, d.SuppressedBy, d.ByMonitor = StatusSuppressed, until, m.Key, true
 			}
 		}
 		if d.Status == StatusFired {
@@ -257,6 +286,14 @@ func Decide(matches []*Match, store Store, now time.Time) []Decision {
 		out = append(out, d)
 	}
 	return out
+}
+
+// HoldInMonitor records, with the decision's other marks, that its match
+// stays quiet until the given time in monitor mode (see DecideMonitor).
+// The actor calls it for a fired decision whose kill or run monitor mode
+// kept from running.
+func (d *Decision) HoldInMonitor(until time.Time) {
+	d.marks = append(d.marks, mark{monitorRule(d.Rule.Name), d.Key, until})
 }
 
 // Commit records the suppressions of a fired decision in the store. The
@@ -276,8 +313,15 @@ func (m *Match) Render(e Enricher) (subject, message string, err error) {
 }
 
 // RenderAlert renders the subject and message of an alert action, which may
-// override the rule's. a may be nil.
+// override the rule's, before any action ran. a may be nil.
 func (m *Match) RenderAlert(a *PlannedAction, e Enricher) (subject, message string, err error) {
+	return m.RenderAlertAfter(a, e, nil)
+}
+
+// RenderAlertAfter renders the subject and message of an alert action (the
+// rule's when a is nil) after the actions whose outcome o holds: templates
+// read it as .outcome. A nil o means no kill or run ran before the alert.
+func (m *Match) RenderAlertAfter(a *PlannedAction, e Enricher, o *Outcome) (subject, message string, err error) {
 	st, mt := m.Rule.subject, m.Rule.message
 	if a != nil && a.subject != nil {
 		st = a.subject
@@ -286,6 +330,7 @@ func (m *Match) RenderAlert(a *PlannedAction, e Enricher) (subject, message stri
 		mt = a.message
 	}
 	data, notes := m.templateData(needsOf(st, mt))
+	data["outcome"] = outcomeData(o)
 	if subject, err = execute(st, e, data, MaxSubject); err != nil {
 		return "", "", fmt.Errorf("rule %s: subject: %w", m.Rule.Name, err)
 	}
@@ -314,6 +359,7 @@ func (m *Match) RenderAlert(a *PlannedAction, e Enricher) (subject, message stri
 // RenderRun renders a run action's command and arguments.
 func (m *Match) RenderRun(a *PlannedAction, e Enricher) (command string, args []string, err error) {
 	data, _ := m.templateData(needsOf(append([]*template.Template{a.command}, a.args...)...))
+	data["outcome"] = outcomeData(nil)
 	if command, err = execute(a.command, e, data, MaxRunArg); err != nil {
 		return "", nil, fmt.Errorf("rule %s: run command: %w", m.Rule.Name, err)
 	}

@@ -424,20 +424,43 @@ func (t *fixtureTest) run(file string, rs *RuleSet) FixtureResult {
 				}
 			}
 			// The rule's text, and that of every alert action with a
-			// subject or message of its own: what people would read.
-			alerts := []*PlannedAction{nil}
-			for _, a := range d.Actions {
-				if a.Kind == ActAlert && a.OverridesText() {
-					alerts = append(alerts, a)
-				}
-			}
-			for _, a := range alerts {
-				subject, message, err := d.RenderAlert(a, NoEnricher{})
+			// subject or message of its own: what people would read,
+			// each after the actions before it, which a fixture runs
+			// as a dry run.
+			render := func(a *PlannedAction, o *Outcome) {
+				subject, message, err := d.RenderAlertAfter(a, NoEnricher{}, o)
 				if err != nil {
 					fmt.Fprintf(&diff, "  step %d (at %s): %s %s: rendering failed: %v\n", i+1, st.at, f.rule, f.entity, err)
 					res.Passed = false
 				}
 				f.texts = append(f.texts, subject+"\n"+message)
+			}
+			var o Outcome
+			ruleText := false
+			for _, a := range d.Actions {
+				if !a.Runs() {
+					continue
+				}
+				switch a.Kind {
+				case ActKill:
+					o.Kill = &KillOutcome{Mode: ModeDryRun, Signal: "SIG" + a.SignalName, Target: string(a.Target), Planned: d.plannedKill(a)}
+				case ActRun:
+					ro := &RunOutcome{Mode: ModeDryRun, Result: ModeDryRun}
+					ro.Command, ro.Args, _ = d.RenderRun(a, NoEnricher{})
+					o.Run = ro
+				case ActAlert:
+					cur := o
+					if !ruleText {
+						render(nil, &cur)
+						ruleText = true
+					}
+					if a.OverridesText() {
+						render(a, &cur)
+					}
+				}
+			}
+			if !ruleText {
+				render(nil, &o)
 			}
 			got = append(got, f)
 			// Actions are recorded, never executed: the decision has

@@ -117,6 +117,8 @@ func funcMap(e Enricher) template.FuncMap {
 		"duration": time.ParseDuration,
 		"join":     join,
 		"indent":   indent,
+		// killed says what a kill did: {{killed .outcome.kill}}.
+		"killed": killedText,
 	}
 }
 
@@ -557,6 +559,7 @@ func checkTemplate(t *template.Template, scope Scope, params map[string]any) err
 		m.vars.session = &snap.Sessions()[0]
 	}
 	data, _ := m.templateData(allNeeds)
+	data["outcome"] = outcomeData(sampleOutcome)
 	err := t.Execute(io.Discard, data)
 	if err != nil && strings.Contains(err.Error(), "map has no entry for key") {
 		return errors.New(templateError(err))

@@ -5,8 +5,10 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"ptrule/builtin"
+	"ptrule/builtin/act"
 	"ptrule/engine"
 )
 
@@ -76,17 +78,30 @@ func TestConfiguredChannelsDeliver(t *testing.T) {
 		t.Fatal(engine.FormatError(err))
 	}
 	var buf strings.Builder
-	a := newActor(cfg, "/proc", slog.New(slog.NewTextHandler(&buf, nil)), true)
-	a.enricher = engine.NoEnricher{}
-	if got := strings.Join(a.notifier.Names(), " "); got != "audit log pager" {
-		t.Errorf("channels %q, want audit log pager", got)
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	snap := &engine.Snapshot{Time: now, Host: engine.Host{Name: "web1"}, Procs: []engine.Process{
+		{PID: 200, PPID: 1, PGID: 200, SID: 200, UID: 1002, User: "eve", Exe: "/usr/bin/x", Start: now.Add(-time.Hour), StartTicks: 2000},
+	}}
+	alert := func(perform bool, rule string) act.ActionResult {
+		t.Helper()
+		rs, ps := engine.LoadRules([]engine.File{{Path: "rules.yaml", Data: []byte(rule)}})
+		if len(ps) > 0 {
+			t.Fatal(engine.FormatError(ps))
+		}
+		matches, _ := rs.Evaluate(snap, nil)
+		ds := engine.Decide(matches, engine.NewMemStore(), now)
+		if len(ds) != 1 {
+			t.Fatalf("%d decisions", len(ds))
+		}
+		a := newActor(cfg, "/proc", log, perform)
+		return a.Apply(context.Background(), ds[0], false).Actions[0]
 	}
 
 	// A warning goes to audit; pager's min_severity holds it back, which
 	// the result says, and which is not an error.
-	ds := decisions(t, `rules: [{name: a, scope: process, severity: warning, condition: proc.pid == 200, actions: [alert: {}]}]`, testSnapshot())
-	o := a.act(context.Background(), ds[0], false)
-	if r := o.Actions[0]; r.Result != resultOK || r.Detail != "to audit; not to pager: below min_severity" {
+	r := alert(true, `rules: [{name: a, scope: process, severity: warning, condition: proc.pid == 200, actions: [alert: {}]}]`)
+	if r.Result != act.ResultOK || r.Detail != "to audit; not to pager: below min_severity" {
 		t.Errorf("warning: %+v", r)
 	}
 	if n := strings.Count(buf.String(), "msg=alert "); n != 1 {
@@ -95,21 +110,25 @@ func TestConfiguredChannelsDeliver(t *testing.T) {
 
 	// A critical alert goes to both.
 	buf.Reset()
-	ds = decisions(t, `rules: [{name: a, scope: process, severity: critical, condition: proc.pid == 200, actions: [alert: {}]}]`, testSnapshot())
-	o = a.act(context.Background(), ds[0], false)
-	if r := o.Actions[0]; r.Result != resultOK || r.Detail != "to audit, pager" {
+	r = alert(true, `rules: [{name: a, scope: process, severity: critical, condition: proc.pid == 200, actions: [alert: {}]}]`)
+	if r.Result != act.ResultOK || r.Detail != "to audit, pager" {
 		t.Errorf("critical: %+v", r)
 	}
 	if n := strings.Count(buf.String(), "msg=alert "); n != 2 {
 		t.Errorf("%d alerts logged, want 2:\n%s", n, buf.String())
 	}
 
-	// A dry run says the same, and sends nothing.
+	// An alert below every channel it asks for is sent nowhere, and is
+	// no error: the config chose it.
 	buf.Reset()
-	a.perform = false
-	ds = decisions(t, `rules: [{name: a, scope: process, severity: info, condition: proc.pid == 200, actions: [alert: {channels: [pager]}]}]`, testSnapshot())
-	o = a.act(context.Background(), ds[0], false)
-	if r := o.Actions[0]; r.Result != resultDryRun || r.Detail != "not to pager: below min_severity" || buf.Len() != 0 {
+	r = alert(true, `rules: [{name: a, scope: process, severity: info, condition: proc.pid == 200, actions: [alert: {channels: [pager]}]}]`)
+	if r.Result != act.ResultOK || r.Detail != "not to pager: below min_severity" || buf.Len() != 0 {
+		t.Errorf("below min_severity: %+v, log %q", r, buf.String())
+	}
+
+	// A dry run says the same, and sends nothing.
+	r = alert(false, `rules: [{name: a, scope: process, severity: critical, condition: proc.pid == 200, actions: [alert: {}]}]`)
+	if r.Result != act.ResultDryRun || r.Detail != "to audit, pager" || buf.Len() != 0 {
 		t.Errorf("dry run: %+v, log %q", r, buf.String())
 	}
 }

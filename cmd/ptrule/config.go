@@ -41,6 +41,9 @@ type Config struct {
 	// Channels are the entries of `channels`, kept raw: each channel's
 	// type declares its keys, so notify.ParseChannel decodes them.
 	Channels map[string]engine.Node `yaml:"channels"`
+	// MonitorRepeat is how long, in monitor mode, a match whose kill or
+	// run was only reported stays quiet; 0 reports it at every evaluation.
+	MonitorRepeat time.Duration `yaml:"monitor_repeat"`
 
 	// path is where the config was read from, "" for the defaults.
 	path string
@@ -64,6 +67,7 @@ func defaultConfig() *Config {
 		RulesDirs:       []string{defaultRulesDir},
 		StateDir:        defaultStateDir,
 		DefaultChannels: []string{"log"},
+		MonitorRepeat:   time.Hour,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"ptrule/builtin"
 	"ptrule/engine"
@@ -62,5 +63,22 @@ func TestConfigProblemsAtTheirLine(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// monitor_repeat defaults to an hour and takes a duration.
+func TestConfigMonitorRepeat(t *testing.T) {
+	for _, tc := range []struct {
+		config string
+		want   time.Duration
+	}{
+		{"mode: monitor\n", time.Hour},
+		{"mode: monitor\nmonitor_repeat: 10m\n", 10 * time.Minute},
+		{"monitor_repeat: 0s\n", 0},
+	} {
+		cfg, err := loadConfig(writeFile(t, t.TempDir(), "ptrule.yaml", tc.config), builtin.FileTrust{})
+		if err != nil || cfg.MonitorRepeat != tc.want {
+			t.Errorf("%q: monitor_repeat %v (%v), want %v", tc.config, cfg.MonitorRepeat, err, tc.want)
+		}
 	}
 }

@@ -49,6 +49,8 @@ type logLine struct {
 	PID    int       `json:"pid"`
 	Status string    `json:"status"`
 	Took   string    `json:"took"`
+	// Subject is an alert's subject, logged by the log channel.
+	Subject string `json:"subject"`
 }
 
 func logLines(t *testing.T, s string) []logLine {
@@ -553,6 +555,54 @@ func TestDaemonSuppressKeyError(t *testing.T) {
 		}
 		if marks := stateMarks(t, state); !slices.Equal(marks, []string{"argv 100@4242"}) {
 			t.Errorf("marks %q, want the identity fallback [argv 100@4242]", marks)
+		}
+	})
+}
+
+// TestDaemonMonitorRepeat runs pt-forkbomb in monitor mode over four
+// ticks: the first alert says the kill was only reported, and
+// monitor_repeat keeps the three ticks after it quiet, where a rule with no
+// suppression would otherwise alert at every tick.
+func TestDaemonMonitorRepeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tree := proctest.New(t)
+		for pid := 700; pid < 706; pid++ {
+			tree.AddProc(proctest.Proc{PID: pid, UID: 1001, SID: 700, Exe: "/bin/bash", Age: time.Minute})
+		}
+		dir := t.TempDir()
+		state := filepath.Join(dir, "state")
+		patch := writeFile(t, dir, "enable.yaml", "rules:\n  - {name: pt-forkbomb, enabled: true, every: 10s, params: {max: 5}}\n")
+		cfg := writeFile(t, dir, "ptrule.yaml", "mode: monitor\nrules_dirs: []\nstate_dir: "+state+"\n")
+		var logs syncBuffer
+		d := &daemon{
+			config: cfg, sources: ruleSources{rules: []string{patch}},
+			procRoot: tree.Root(),
+			log:      slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		}
+		sigs := make(chan os.Signal, 1)
+		done := make(chan int)
+		go func() { done <- d.run(sigs) }()
+		time.Sleep(35 * time.Second)
+		synctest.Wait()
+		sigs <- syscall.SIGTERM
+		<-done
+		var subjects []string
+		suppressed := 0
+		for _, l := range logLines(t, logs.String()) {
+			switch {
+			case l.Msg == "alert" && l.Rule == "pt-forkbomb":
+				subjects = append(subjects, l.Subject)
+			case l.Msg == "match suppressed" && l.Rule == "pt-forkbomb":
+				suppressed++
+			}
+		}
+		want := "Fork bomb detected: session 700 (6 processes): Would kill 6 processes (monitor mode: nothing was signalled)"
+		if len(subjects) != 1 || subjects[0] != want || suppressed != 3 {
+			t.Errorf("alerts %q and %d suppressed matches over four ticks, want one alert %q and 3 suppressed:\n%s", subjects, suppressed, want, logs.String())
+		}
+		marks := stateMarks(t, state)
+		if len(marks) != 1 || !strings.HasPrefix(marks[0], "monitor:pt-forkbomb 700") {
+			t.Errorf("marks %q, want the monitor_repeat mark of session 700", marks)
 		}
 	})
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"ptrule/builtin/act"
 )
 
 // spreadUID runs the sleepers of TestScanLiveSpreadForkBomb: a uid no
@@ -62,7 +64,7 @@ func TestScanLiveSpreadForkBomb(t *testing.T) {
 			t.Errorf("the alert does not list pid %s in its own session:\n%s", pid, user.Message)
 		}
 	}
-	if !hasActions(user, "kill", "alert") || user.Actions[0].Kind != "kill" || user.Actions[0].Result != resultDryRun {
+	if !hasActions(user, "kill", "alert") || user.Actions[0].Kind != "kill" || user.Actions[0].Result != act.ResultDryRun {
 		t.Errorf("actions = %+v, want a dry-run kill, then an alert", user.Actions)
 	}
 
@@ -90,7 +92,7 @@ func TestScanLiveSpreadForkBomb(t *testing.T) {
 			t.Fatalf("the acting scan matched another user: %+v", l)
 		}
 		acted++
-		if len(l.Actions) == 0 || l.Actions[0].Kind != "kill" || l.Actions[0].Result != resultOK {
+		if len(l.Actions) == 0 || l.Actions[0].Kind != "kill" || l.Actions[0].Result != act.ResultOK {
 			t.Errorf("kill with --act: %+v", l.Actions)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -61,7 +62,8 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: filepath.Join("..", "..", "testdata", "script"),
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mkproc": mkproc,
+			"mkproc":   mkproc,
+			"cmptimes": cmptimes,
 		},
 		UpdateScripts: os.Getenv("UPDATE_SCRIPTS") != "",
 	})
@@ -80,4 +82,21 @@ func mkproc(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("mkproc: %s: %v", args[0], err)
 	}
 	proctest.NewAt(ts, ts.MkAbs(args[1])).Apply(spec)
+}
+
+// timestamp is an RFC 3339 time as encoding/json writes it.
+var timestamp = regexp.MustCompile(`"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"`)
+
+// cmptimes FILE GOLDEN compares like cmp, with every quoted RFC 3339 time
+// in both replaced by "TIME": a scan's suppression ends are counted from
+// the clock of the moment, the rest of its output is not.
+func cmptimes(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: cmptimes FILE GOLDEN")
+	}
+	mask := func(s string) string { return timestamp.ReplaceAllString(s, `"TIME"`) }
+	got, want := mask(ts.ReadFile(args[0])), mask(ts.ReadFile(args[1]))
+	if got != want {
+		ts.Fatalf("%s and %s differ, times aside:\n%s\nwant:\n%s", args[0], args[1], got, want)
+	}
 }

@@ -1,22 +1,18 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"ptrule/builtin"
+	"ptrule/builtin/tick"
 	"ptrule/engine"
 )
-
-// stopGrace bounds how long in-flight actions may run after SIGTERM.
-const stopGrace = 10 * time.Second
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", "[--config F] [--rules P]... [--log-format text|json] [--log-level info|debug]",
@@ -75,7 +71,7 @@ type snapshotter interface {
 }
 
 // daemon is `ptrule run`: collect → evaluate → decide → act, each rule on
-// its own schedule.
+// its own schedule (tick.Runner), reloaded on SIGHUP.
 type daemon struct {
 	config   string
 	sources  ruleSources
@@ -83,12 +79,9 @@ type daemon struct {
 	log      *slog.Logger
 
 	cfg       *Config
-	rules     *engine.RuleSet
 	store     *builtin.FileStore
 	collector snapshotter
-	actor     *actor
-	// next is when each rule is due next, by name.
-	next map[string]time.Time
+	runner    *tick.Runner
 	// insecureSeen holds what --insecure-files accepted in this load,
 	// so that each is logged once per load.
 	insecureSeen map[string]bool
@@ -159,62 +152,14 @@ func (d *daemon) apply(cfg *Config, rs *engine.RuleSet) error {
 		}
 		d.store = store
 	}
-	// Rules keep their schedule across a reload; new ones are due now. A
-	// rule whose period changed (its every, or the interval it follows) is
-	// due one new period after its last run: moved from 1h to 30s, it
-	// must not wait out the hour.
-	period := func(r *engine.Rule, c *Config) time.Duration {
-		if r.Every > 0 {
-			return r.Every
-		}
-		return c.Interval
+	if d.runner == nil {
+		d.runner = tick.NewRunner(d.collector)
 	}
-	next := map[string]time.Time{}
-	for _, r := range rs.Rules {
-		t, ok := d.next[r.Name]
-		if !ok {
-			continue
-		}
-		if old := d.rules.Rule(r.Name); old != nil && !t.IsZero() {
-			t = t.Add(period(r, cfg) - period(old, d.cfg))
-		}
-		next[r.Name] = t
-	}
-	d.next = next
-	d.cfg, d.rules = cfg, rs
-	d.actor = newActor(cfg, d.procRoot, d.log, true)
+	d.runner.Load(rs, cfg.Interval, newActor(cfg, d.procRoot, d.log, true), d.store)
+	d.cfg = cfg
 	d.log.Info("rules loaded", "rules", len(rs.Rules), "enabled", enabledCount(rs),
 		"ignore_entries", rs.Ignore.Len(), "mode", cfg.Mode, "interval", cfg.Interval.String())
 	return nil
-}
-
-// every is the rule's period.
-func (d *daemon) every(r *engine.Rule) time.Duration {
-	if r.Every > 0 {
-		return r.Every
-	}
-	return d.cfg.Interval
-}
-
-// wait returns how long until the next rule is due.
-func (d *daemon) wait(now time.Time) time.Duration {
-	soonest := time.Duration(-1)
-	for _, r := range d.rules.Rules {
-		if !r.Enabled {
-			continue
-		}
-		w := d.next[r.Name].Sub(now)
-		if w < 0 {
-			w = 0
-		}
-		if soonest < 0 || w < soonest {
-			soonest = w
-		}
-	}
-	if soonest < 0 {
-		return d.cfg.Interval // no enabled rule: wake now and then for nothing
-	}
-	return soonest
 }
 
 func (d *daemon) run(sigs <-chan os.Signal) int {
@@ -228,125 +173,16 @@ func (d *daemon) run(sigs <-chan os.Signal) int {
 		return exitFailure
 	}
 	d.log.Info("ptrule started", "pid", os.Getpid())
-
-	// actCtx bounds in-flight actions once a stop was asked for.
-	actCtx, cancelActs := context.WithCancel(context.Background())
-	defer cancelActs()
-	stopping := make(chan struct{})
-	reload := make(chan struct{}, 1)
-	go func() {
-		for sig := range sigs {
-			if sig == syscall.SIGHUP {
-				select {
-				case reload <- struct{}{}:
-				default:
-				}
-				continue
-			}
-			d.log.Info("stopping", "signal", sig.String())
-			close(stopping)
-			time.AfterFunc(stopGrace, cancelActs)
-			return
-		}
-	}()
-
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-stopping:
-			d.flush()
-			d.log.Info("ptrule stopped")
-			return exitOK
-		case <-reload:
-			d.log.Info("reloading")
-			if cfg, rs, ok := d.load(); !ok {
-				d.log.Error("reload failed: keeping the running rules")
-			} else if err := d.apply(cfg, rs); err != nil {
-				d.log.Error("reload failed: keeping the running rules", "err", err)
-			}
-		case <-timer.C:
-			d.tick(actCtx, stopping)
-		}
-		timer.Reset(d.wait(time.Now()))
-	}
+	d.runner.Serve(sigs, d.reload, d.log)
+	return exitOK
 }
 
-// tick runs every rule that is due: one collection serves them all.
-func (d *daemon) tick(ctx context.Context, stopping <-chan struct{}) {
-	start := time.Now()
-	var due []string
-	isDue := map[*engine.Rule]bool{}
-	shortest := time.Duration(0)
-	for _, r := range d.rules.Rules {
-		if r.Enabled && !d.next[r.Name].After(start) {
-			isDue[r] = true
-			due = append(due, r.Name)
-			d.next[r.Name] = start.Add(d.every(r))
-			if shortest == 0 || d.every(r) < shortest {
-				shortest = d.every(r)
-			}
-		}
+// reload reads config and rules again and makes them the running ones; on
+// any problem the running rules stay.
+func (d *daemon) reload() {
+	if cfg, rs, ok := d.load(); !ok {
+		d.log.Error("reload failed: keeping the running rules")
+	} else if err := d.apply(cfg, rs); err != nil {
+		d.log.Error("reload failed: keeping the running rules", "err", err)
 	}
-	if len(due) == 0 {
-		return
-	}
-	dueFn := func(r *engine.Rule) bool { return isDue[r] }
-	snap, err := d.collector.Collect(builtin.CollectOptions{Sockets: needsSockets(d.rules, dueFn)})
-	if err != nil {
-		d.log.Error("collecting facts", "err", err)
-		return
-	}
-	matches, errs := d.rules.Evaluate(snap, dueFn)
-	for _, err := range errs {
-		d.log.Error("evaluating", "err", err)
-	}
-	fired := 0
-	for _, dec := range engine.Decide(matches, d.store, snap.Time) {
-		select {
-		case <-stopping:
-			// Stop asked: what is left of this tick is not started, and
-			// its suppressions are not recorded, so the next start
-			// alerts on what this one did not.
-			d.log.Info("stop: skipping the rest of the tick")
-			return
-		default:
-		}
-		o := d.actor.act(ctx, dec, false)
-		if dec.Status == engine.StatusSuppressed {
-			d.log.Debug("match suppressed", "rule", dec.Rule.Name, "entity", dec.Entity(), "until", dec.Until)
-			continue
-		}
-		// The actions ran (alerts handed to their channels): now the
-		// match may silence its repeats.
-		dec.Commit(d.store)
-		fired++
-		d.log.Info("match", "rule", dec.Rule.Name, "entity", dec.Entity(), "key", dec.Key, "actions", actionSummary(o.Actions))
-	}
-	d.flush()
-	took := time.Since(start)
-	d.log.Debug("tick", "rules", strings.Join(due, ","), "processes", len(snap.Procs), "matches", len(matches), "fired", fired, "took", took.String())
-	if took > shortest {
-		d.log.Warn("tick overran its interval; the next one starts late rather than overlapping", "took", took.String(), "interval", shortest.String())
-	}
-}
-
-func (d *daemon) flush() {
-	if d.store == nil {
-		return
-	}
-	if err := d.store.Save(time.Now()); err != nil {
-		d.log.Error("saving suppression state", "err", err)
-	}
-}
-
-func actionSummary(rs []actionResult) string {
-	parts := make([]string, len(rs))
-	for i, r := range rs {
-		parts[i] = r.Kind + ":" + r.Result
-		if r.Error != "" {
-			parts[i] += " (" + r.Error + ")"
-		}
-	}
-	return strings.Join(parts, ", ")
 }

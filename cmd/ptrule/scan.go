@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
 	"ptrule/builtin"
+	"ptrule/builtin/act"
+	"ptrule/builtin/tick"
 	"ptrule/engine"
 )
 
@@ -18,7 +19,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
 	c.register(fs, true)
 	format := fs.String("format", "text", "output format: text or json (one object per line)")
-	act := fs.Bool("act", false, "perform the actions (kill, run, send alerts, persist suppressions); without it nothing is done")
+	perform := fs.Bool("act", false, "perform the actions (kill, run, send alerts, persist suppressions); without it nothing is done")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -30,7 +31,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
-	if *act && cfg.Mode != modeMonitor {
+	if *perform && cfg.Mode != modeMonitor {
 		if err := builtin.CheckProcfs(c.proc); err != nil {
 			fmt.Fprintf(stderr, "ptrule scan: --act refused: %v. A pid read there may name an unrelated process on this host; scan acts only on the procfs of its own PID namespace. Drop --proc to act on this host, drop --act for a dry run, or use mode: monitor\n", err)
 			return exitUsage
@@ -41,7 +42,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ptrule scan:", err)
 		return exitFailure
 	}
-	snap, err := col.Collect(builtin.CollectOptions{Sockets: needsSockets(rs, nil)})
+	snap, err := col.Collect(builtin.CollectOptions{Sockets: tick.NeedsSockets(rs, nil)})
 	if err != nil {
 		fmt.Fprintln(stderr, "ptrule scan:", err)
 		return exitFailure
@@ -58,7 +59,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	// and never commits to it.
 	clk, _ := col.BootClock()
 	var fileStore *builtin.FileStore
-	if *act {
+	if *perform {
 		fileStore, err = builtin.OpenFileStore(cfg.StateDir, snap.Time, clk)
 		if err != nil {
 			log.Warn("suppression state could not be read and starts empty", "err", err)
@@ -66,31 +67,31 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	} else {
 		fileStore, _ = builtin.ReadFileStore(cfg.StateDir, snap.Time, clk)
 	}
-	a := newActor(cfg, c.proc, log, *act)
+	a := newActor(cfg, c.proc, log, *perform)
 	ctx := context.Background()
 	var fired, suppressed int
-	for _, d := range engine.Decide(matches, fileStore, snap.Time) {
-		o := a.act(ctx, d, true)
+	for _, d := range a.Decide(matches, fileStore, snap.Time) {
+		o := a.Apply(ctx, d, true)
 		if d.Status == engine.StatusFired {
 			fired++
-			if *act {
-				d.Commit(fileStore)
+			if *perform {
+				o.Commit(fileStore)
 			}
 		} else {
 			suppressed++
 		}
 		if *format == "json" {
-			writeJSON(stdout, o)
+			o.WriteJSON(stdout)
 		} else {
-			writeText(stdout, o)
+			o.WriteText(stdout)
 		}
 		for _, r := range o.Actions {
-			if r.Result == resultError {
+			if r.Result == act.ResultError {
 				code = exitFailure
 			}
 		}
 	}
-	if *act {
+	if *perform {
 		if err := fileStore.Save(time.Now()); err != nil {
 			fmt.Fprintln(stderr, "ptrule scan: saving suppression state:", err)
 			code = exitFailure
@@ -98,22 +99,12 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	}
 	if *format == "text" {
 		fmt.Fprintf(stdout, "%d processes scanned, %d rules: %d fired, %d suppressed", len(snap.Procs), enabledCount(rs), fired, suppressed)
-		if !*act {
+		if !*perform {
 			fmt.Fprint(stdout, " (dry run: nothing was sent, killed or run; add --act to act)")
 		}
 		fmt.Fprintln(stdout)
 	}
 	return code
-}
-
-// needsSockets reports whether any enabled rule that is due reads sockets.
-func needsSockets(rs *engine.RuleSet, due func(*engine.Rule) bool) bool {
-	for _, r := range rs.Rules {
-		if r.Enabled && (due == nil || due(r)) && r.ReadsSockets() {
-			return true
-		}
-	}
-	return false
 }
 
 func enabledCount(rs *engine.RuleSet) int {
@@ -124,54 +115,4 @@ func enabledCount(rs *engine.RuleSet) int {
 		}
 	}
 	return n
-}
-
-// scanJSON is one line of `scan --format json` (contract §5).
-type scanJSON struct {
-	Rule     string         `json:"rule"`
-	Scope    string         `json:"scope"`
-	Key      string         `json:"key"`
-	PID      *int           `json:"pid,omitempty"`
-	User     *string        `json:"user,omitempty"`
-	SID      *int           `json:"sid,omitempty"`
-	Severity string         `json:"severity"`
-	Status   string         `json:"status"`
-	Subject  string         `json:"subject"`
-	Message  string         `json:"message"`
-	Actions  []actionResult `json:"actions"`
-}
-
-func writeJSON(w io.Writer, o outcome) {
-	j := scanJSON{
-		Rule: o.Rule.Name, Scope: string(o.Rule.Scope), Key: o.Key, Severity: string(o.Rule.Severity),
-		Status: string(o.Status), Subject: o.Subject, Message: o.Message, Actions: o.Actions,
-	}
-	if j.Actions == nil {
-		j.Actions = []actionResult{}
-	}
-	switch {
-	case o.Proc != nil:
-		j.PID, j.User = &o.Proc.PID, &o.Proc.User
-	case o.User != nil:
-		j.User = &o.User.Name
-	case o.Session != nil:
-		j.SID = &o.Session.SID
-	}
-	b, _ := json.Marshal(j)
-	fmt.Fprintf(w, "%s\n", b)
-}
-
-func writeText(w io.Writer, o outcome) {
-	status := "FIRED"
-	if o.Status == engine.StatusSuppressed {
-		status = "suppressed until " + o.Until.Format(time.RFC3339)
-	}
-	fmt.Fprintf(w, "%s %s [%s] %s: %s\n", o.Rule.Name, o.Entity(), o.Rule.Severity, status, o.Subject)
-	for _, r := range o.Actions {
-		fmt.Fprintf(w, "    %-8s %-8s %s", r.Kind, r.Result, r.Detail)
-		if r.Error != "" {
-			fmt.Fprintf(w, " (%s)", r.Error)
-		}
-		fmt.Fprintln(w)
-	}
 }

@@ -1,8 +1,10 @@
-package main
+package act
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -16,7 +18,6 @@ import (
 
 	"ptrule/builtin"
 	"ptrule/engine"
-	"ptrule/notify"
 )
 
 // decisions loads rules and evaluates them against snap.
@@ -91,9 +92,16 @@ func TestKillRequest(t *testing.T) {
 				t.Errorf("got %+v (refusal %q), want %+v", got, refusal, tc.want)
 			}
 			// The dry run says what will really be sent, escalation included.
-			o := testActor(false, false).act(context.Background(), ds[0], false)
-			if r := o.Actions[0]; r.Result != resultDryRun || r.Detail != tc.plan || r.Kill != nil {
-				t.Errorf("dry run = %+v, want detail %q", r, tc.plan)
+			o := testActor(false, false).Apply(context.Background(), ds[0], false)
+			var planned []int
+			for _, ids := range [][]builtin.ProcID{tc.want.Procs, tc.want.Seen} {
+				for _, id := range ids {
+					planned = append(planned, id.PID)
+				}
+			}
+			if r := o.Actions[0]; r.Result != ResultDryRun || r.Detail != tc.plan || r.Kill == nil ||
+				r.Kill.Mode != engine.ModeDryRun || !slices.Equal(r.Kill.Planned, planned) || len(r.Kill.Signalled) != 0 {
+				t.Errorf("dry run = %+v (kill %+v), want detail %q, planned %v and nothing signalled", r, r.Kill, tc.plan, planned)
 			}
 		})
 	}
@@ -128,7 +136,7 @@ func TestKillRootUser(t *testing.T) {
 			if (refusal != "") != tc.refused || (tc.refused && !strings.Contains(refusal, "allow_root: true")) {
 				t.Errorf("refusal = %q, want refused %v", refusal, tc.refused)
 			}
-			o := testActor(false, false).act(context.Background(), ds[0], false)
+			o := testActor(false, false).Apply(context.Background(), ds[0], false)
 			if got := strings.Contains(o.Actions[0].Detail, "would be refused"); got != tc.refused {
 				t.Errorf("dry run detail %q, want it to say it would be refused: %v", o.Actions[0].Detail, tc.refused)
 			}
@@ -165,21 +173,20 @@ func TestKillActionResult(t *testing.T) {
 		v := startAs(t, nobodyUID, "sleep", "300")
 		p := liveProcess(t, v.Process.Pid, nobodyUID, "nobody")
 		ds := decisions(t, "rules: [{name: k, scope: process, condition: proc.pid == "+strconv.Itoa(p.PID)+", actions: [kill: {}]}]", snapOf(p))
-		o := testActor(true, false).act(context.Background(), ds[0], false)
+		o := testActor(true, false).Apply(context.Background(), ds[0], false)
 		r := o.Actions[0]
-		if r.Result != resultOK || r.Kill == nil || !slices.Equal(r.Kill.Signalled, []int{p.PID}) {
+		if r.Result != ResultOK || r.Kill == nil || !slices.Equal(r.Kill.Signalled, []int{p.PID}) {
 			t.Fatalf("result = %+v", r)
 		}
 		_ = v.Wait()
 		if ws := v.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 			t.Errorf("victim ended with %v, want SIGKILL", v.ProcessState)
 		}
-		var buf bytes.Buffer
-		writeJSON(&buf, o)
-		want := `"actions":[{"kind":"kill","result":"ok","kill":{"signal":"SIGKILL","target":"process ` + strconv.Itoa(p.PID) +
-			`","signalled":[` + strconv.Itoa(p.PID) + `],"gone":[],"refused":[]}}]}`
-		if !strings.HasSuffix(strings.TrimSpace(buf.String()), want) {
-			t.Errorf("json = %s\nwant it to end with %s", buf.String(), want)
+		buf, _ := json.Marshal(o.Actions)
+		want := `[{"kind":"kill","result":"ok","kill":{"mode":"enforce","planned":[` + strconv.Itoa(p.PID) + `],"signal":"SIGKILL","target":"process ` + strconv.Itoa(p.PID) +
+			`","signalled":[` + strconv.Itoa(p.PID) + `],"gone":[],"refused":[]}}]`
+		if !strings.HasSuffix(string(buf), want) {
+			t.Errorf("json = %s\nwant it to end with %s", buf, want)
 		}
 	})
 	t.Run("all gone", func(t *testing.T) {
@@ -188,8 +195,8 @@ func TestKillActionResult(t *testing.T) {
 		_ = v.Process.Kill()
 		_ = v.Wait()
 		ds := decisions(t, "rules: [{name: k, scope: process, condition: proc.pid == "+strconv.Itoa(p.PID)+", actions: [kill: {}]}]", snapOf(p))
-		r := testActor(true, false).act(context.Background(), ds[0], false).Actions[0]
-		if r.Result != resultError || !strings.HasPrefix(r.Error, "nothing was signalled: gone "+strconv.Itoa(p.PID)) {
+		r := testActor(true, false).Apply(context.Background(), ds[0], false).Actions[0]
+		if r.Result != ResultError || !strings.HasPrefix(r.Error, "nothing was signalled: gone "+strconv.Itoa(p.PID)) {
 			t.Errorf("result = %+v, want error nothing was signalled", r)
 		}
 	})
@@ -200,8 +207,8 @@ func TestKillActionResult(t *testing.T) {
 		pb := liveProcess(t, b.Process.Pid, nobodyUID, "nobody")
 		pb.StartTicks++ // as if b's pid had been reused since the snapshot
 		ds := decisions(t, "rules: [{name: k, scope: user, condition: user.uid == 65534, actions: [kill: {}]}]", snapOf(pa, pb))
-		r := testActor(true, false).act(context.Background(), ds[0], false).Actions[0]
-		if r.Result != resultRefused || r.Kill == nil || !slices.Equal(r.Kill.Signalled, []int{pa.PID}) ||
+		r := testActor(true, false).Apply(context.Background(), ds[0], false).Actions[0]
+		if r.Result != ResultRefused || r.Kill == nil || !slices.Equal(r.Kill.Signalled, []int{pa.PID}) ||
 			r.Error != "refused "+strconv.Itoa(pb.PID)+": pid reused (start time differs)" {
 			t.Errorf("result = %+v (kill %+v), want refused with %d signalled", r, r.Kill, pa.PID)
 		}
@@ -218,8 +225,8 @@ func TestKillActionResult(t *testing.T) {
 		v := startAs(t, nobodyUID, "sleep", "300")
 		p := liveProcess(t, v.Process.Pid, 0, "root")
 		ds := decisions(t, "rules: [{name: k, scope: user, condition: user.uid == 0, actions: [kill: {}]}]", snapOf(p))
-		r := testActor(true, false).act(context.Background(), ds[0], false).Actions[0]
-		if r.Result != resultRefused || r.Kill != nil || !strings.Contains(r.Error, "allow_root") {
+		r := testActor(true, false).Apply(context.Background(), ds[0], false).Actions[0]
+		if r.Result != ResultRefused || r.Kill == nil || len(r.Kill.Signalled) != 0 || r.Kill.Refusal != r.Error || !strings.Contains(r.Error, "allow_root") {
 			t.Errorf("result = %+v, want refused for root", r)
 		}
 		if !alive(p.PID) {
@@ -230,11 +237,11 @@ func TestKillActionResult(t *testing.T) {
 		v := startAs(t, nobodyUID, "sleep", "300")
 		p := liveProcess(t, v.Process.Pid, nobodyUID, "nobody")
 		ds := decisions(t, `rules: [{name: k, scope: process, condition: proc.pid == `+strconv.Itoa(p.PID)+`, actions: [kill: {}, run: {command: /bin/true}]}]`, snapOf(p))
-		a := newActor(defaultConfig(), t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)), true)
-		a.enricher = engine.NoEnricher{}
-		o := a.act(context.Background(), ds[0], false)
+		a := testActor(true, false)
+		a.foreign = ForeignProcfs(t.TempDir())
+		o := a.Apply(context.Background(), ds[0], false)
 		for _, r := range o.Actions {
-			if r.Result != resultRefused || !strings.Contains(r.Error, "not a procfs mount") {
+			if r.Result != ResultRefused || !strings.Contains(r.Error, "not a procfs mount") {
 				t.Errorf("%s: result = %+v, want refused: not a procfs", r.Kind, r)
 			}
 		}
@@ -244,14 +251,42 @@ func TestKillActionResult(t *testing.T) {
 	})
 }
 
-func testActor(perform, monitor bool) *actor {
-	cfg := defaultConfig()
-	if monitor {
-		cfg.Mode = modeMonitor
+// testActor acts on this host's /proc, with a recording sender whose
+// default channel is log, and a log that is thrown away.
+func testActor(perform, monitor bool) *Actor {
+	return New(Config{
+		Perform: perform, Monitor: monitor, MonitorRepeat: time.Hour,
+		Sender: &recordingSender{defaults: []string{"log"}}, Enricher: engine.NoEnricher{},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+}
+
+// recordingSender records the alerts sent to it, per channel. A channel
+// not in known (log is always known) fails with an unknown-channel error.
+type recordingSender struct {
+	defaults []string
+	known    []string
+	sent     []string // "channel: subject"
+}
+
+func (s *recordingSender) Send(_ context.Context, a Alert, channels []string) []Delivery {
+	var out []Delivery
+	for _, ch := range channels {
+		if ch != "log" && !slices.Contains(s.known, ch) {
+			out = append(out, Delivery{Channel: ch, Err: errors.New("unknown channel")})
+			continue
+		}
+		s.sent = append(s.sent, ch+": "+a.Subject)
+		out = append(out, Delivery{Channel: ch})
 	}
-	a := newActor(cfg, "/proc", slog.New(slog.NewTextHandler(io.Discard, nil)), perform)
-	a.enricher = engine.NoEnricher{}
-	return a
+	return out
+}
+
+func (s *recordingSender) Route(_ string, channels []string) (send, skip []string) {
+	if len(channels) == 0 {
+		return s.defaults, nil
+	}
+	return channels, nil
 }
 
 // TestRunAction runs an lfd-style action script through the act step: it
@@ -269,9 +304,9 @@ func TestRunAction(t *testing.T) {
 	ds := decisions(t, rule, testSnapshot())
 
 	// A dry run and monitor mode run nothing.
-	for _, a := range []*actor{testActor(false, false), testActor(true, true)} {
-		o := a.act(context.Background(), ds[0], false)
-		if o.Actions[0].Result != resultDryRun || !strings.Contains(o.Actions[0].Detail, script+" /usr/bin/x (deleted) 100 bob 1") {
+	for _, a := range []*Actor{testActor(false, false), testActor(true, true)} {
+		o := a.Apply(context.Background(), ds[0], false)
+		if o.Actions[0].Result != ResultDryRun || !strings.Contains(o.Actions[0].Detail, script+" /usr/bin/x (deleted) 100 bob 1") {
 			t.Errorf("dry run: %+v", o.Actions[0])
 		}
 		if _, err := os.Stat(out); err == nil {
@@ -279,8 +314,8 @@ func TestRunAction(t *testing.T) {
 		}
 	}
 
-	o := testActor(true, false).act(context.Background(), ds[0], false)
-	if r := o.Actions[0]; r.Result != resultOK {
+	o := testActor(true, false).Apply(context.Background(), ds[0], false)
+	if r := o.Actions[0]; r.Result != ResultOK {
 		t.Fatalf("run: %s: %.300s", r.Result, r.Error)
 	}
 	got, err := os.ReadFile(out)
@@ -301,63 +336,33 @@ func TestRunAction(t *testing.T) {
 	if err := os.Chmod(script, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	o = testActor(true, false).act(context.Background(), ds[0], false)
-	if o.Actions[0].Result != resultRefused || !strings.Contains(o.Actions[0].Error, "writable") {
+	o = testActor(true, false).Apply(context.Background(), ds[0], false)
+	if o.Actions[0].Result != ResultRefused || !strings.Contains(o.Actions[0].Error, "writable") {
 		t.Errorf("world-writable script: %+v", o.Actions[0])
 	}
 }
 
 // TestAlertAction checks that an alert reaches the log channel with the
-// rendered subject, and that a dry run sends nothing.
+// rendered subject, that a dry run sends nothing, and that a channel's
+// failure is the action's error.
 func TestAlertAction(t *testing.T) {
 	rule := `rules: [{name: a, scope: process, condition: proc.pid == 200, subject: "hello {{.proc.user}}", actions: [alert: {}]}]`
 	ds := decisions(t, rule, testSnapshot())
-	var buf strings.Builder
-	log := slog.New(slog.NewTextHandler(&buf, nil))
 	a := testActor(true, false)
-	a.notifier = notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, nil)
-	o := a.act(context.Background(), ds[0], false)
-	if o.Actions[0].Result != resultOK || !strings.Contains(buf.String(), `subject="hello eve"`) {
-		t.Errorf("result %+v, log %q", o.Actions[0], buf.String())
+	sender := a.sender.(*recordingSender)
+	o := a.Apply(context.Background(), ds[0], false)
+	if o.Actions[0].Result != ResultOK || !slices.Equal(sender.sent, []string{"log: hello eve"}) {
+		t.Errorf("result %+v, sent %q", o.Actions[0], sender.sent)
 	}
-	buf.Reset()
+	sender.sent = nil
 	a.perform = false
-	if o := a.act(context.Background(), ds[0], false); o.Actions[0].Result != resultDryRun || buf.Len() != 0 {
-		t.Errorf("dry run: result %+v, log %q", o.Actions[0], buf.String())
+	if o := a.Apply(context.Background(), ds[0], false); o.Actions[0].Result != ResultDryRun || len(sender.sent) != 0 {
+		t.Errorf("dry run: result %+v, sent %q", o.Actions[0], sender.sent)
 	}
 	a.perform = true
-	a.notifier = notify.NewDispatcher(nil, []string{"ops-mail"})
-	if o := a.act(context.Background(), ds[0], false); o.Actions[0].Result != resultError {
+	sender.defaults = []string{"ops-mail"}
+	if o := a.Apply(context.Background(), ds[0], false); o.Actions[0].Result != ResultError || !strings.Contains(o.Actions[0].Error, "ops-mail: unknown channel") {
 		t.Errorf("unknown channel: %+v", o.Actions[0])
-	}
-}
-
-// TestNeedsSockets checks that a tick walks file descriptors only when a
-// due rule reads sockets.
-func TestNeedsSockets(t *testing.T) {
-	rs, ps := engine.LoadRules([]engine.File{{Path: "r.yaml", Data: []byte(`rules:
-  - {name: net, scope: process, every: 60s, condition: size(proc.connections) > 0, actions: [alert: {}]}
-  - {name: mem, scope: process, every: 10s, condition: proc.rss > 1, actions: [alert: {}]}
-  - {name: off, scope: process, enabled: false, condition: size(proc.listening) > 0, actions: [alert: {}]}
-`)}})
-	if len(ps) > 0 {
-		t.Fatal(engine.FormatError(ps))
-	}
-	only := func(names ...string) func(*engine.Rule) bool {
-		return func(r *engine.Rule) bool { return slices.Contains(names, r.Name) }
-	}
-	for _, tc := range []struct {
-		due  func(*engine.Rule) bool
-		want bool
-	}{
-		{nil, true},
-		{only("mem"), false},
-		{only("mem", "net"), true},
-		{only("off", "mem"), false},
-	} {
-		if got := needsSockets(rs, tc.due); got != tc.want {
-			t.Errorf("needsSockets = %v, want %v", got, tc.want)
-		}
 	}
 }
 
@@ -379,13 +384,12 @@ func TestActionExpressionErrors(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	a := testActor(true, false)
 	a.log = log
-	a.notifier = notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, nil)
-	o := a.act(context.Background(), ds[0], false)
+	o := a.Apply(context.Background(), ds[0], false)
 	want := []struct{ result, error, detail string }{
-		{resultError, "if: ", "not run"},
-		{resultOK, "", "to log"},
-		{resultError, "key: ", "quiet for 1h0m0s (key 200@2000)"},
-		{resultError, "for: ", "not run"},
+		{ResultError, "if: ", "not run"},
+		{ResultOK, "", "to log"},
+		{ResultError, "key: ", "quiet for 1h0m0s (key 200@2000)"},
+		{ResultError, "for: ", "not run"},
 	}
 	if len(o.Actions) != len(want) {
 		t.Fatalf("results %+v", o.Actions)
@@ -397,8 +401,8 @@ func TestActionExpressionErrors(t *testing.T) {
 			t.Errorf("action %d (%s): %+v, want %s %q… %q with the CEL message", i+1, r.Kind, r, w.result, w.error, w.detail)
 		}
 	}
-	if n := strings.Count(buf.String(), "msg=alert "); n != 1 {
-		t.Errorf("%d alerts sent, want 1 (the alert whose if failed is not sent):\n%s", n, buf.String())
+	if sent := a.sender.(*recordingSender).sent; len(sent) != 1 {
+		t.Errorf("alerts sent %q, want 1 (the alert whose if failed is not sent)", sent)
 	}
 	if n := strings.Count(buf.String(), `msg="action expression failed"`); n != 3 {
 		t.Errorf("%d action errors logged, want 3:\n%s", n, buf.String())
@@ -429,8 +433,8 @@ func TestRunActionLongCmdline(t *testing.T) {
 	var logs strings.Builder
 	a := testActor(true, false)
 	a.log = slog.New(slog.NewTextHandler(&logs, nil))
-	o := a.act(context.Background(), ds[0], false)
-	if r := o.Actions[0]; r.Result != resultOK {
+	o := a.Apply(context.Background(), ds[0], false)
+	if r := o.Actions[0]; r.Result != ResultOK {
 		t.Fatalf("run: %s: %.300s", r.Result, r.Error)
 	}
 	got, err := os.ReadFile(out)
@@ -454,10 +458,56 @@ func TestRunActionLongCmdline(t *testing.T) {
 	if err := os.Chmod(script, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if r := a.act(context.Background(), ds[0], false).Actions[0]; r.Result != resultRefused {
+	if r := a.Apply(context.Background(), ds[0], false).Actions[0]; r.Result != ResultRefused {
 		t.Fatalf("world-writable script: %s: %.300s", r.Result, r.Error)
 	}
 	if !strings.Contains(logs.String(), "level=ERROR msg=run") {
 		t.Errorf("a refused run is not logged at error level: %.300s", logs.String())
+	}
+}
+
+// TestAlertSaysWhatKillDid runs a kill and then an alert on a live process
+// in each mode: the alert, rendered after the kill, says what was really
+// done; the decision's subject is that alert's; and only monitor mode
+// holds the match quiet for monitor_repeat.
+func TestAlertSaysWhatKillDid(t *testing.T) {
+	needRoot(t)
+	for _, tc := range []struct {
+		name             string
+		perform, monitor bool
+		subject          string
+		dies, held       bool
+	}{
+		{"enforce", true, false, "Killed 1 of 1 process (SIGKILL)", true, false},
+		{"monitor", true, true, "Would kill 1 process (monitor mode: nothing was signalled)", false, true},
+		{"dry run", false, false, "Would kill 1 process (dry run: nothing was signalled)", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := startAs(t, nobodyUID, "sleep", "300")
+			p := liveProcess(t, v.Process.Pid, nobodyUID, "nobody")
+			snap := &engine.Snapshot{Time: time.Now(), Host: engine.Host{Name: "web1"}, Procs: []engine.Process{p}}
+			ds := decisions(t, "rules: [{name: k, scope: process, condition: proc.pid == "+strconv.Itoa(p.PID)+
+				`, subject: "{{killed .outcome.kill}}", actions: [kill: {}, alert: {}]}]`, snap)
+			o := testActor(tc.perform, tc.monitor).Apply(context.Background(), ds[0], false)
+			if o.Subject != tc.subject {
+				t.Errorf("subject %q, want %q", o.Subject, tc.subject)
+			}
+			if r := o.Actions[1]; r.Alert == nil || !slices.Equal(r.Alert.Channels, []string{"log"}) || r.Detail != "to log" {
+				t.Errorf("alert result %+v, want its channels", r)
+			}
+			if tc.dies {
+				_ = v.Wait()
+				if ws := v.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+					t.Errorf("victim ended with %v, want SIGKILL", v.ProcessState)
+				}
+			} else if !alive(p.PID) {
+				t.Error("the process was killed in a mode that kills nothing")
+			}
+			store := engine.NewMemStore()
+			o.Commit(store)
+			if _, held := store.Until("monitor:k", ds[0].Key); held != tc.held {
+				t.Errorf("held for monitor_repeat: %v, want %v", held, tc.held)
+			}
+		})
 	}
 }

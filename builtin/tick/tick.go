@@ -1,0 +1,317 @@
+// Package tick runs the daemon's rules on their schedules: each tick
+// collects the facts once for every rule that is due, evaluates them,
+// decides and acts, and returns a Report of what it did, which the daemon
+// logs and which other readers (metrics, a status page) can take from
+// Runner.Last at any time.
+package tick
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"ptrule/builtin"
+	"ptrule/builtin/act"
+	"ptrule/engine"
+)
+
+// Collector reads the facts of the host: a *builtin.Collector.
+type Collector interface {
+	Collect(builtin.CollectOptions) (*engine.Snapshot, error)
+}
+
+// Store is the suppression state: marks read and recorded by decisions,
+// saved after every tick.
+type Store interface {
+	engine.Store
+	Save(now time.Time) error
+}
+
+// Report is what one tick did.
+type Report struct {
+	// Start is when the tick began.
+	Start time.Time
+	// Due are the names of the rules that were due, in the rule set's
+	// order. A tick with no rule due does nothing and has no report.
+	Due []string
+	// Shortest is the shortest period among the due rules: a tick that
+	// takes longer overran it.
+	Shortest time.Duration
+	// Processes is how many processes the snapshot held.
+	Processes int
+	// Matches is how many matches the evaluation found.
+	Matches int
+	// Collect, Evaluate and Act are how long each step took; Act includes
+	// saving the suppression state.
+	Collect, Evaluate, Act time.Duration
+	// Decisions are the decisions that were applied, fired and
+	// suppressed, each with what its actions did.
+	Decisions []act.Result
+	// CollectErr is set when the facts could not be collected: the tick
+	// did nothing else.
+	CollectErr error
+	// EvalErrors are the expressions that failed for some entity.
+	EvalErrors []error
+	// SaveErr is set when the suppression state could not be saved.
+	SaveErr error
+	// Stopped reports that a stop was asked for before every decision
+	// was applied: the rest were not, and their marks not recorded, so
+	// the next start acts on them.
+	Stopped bool
+}
+
+// Took is how long the tick took, from its start to the end of its act
+// step.
+func (r *Report) Took() time.Duration { return r.Collect + r.Evaluate + r.Act }
+
+// Overran reports whether the tick took longer than the shortest period
+// of its due rules.
+func (r *Report) Overran() bool { return r.Took() > r.Shortest }
+
+// Fired counts the decisions that fired.
+func (r *Report) Fired() int {
+	n := 0
+	for _, d := range r.Decisions {
+		if d.Status == engine.StatusFired {
+			n++
+		}
+	}
+	return n
+}
+
+// Log writes the report to the daemon's log: errors, one line per fired
+// match (and, at debug level, per suppressed one), a debug line with the
+// tick's figures, and a warning when the tick overran its interval.
+func (r *Report) Log(log *slog.Logger) {
+	if r.CollectErr != nil {
+		log.Error("collecting facts", "err", r.CollectErr)
+		return
+	}
+	for _, err := range r.EvalErrors {
+		log.Error("evaluating", "err", err)
+	}
+	for _, o := range r.Decisions {
+		if o.Status == engine.StatusSuppressed {
+			log.Debug("match suppressed", "rule", o.Rule.Name, "entity", o.Entity(), "until", o.Until, "by", o.SuppressedBy)
+			continue
+		}
+		log.Info("match", "rule", o.Rule.Name, "entity", o.Entity(), "key", o.Key, "actions", o.Summary())
+	}
+	if r.Stopped {
+		log.Info("stop: skipping the rest of the tick")
+		return
+	}
+	if r.SaveErr != nil {
+		log.Error("saving suppression state", "err", r.SaveErr)
+	}
+	took := r.Took()
+	log.Debug("tick", "rules", strings.Join(r.Due, ","), "processes", r.Processes, "matches", r.Matches, "fired", r.Fired(),
+		"took", took.String(), "collect", r.Collect.String(), "evaluate", r.Evaluate.String(), "act", r.Act.String())
+	if r.Overran() {
+		log.Warn("tick overran its interval; the next one starts late rather than overlapping", "took", took.String(), "interval", r.Shortest.String())
+	}
+}
+
+// Runner holds the running rules, their schedule and what acts on them. Its
+// methods other than Last are called from one goroutine, the daemon's loop.
+type Runner struct {
+	rules     *engine.RuleSet
+	interval  time.Duration
+	collector Collector
+	actor     *act.Actor
+	store     Store
+	// next is when each rule is due next, by name.
+	next map[string]time.Time
+	last atomic.Pointer[Report]
+}
+
+// NewRunner returns a Runner that collects with c; Load gives it rules.
+func NewRunner(c Collector) *Runner {
+	return &Runner{collector: c, next: map[string]time.Time{}}
+}
+
+// Load makes a rule set, the config's interval, an actor and a store the
+// running ones. Rules keep their schedule across a reload; new ones are
+// due now. A rule whose period changed (its every, or the interval it
+// follows) is due one new period after its last run: moved from 1h to
+// 30s, it must not wait out the hour.
+func (r *Runner) Load(rs *engine.RuleSet, interval time.Duration, a *act.Actor, store Store) {
+	next := map[string]time.Time{}
+	for _, rule := range rs.Rules {
+		t, ok := r.next[rule.Name]
+		if !ok {
+			continue
+		}
+		if old := r.rules.Rule(rule.Name); old != nil && !t.IsZero() {
+			t = t.Add(period(rule, interval) - period(old, r.interval))
+		}
+		next[rule.Name] = t
+	}
+	r.next = next
+	r.rules, r.interval, r.actor, r.store = rs, interval, a, store
+}
+
+// period is a rule's period under the given interval.
+func period(rule *engine.Rule, interval time.Duration) time.Duration {
+	if rule.Every > 0 {
+		return rule.Every
+	}
+	return interval
+}
+
+// Wait returns how long until the next rule is due.
+func (r *Runner) Wait(now time.Time) time.Duration {
+	soonest := time.Duration(-1)
+	for _, rule := range r.rules.Rules {
+		if !rule.Enabled {
+			continue
+		}
+		w := max(r.next[rule.Name].Sub(now), 0)
+		if soonest < 0 || w < soonest {
+			soonest = w
+		}
+	}
+	if soonest < 0 {
+		return r.interval // no enabled rule: wake now and then for nothing
+	}
+	return soonest
+}
+
+// Last returns the report of the last tick that had rules due, or nil.
+// It is safe to call from any goroutine.
+func (r *Runner) Last() *Report { return r.last.Load() }
+
+// StopGrace bounds how long in-flight actions may run after a stop signal:
+// then their context is cancelled (a kill's grace period is cut short).
+const StopGrace = 10 * time.Second
+
+// Serve runs the rules on their schedules until a signal other than SIGHUP
+// arrives on sigs, logging each tick's report. SIGHUP calls reload, which
+// may Load new rules. On a stop, the tick under way applies no further
+// decision, its actions in flight get StopGrace to finish, and the
+// suppression state is saved.
+func (r *Runner) Serve(sigs <-chan os.Signal, reload func(), log *slog.Logger) {
+	// actCtx bounds in-flight actions once a stop was asked for.
+	actCtx, cancelActs := context.WithCancel(context.Background())
+	defer cancelActs()
+	stopping := make(chan struct{})
+	reloads := make(chan struct{}, 1)
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGHUP {
+				select {
+				case reloads <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			log.Info("stopping", "signal", sig.String())
+			close(stopping)
+			time.AfterFunc(StopGrace, cancelActs)
+			return
+		}
+	}()
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-stopping:
+			if err := r.Flush(); err != nil {
+				log.Error("saving suppression state", "err", err)
+			}
+			log.Info("ptrule stopped")
+			return
+		case <-reloads:
+			log.Info("reloading")
+			reload()
+		case <-timer.C:
+			if rep := r.Tick(actCtx, stopping); rep != nil {
+				rep.Log(log)
+			}
+		}
+		timer.Reset(r.Wait(time.Now()))
+	}
+}
+
+// Tick runs every rule that is due: one collection serves them all. It
+// returns nil when no rule was due. When stopping is closed before every
+// decision was applied, the rest are skipped. The report is also published
+// for Last.
+func (r *Runner) Tick(ctx context.Context, stopping <-chan struct{}) *Report {
+	rep := &Report{Start: time.Now()}
+	isDue := map[*engine.Rule]bool{}
+	for _, rule := range r.rules.Rules {
+		if rule.Enabled && !r.next[rule.Name].After(rep.Start) {
+			p := period(rule, r.interval)
+			isDue[rule] = true
+			rep.Due = append(rep.Due, rule.Name)
+			r.next[rule.Name] = rep.Start.Add(p)
+			if rep.Shortest == 0 || p < rep.Shortest {
+				rep.Shortest = p
+			}
+		}
+	}
+	if len(rep.Due) == 0 {
+		return nil
+	}
+	defer r.last.Store(rep)
+	dueFn := func(rule *engine.Rule) bool { return isDue[rule] }
+
+	snap, err := r.collector.Collect(builtin.CollectOptions{Sockets: NeedsSockets(r.rules, dueFn)})
+	rep.Collect = time.Since(rep.Start)
+	if err != nil {
+		rep.CollectErr = err
+		return rep
+	}
+	rep.Processes = len(snap.Procs)
+
+	t := time.Now()
+	matches, errs := r.rules.Evaluate(snap, dueFn)
+	rep.Evaluate, rep.Matches, rep.EvalErrors = time.Since(t), len(matches), errs
+
+	t = time.Now()
+	defer func() { rep.Act = time.Since(t) }()
+	for _, dec := range r.actor.Decide(matches, r.store, snap.Time) {
+		select {
+		case <-stopping:
+			// Stop asked: what is left of this tick is not started, and
+			// its suppressions are not recorded, so the next start
+			// alerts on what this one did not.
+			rep.Stopped = true
+			return rep
+		default:
+		}
+		o := r.actor.Apply(ctx, dec, false)
+		if dec.Status == engine.StatusFired {
+			// The actions ran (alerts handed to their channels): now
+			// the match may silence its repeats.
+			o.Commit(r.store)
+		}
+		rep.Decisions = append(rep.Decisions, o)
+	}
+	rep.SaveErr = r.Flush()
+	return rep
+}
+
+// Flush saves the suppression state.
+func (r *Runner) Flush() error {
+	if r.store == nil {
+		return nil
+	}
+	return r.store.Save(time.Now())
+}
+
+// NeedsSockets reports whether any enabled rule that is due reads sockets.
+func NeedsSockets(rs *engine.RuleSet, due func(*engine.Rule) bool) bool {
+	for _, rule := range rs.Rules {
+		if rule.Enabled && (due == nil || due(rule)) && rule.ReadsSockets() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,172 @@
+package tick
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"ptrule/builtin"
+	"ptrule/builtin/act"
+	"ptrule/builtin/proctest"
+	"ptrule/engine"
+)
+
+// TestNeedsSockets checks that a tick walks file descriptors only when a
+// due rule reads sockets.
+func TestNeedsSockets(t *testing.T) {
+	rs, ps := engine.LoadRules([]engine.File{{Path: "r.yaml", Data: []byte(`rules:
+  - {name: net, scope: process, every: 60s, condition: size(proc.connections) > 0, actions: [alert: {}]}
+  - {name: mem, scope: process, every: 10s, condition: proc.rss > 1, actions: [alert: {}]}
+  - {name: off, scope: process, enabled: false, condition: size(proc.listening) > 0, actions: [alert: {}]}
+`)}})
+	if len(ps) > 0 {
+		t.Fatal(engine.FormatError(ps))
+	}
+	only := func(names ...string) func(*engine.Rule) bool {
+		return func(r *engine.Rule) bool { return slices.Contains(names, r.Name) }
+	}
+	for _, tc := range []struct {
+		due  func(*engine.Rule) bool
+		want bool
+	}{
+		{nil, true},
+		{only("mem"), false},
+		{only("mem", "net"), true},
+		{only("off", "mem"), false},
+	} {
+		if got := NeedsSockets(rs, tc.due); got != tc.want {
+			t.Errorf("NeedsSockets = %v, want %v", got, tc.want)
+		}
+	}
+}
+
+// memStore is a MemStore that counts its marks and saves.
+type memStore struct {
+	*engine.MemStore
+	marks, saves int
+}
+
+func (s *memStore) Suppress(rule, key string, until time.Time) {
+	s.marks++
+	s.MemStore.Suppress(rule, key, until)
+}
+
+func (s *memStore) Save(time.Time) error { s.saves++; return nil }
+
+// nullSender accepts every alert.
+type nullSender struct{}
+
+func (nullSender) Send(_ context.Context, _ act.Alert, channels []string) []act.Delivery {
+	out := make([]act.Delivery, len(channels))
+	for i, ch := range channels {
+		out[i] = act.Delivery{Channel: ch}
+	}
+	return out
+}
+
+func (nullSender) Route(_ string, channels []string) (send, skip []string) {
+	if len(channels) == 0 {
+		return []string{"log"}, nil
+	}
+	return channels, nil
+}
+
+// TestTickReport runs ticks over a fake /proc and checks their reports: the
+// due rules, the counts, each decision with what its actions did, the
+// saved state, nil when nothing is due, and Last, which another goroutine
+// reads while the ticks run (the race detector checks the publication).
+func TestTickReport(t *testing.T) {
+	tree := proctest.New(t)
+	tree.AddProc(proctest.Proc{PID: 100, UID: 1001, Exe: "/usr/bin/x", Age: time.Hour})
+	tree.AddProc(proctest.Proc{PID: 200, UID: 1001, Exe: "/usr/bin/y", Age: time.Hour})
+	col, err := builtin.NewCollector(tree.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, ps := engine.LoadRules([]engine.File{{Path: "r.yaml", Data: []byte(`rules:
+  - {name: x, scope: process, every: 1h, condition: 'proc.exe == "/usr/bin/x"', actions: [alert: {}, suppress: {for: 1h}]}
+  - {name: bad, scope: process, every: 1h, condition: 'proc.cmdline[5] == ""', actions: [alert: {}]}
+  - {name: off, scope: process, enabled: false, condition: "true", actions: [alert: {}]}
+`)}})
+	if len(ps) > 0 {
+		t.Fatal(engine.FormatError(ps))
+	}
+	store := &memStore{MemStore: engine.NewMemStore()}
+	r := NewRunner(col)
+	r.Load(rs, time.Minute, act.New(act.Config{Sender: nullSender{}, Enricher: engine.NoEnricher{},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Perform: true}), store)
+
+	stop := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if rep := r.Last(); rep != nil {
+					_ = rep.Fired()
+				}
+			}
+		}
+	}()
+	defer func() { close(stop); <-readerDone }()
+
+	if r.Last() != nil {
+		t.Fatal("Last before any tick is not nil")
+	}
+	rep := r.Tick(context.Background(), nil)
+	if rep == nil || r.Last() != rep {
+		t.Fatalf("report %v, Last %v: want the tick's report published", rep, r.Last())
+	}
+	if !slices.Equal(rep.Due, []string{"x", "bad"}) || rep.Shortest != time.Hour || rep.Processes != 2 || rep.Matches != 1 ||
+		len(rep.EvalErrors) != 2 || rep.CollectErr != nil || rep.SaveErr != nil || rep.Stopped || store.saves != 1 || store.marks != 1 {
+		t.Errorf("report %+v (saves %d)", rep, store.saves)
+	}
+	if len(rep.Decisions) != 1 || rep.Fired() != 1 || rep.Decisions[0].Proc.PID != 100 ||
+		len(rep.Decisions[0].Actions) != 2 || rep.Decisions[0].Actions[0].Result != act.ResultOK {
+		t.Errorf("decisions %+v, want x on pid 100 fired with its alert sent", rep.Decisions)
+	}
+	if rep.Took() != rep.Collect+rep.Evaluate+rep.Act || rep.Overran() {
+		t.Errorf("took %s (collect %s, evaluate %s, act %s), overran %v", rep.Took(), rep.Collect, rep.Evaluate, rep.Act, rep.Overran())
+	}
+
+	// Nothing is due an hour early: no report, and Last keeps the last.
+	if again := r.Tick(context.Background(), nil); again != nil || r.Last() != rep {
+		t.Errorf("a tick with nothing due returned %+v", again)
+	}
+	if w := r.Wait(time.Now()); w <= 59*time.Minute || w > time.Hour {
+		t.Errorf("Wait = %s, want about an hour", w)
+	}
+}
+
+// TestTickStopped checks that a tick asked to stop before it acts applies
+// no decision and records no mark.
+func TestTickStopped(t *testing.T) {
+	tree := proctest.New(t)
+	tree.AddProc(proctest.Proc{PID: 100, UID: 1001, Exe: "/usr/bin/x", Age: time.Hour})
+	col, err := builtin.NewCollector(tree.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := engine.LoadRules([]engine.File{{Path: "r.yaml", Data: []byte(`rules:
+  - {name: x, scope: process, condition: "true", actions: [alert: {}, suppress: {for: 1h}]}
+`)}})
+	store := &memStore{MemStore: engine.NewMemStore()}
+	r := NewRunner(col)
+	r.Load(rs, time.Minute, act.New(act.Config{Sender: nullSender{}, Enricher: engine.NoEnricher{},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Perform: true}), store)
+	stopping := make(chan struct{})
+	close(stopping)
+	rep := r.Tick(context.Background(), stopping)
+	if !rep.Stopped || len(rep.Decisions) != 0 || store.saves != 0 {
+		t.Errorf("report %+v (saves %d), want stopped before any decision", rep, store.saves)
+	}
+	if store.marks != 0 {
+		t.Errorf("%d marks recorded for a decision never applied", store.marks)
+	}
+}

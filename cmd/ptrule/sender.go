@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"ptrule/builtin"
+	"ptrule/builtin/act"
+	"ptrule/notify"
+)
+
+// newActor returns the actor for a config: alerts to its channels, kills
+// and runs on the host of procRoot, in its mode. perform false is a dry run.
+func newActor(cfg *Config, procRoot string, log *slog.Logger, perform bool) *act.Actor {
+	return act.New(act.Config{
+		Perform:       perform,
+		Monitor:       cfg.Mode == modeMonitor,
+		MonitorRepeat: cfg.MonitorRepeat,
+		Sender:        notifySender{notify.NewDispatcher(cfg.notifyChannels(log), cfg.DefaultChannels)},
+		Enricher:      builtin.NewHostEnricher(procRoot),
+		Log:           log,
+		Foreign:       act.ForeignProcfs(procRoot),
+	})
+}
+
+// notifySender lets the actor send through notify's Dispatcher: act and
+// notify do not import each other, and this is where they meet.
+type notifySender struct{ d *notify.Dispatcher }
+
+// Send implements act.Sender.
+func (s notifySender) Send(ctx context.Context, a act.Alert, channels []string) []act.Delivery {
+	res := s.d.Dispatch(ctx, notify.Alert{
+		Rule: a.Rule, Severity: a.Severity, Subject: a.Subject, Message: a.Message,
+		Host: a.Host, Key: a.Key, Time: a.Time, PID: a.PID, User: a.User, SID: a.SID,
+	}, channels)
+	out := make([]act.Delivery, len(res))
+	for i, r := range res {
+		out[i] = act.Delivery{Channel: r.Channel, Err: r.Err}
+	}
+	return out
+}
+
+// Route implements act.Sender.
+func (s notifySender) Route(severity string, channels []string) (send, skip []string) {
+	return s.d.Route(severity, channels)
+}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"ptrule/builtin/proc"
 )
 
 // killPoll is how often survivors of the first signal are checked during
@@ -209,7 +211,7 @@ type Killer struct {
 // procfs of ptrule's own PID namespace: only there do the numbers it reads
 // name the processes a signal reaches.
 func NewKiller() *Killer {
-	return &Killer{procRoot: "/proc", self: os.Getpid(), hz: clockTicks()}
+	return &Killer{procRoot: "/proc", self: os.Getpid(), hz: proc.ClockTicks()}
 }
 
 // CheckProcfs returns nil when dir is a procfs that shows the processes of
@@ -236,11 +238,11 @@ func CheckProcfs(dir string) error {
 	// each nested one down to its own: one entry means the procfs is of
 	// ptrule's own namespace, not of an ancestor where its pid happens to
 	// be the same number.
-	b, _, err := readCapped(filepath.Join(dir, "self", "status"), maxProcFileSize)
+	b, _, err := proc.ReadCapped(filepath.Join(dir, "self", "status"), proc.MaxFileSize)
 	if err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
-	if v, ok := statusField(b, "NSpid:"); ok {
+	if v, ok := proc.StatusField(b, "NSpid:"); ok {
 		if f := strings.Fields(string(v)); len(f) != 1 || f[0] != self {
 			return fmt.Errorf("%s is the procfs of an ancestor PID namespace (NSpid %s)", dir, strings.Join(f, " "))
 		}
@@ -248,35 +250,24 @@ func CheckProcfs(dir string) error {
 	return nil
 }
 
-// zombie reports whether the process has exited and only waits to be
-// reaped: such a process cannot be signalled into doing anything.
-func (s pidStat) zombie() bool { return s.state == "Z" || s.state == "X" || s.state == "x" }
-
-// kernelThread reports whether the process is a kernel thread: its stat
-// flags carry PF_KTHREAD. The flag, not the pid, is the test, since in a
-// PID namespace pid 2 and its children are ordinary processes.
-func (s pidStat) kernelThread() bool {
-	return s.flags&kthreadFlag != 0
-}
-
 // readStat reads and parses /proc/PID/stat. A process that is gone, or
-// exiting while its stat is read, yields an error for which vanished
+// exiting while its stat is read, yields an error for which proc.Vanished
 // reports true.
-func (k *Killer) readStat(pid int) (pidStat, error) {
-	b, _, err := readCapped(filepath.Join(k.procRoot, strconv.Itoa(pid), "stat"), maxProcFileSize)
+func (k *Killer) readStat(pid int) (proc.Stat, error) {
+	b, _, err := proc.ReadCapped(filepath.Join(k.procRoot, strconv.Itoa(pid), "stat"), proc.MaxFileSize)
 	if err != nil {
-		return pidStat{}, err
+		return proc.Stat{}, err
 	}
-	return parsePidStat(b)
+	return proc.ParseStat(b)
 }
 
 // readTgid returns the thread group id of pid from /proc/PID/status.
 func (k *Killer) readTgid(pid int) (int, error) {
-	b, _, err := readCapped(filepath.Join(k.procRoot, strconv.Itoa(pid), "status"), maxProcFileSize)
+	b, _, err := proc.ReadCapped(filepath.Join(k.procRoot, strconv.Itoa(pid), "status"), proc.MaxFileSize)
 	if err != nil {
 		return 0, err
 	}
-	v, ok := statusField(b, "Tgid:")
+	v, ok := proc.StatusField(b, "Tgid:")
 	if !ok {
 		return 0, errors.New("no Tgid line in status")
 	}
@@ -295,11 +286,11 @@ func (k *Killer) protected() map[int]string {
 	for pid := k.self; pid > 1 && !visited[pid]; {
 		visited[pid] = true
 		st, err := k.readStat(pid)
-		if err != nil || st.ppid <= 1 {
+		if err != nil || st.PPID <= 1 {
 			break
 		}
-		p[st.ppid] = "an ancestor of ptrule"
-		pid = st.ppid
+		p[st.PPID] = "an ancestor of ptrule"
+		pid = st.PPID
 	}
 	return p
 }
@@ -317,7 +308,7 @@ type victim struct {
 type candidate struct {
 	pid int
 	fd  int
-	st  pidStat
+	st  proc.Stat
 }
 
 // memberKey identifies a process across passes: a PID reused by a new
@@ -415,10 +406,10 @@ func (r *killRun) run(ctx context.Context, req KillRequest) KillResult {
 		}
 	}
 	if req.PGID != 0 {
-		r.signalAll(ctx, "process group", req.PGID, req.Seen, func(s pidStat) bool { return s.pgrp == req.PGID })
+		r.signalAll(ctx, "process group", req.PGID, req.Seen, func(s proc.Stat) bool { return s.PGrp == req.PGID })
 	}
 	if req.SID != 0 {
-		r.signalAll(ctx, "session", req.SID, req.Seen, func(s pidStat) bool { return s.session == req.SID })
+		r.signalAll(ctx, "session", req.SID, req.Seen, func(s proc.Stat) bool { return s.Session == req.SID })
 	}
 	if req.Grace > 0 && req.Signal != syscall.SIGKILL && len(r.victims) > 0 {
 		r.escalate(ctx, req.Grace)
@@ -438,7 +429,7 @@ func (r *killRun) refuse(pid int, reason string) {
 // started at start, that it may be signalled, and that member, if not nil,
 // holds for it as read after the pidfd was opened (a group or session
 // member that moved out is left alone). It records why when it is not.
-func (r *killRun) check(pid int, start uint64, member func(pidStat) bool, what string) (candidate, bool) {
+func (r *killRun) check(pid int, start uint64, member func(proc.Stat) bool, what string) (candidate, bool) {
 	switch {
 	case pid <= 0:
 		r.refuse(pid, "not a process id")
@@ -480,7 +471,7 @@ func (r *killRun) check(pid int, start uint64, member func(pidStat) bool, what s
 
 	st, err := r.k.readStat(pid)
 	if err != nil {
-		if vanished(err) {
+		if proc.Vanished(err) {
 			r.gone(pid, "no such process")
 		} else {
 			r.refuse(pid, fmt.Sprintf("cannot read its stat: %v", err))
@@ -488,19 +479,19 @@ func (r *killRun) check(pid int, start uint64, member func(pidStat) bool, what s
 		return candidate{}, false
 	}
 	switch {
-	case st.kernelThread():
+	case st.KernelThread():
 		r.refuse(pid, "kernel threads are never signalled")
 		return candidate{}, false
 	case start == 0:
 		r.refuse(pid, "start time unknown (StartTicks is 0): cannot rule out pid reuse")
 		return candidate{}, false
-	case st.starttime != start:
+	case st.StartTime != start:
 		r.refuse(pid, "pid reused (start time differs)")
 		return candidate{}, false
 	case member != nil && !member(st):
 		r.gone(pid, "left the "+what+" before it was signalled")
 		return candidate{}, false
-	case st.zombie():
+	case st.Zombie():
 		r.gone(pid, "already exited (zombie)")
 		return candidate{}, false
 	}
@@ -531,7 +522,7 @@ func (r *killRun) fire(c candidate) {
 		return
 	}
 	r.res.Signalled = append(r.res.Signalled, c.pid)
-	r.victims = append(r.victims, victim{pid: c.pid, start: c.st.starttime, fd: c.fd})
+	r.victims = append(r.victims, victim{pid: c.pid, start: c.st.StartTime, fd: c.fd})
 }
 
 // send signals through the pidfd, or with kill(2) when there is none.
@@ -545,7 +536,7 @@ func (r *killRun) send(pid, fd int, sig syscall.Signal) error {
 // signalAll signals every member of a process group or session, re-reading
 // /proc until a pass finds no new member (or maxGroupPasses), as long as an
 // anchor shows the number is still the one seen (see Kill).
-func (r *killRun) signalAll(ctx context.Context, what string, id int, seen []ProcID, member func(pidStat) bool) {
+func (r *killRun) signalAll(ctx context.Context, what string, id int, seen []ProcID, member func(proc.Stat) bool) {
 	if id <= 1 {
 		// Group and session 1 hold init and whatever it started without a
 		// session of its own; 0 and negative ids are not real groups.
@@ -573,16 +564,16 @@ func (r *killRun) signalAll(ctx context.Context, what string, id int, seen []Pro
 		var cands []candidate
 		found := false
 		for _, st := range r.k.scan(member) {
-			key := memberKey{st.pid, st.starttime}
+			key := memberKey{st.PID, st.StartTime}
 			if r.seen[key] {
 				continue
 			}
 			r.seen[key] = true
 			found = true
 			if r.k.beforeCheck != nil {
-				r.k.beforeCheck(st.pid)
+				r.k.beforeCheck(st.PID)
 			}
-			if c, ok := r.check(st.pid, st.starttime, member, what); ok {
+			if c, ok := r.check(st.PID, st.StartTime, member, what); ok {
 				cands = append(cands, c)
 			}
 		}
@@ -606,7 +597,7 @@ func (r *killRun) signalAll(ctx context.Context, what string, id int, seen []Pro
 			for _, c := range cands {
 				// Started before the number was last proven: a member
 				// of the matched group or session.
-				if c.st.starttime < provenBefore {
+				if c.st.StartTime < provenBefore {
 					late = append(late, c)
 					continue
 				}
@@ -625,7 +616,7 @@ func (r *killRun) signalAll(ctx context.Context, what string, id int, seen []Pro
 		}
 		for _, c := range cands {
 			r.fire(c)
-			anchors = append(anchors, ProcID{PID: c.pid, StartTicks: c.st.starttime})
+			anchors = append(anchors, ProcID{PID: c.pid, StartTicks: c.st.StartTime})
 		}
 		// The processes just signalled are still there, dying or zombies,
 		// for a moment: proving the number now covers the members they
@@ -643,7 +634,7 @@ func (k *Killer) nowTicks() uint64 {
 	}
 	hz := k.hz
 	if hz == 0 {
-		hz = defaultClockTicks
+		hz = proc.DefaultClockTicks
 	}
 	return uint64(ts.Nano()) / (uint64(time.Second) / hz)
 }
@@ -651,13 +642,13 @@ func (k *Killer) nowTicks() uint64 {
 // anchored reports whether one of ids still exists, zombie or not, with
 // its start time and still a member: proof that the group or session
 // number was never released since that process was seen in it.
-func (r *killRun) anchored(ids []ProcID, member func(pidStat) bool) bool {
+func (r *killRun) anchored(ids []ProcID, member func(proc.Stat) bool) bool {
 	for _, id := range ids {
 		if id.StartTicks == 0 {
 			continue
 		}
 		st, err := r.k.readStat(id.PID)
-		if err == nil && st.starttime == id.StartTicks && member(st) {
+		if err == nil && st.StartTime == id.StartTicks && member(st) {
 			return true
 		}
 	}
@@ -667,15 +658,15 @@ func (r *killRun) anchored(ids []ProcID, member func(pidStat) bool) bool {
 // scan reads every process under procRoot and returns those for which
 // member holds, zombies and kernel threads excluded. Processes that vanish
 // while being read are skipped.
-func (k *Killer) scan(member func(pidStat) bool) []pidStat {
-	pids, err := listPIDs(k.procRoot)
+func (k *Killer) scan(member func(proc.Stat) bool) []proc.Stat {
+	pids, err := proc.ListPIDs(k.procRoot)
 	if err != nil {
 		return nil
 	}
-	var res []pidStat
+	var res []proc.Stat
 	for _, pid := range pids {
 		st, err := k.readStat(pid)
-		if err != nil || st.zombie() || st.kernelThread() || !member(st) {
+		if err != nil || st.Zombie() || st.KernelThread() || !member(st) {
 			continue
 		}
 		res = append(res, st)
@@ -687,7 +678,7 @@ func (k *Killer) scan(member func(pidStat) bool) []pidStat {
 // zombie.
 func (k *Killer) alive(v victim) bool {
 	st, err := k.readStat(v.pid)
-	return err == nil && st.starttime == v.start && !st.zombie()
+	return err == nil && st.StartTime == v.start && !st.Zombie()
 }
 
 // escalate waits up to grace for the signalled processes to exit and

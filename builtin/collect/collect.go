@@ -1,80 +1,67 @@
-// Package builtin is the vocabulary the rules speak: the /proc collector
-// that fills an engine.Snapshot, and the pieces that act on the host.
-package builtin
+// Package collect builds an engine.Snapshot from a /proc tree: the host
+// facts, the load, and every process with its identity, program, command
+// line, cgroup and, on request, its sockets. It reads /proc only through
+// package proc and imports nothing of ptrule's but proc and engine; the
+// construction of the engine.Snapshot is in Collect alone.
+package collect
 
 import (
 	"bytes"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/prometheus/procfs"
-	"golang.org/x/sys/unix"
-
+	"ptrule/builtin/proc"
 	"ptrule/engine"
 )
 
 // Collector reads Snapshots from a /proc tree. It holds no state between
 // collections, so one Collector may serve concurrent calls to Collect.
 type Collector struct {
-	// fs is procfs's handle on the tree. Per-process files are read with
-	// the parsers in this package instead of procfs's, because those
-	// parse fields ptrule never uses on the hot path (fmt.Fscan over the
-	// whole stat line, every status key) and fail or panic on a short
-	// line, which a fake or hostile tree can present.
-	fs       procfs.FS
 	root     string
 	ticks    uint64
 	pageSize int64
 	// exeFile is the entry of a process directory that leads to the file
 	// the process runs, and view the directory that stands for "/" when
-	// an exe path is looked up in ptrule's own view of the file system.
-	// On a procfs they are the magic link "exe" and "" (the real root).
-	// A fake tree (package proctest) is no procfs and cannot hold magic
-	// links: there the file is behind FakeExeFile and the view is the
-	// tree's FakeView directory, so that a test states device, inode and
-	// link count with real files.
+	// an exe path is looked up in ptrule's own view of the file system:
+	// "exe" and "" (the real root) on a procfs, proc.FakeExeFile and the
+	// tree's proc.FakeView directory in a fake tree (package proctest).
 	exeFile string
 	view    string
 }
 
-// The seam of fake /proc trees; see Collector.exeFile. Package proctest
-// writes these entries.
-const (
-	// FakeExeFile is the entry of a fake process directory that links to
-	// the file the process runs, as the magic link exe does in procfs.
-	FakeExeFile = "exe-file"
-	// FakeView is the directory of a fake tree that stands for the root
-	// of ptrule's view of the file system.
-	FakeView = "view"
-)
-
 // NewCollector returns a Collector for the /proc tree at procRoot: "/proc"
 // in production, a directory built by package proctest in tests.
 func NewCollector(procRoot string) (*Collector, error) {
-	pfs, err := procfs.NewFS(procRoot)
+	fi, err := os.Stat(procRoot)
 	if err != nil {
 		return nil, fmt.Errorf("open proc tree: %w", err)
 	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("open proc tree: %s is not a directory", procRoot)
+	}
 	c := &Collector{
-		fs:       pfs,
 		root:     procRoot,
-		ticks:    clockTicks(),
+		ticks:    proc.ClockTicks(),
 		pageSize: int64(os.Getpagesize()),
 		exeFile:  "exe",
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(procRoot, &st); err == nil && st.Type != unix.PROC_SUPER_MAGIC {
-		c.exeFile, c.view = FakeExeFile, filepath.Join(procRoot, FakeView)
+	if !proc.IsProcfs(procRoot) {
+		c.exeFile, c.view = proc.FakeExeFile, filepath.Join(procRoot, proc.FakeView)
 	}
 	return c, nil
+}
+
+// BootClock reads the boot time of the collector's tree (btime in its
+// stat file) with the clock tick rate, to migrate old state files. An
+// unreadable btime gives an error and a clock with a zero Boot.
+func (c *Collector) BootClock() (proc.BootClock, error) {
+	return proc.ReadBootClock(c.root, c.ticks)
 }
 
 // CollectOptions selects what Collect gathers.
@@ -98,48 +85,56 @@ func (c *Collector) Collect(opts CollectOptions) (*engine.Snapshot, error) {
 	// Time and uptime are read together first, so that ages and the
 	// snapshot time describe the same instant.
 	now := time.Now()
-	col := &collection{c: c, users: map[int]string{}, files: map[string]fileID{}, buf: make([]byte, 0, 4096)}
+	col := &collection{c: c, users: map[int]string{}, files: map[string]proc.FileID{}, r: proc.NewReader()}
 	host, err := col.readHost(now)
 	if err != nil {
 		return nil, err
 	}
-
-	var pids []int
-	if len(opts.PIDs) > 0 {
-		pids = slices.Clone(opts.PIDs)
-	} else {
-		all, err := c.fs.AllProcs()
-		if err != nil {
-			return nil, fmt.Errorf("list processes in %s: %w", c.root, err)
-		}
-		pids = make([]int, 0, len(all))
-		for _, p := range all {
-			pids = append(pids, p.PID)
-		}
+	pids, err := c.pids(opts.PIDs)
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(pids)
-	pids = slices.Compact(pids)
-
 	if opts.Sockets {
 		col.sockets = newSocketTable(c.root)
 	}
 	procs := make([]engine.Process, 0, len(pids))
 	for _, pid := range pids {
-		if pid <= 0 {
-			continue
-		}
 		if p, ok := col.readProc(pid); ok {
 			procs = append(procs, p)
 		}
 	}
-	host.Procs = len(procs)
+	return newSnapshot(now, host, col.readLoad(), procs), nil
+}
 
+// newSnapshot is the one place that builds the engine.Snapshot from what a
+// collection read.
+func newSnapshot(now time.Time, host engine.Host, load proc.Loadavg, procs []engine.Process) *engine.Snapshot {
+	host.Procs = len(procs)
 	return &engine.Snapshot{
 		Time:  now,
 		Host:  host,
-		Load:  col.readLoad(),
+		Load:  engine.Load(load),
 		Procs: procs,
-	}, nil
+	}
+}
+
+// pids returns the processes to read, sorted, without duplicates and
+// without ids that cannot be processes: only, when it is not empty, or
+// else every process of the tree.
+func (c *Collector) pids(only []int) ([]int, error) {
+	var pids []int
+	if len(only) > 0 {
+		pids = slices.Clone(only)
+	} else {
+		all, err := proc.ListPIDs(c.root)
+		if err != nil {
+			return nil, fmt.Errorf("list processes in %s: %w", c.root, err)
+		}
+		pids = all
+	}
+	slices.Sort(pids)
+	pids = slices.Compact(pids)
+	return slices.DeleteFunc(pids, func(pid int) bool { return pid <= 0 }), nil
 }
 
 // collection is the state of one Collect call: what is read once per
@@ -151,13 +146,11 @@ type collection struct {
 	users  map[int]string
 	// files caches the identity of each exe path in ptrule's view: many
 	// processes run the same program. A failed stat is cached as the
-	// zero fileID.
-	files   map[string]fileID
+	// zero FileID.
+	files   map[string]proc.FileID
 	sockets *socketTable
-	// buf is reused by every read; parsers copy what they keep.
-	buf []byte
-	// link is reused by every readlink.
-	link [4096]byte
+	// r is reused by every read; parsers copy what they keep.
+	r *proc.Reader
 }
 
 // readHost reads the host facts and keeps boot time and uptime for the
@@ -168,16 +161,16 @@ func (col *collection) readHost(now time.Time) (engine.Host, error) {
 		return engine.Host{}, fmt.Errorf("read proc tree: %w", err)
 	}
 	var h engine.Host
-	if data, err := col.read(filepath.Join(root, "sys/kernel/hostname")); err == nil {
+	if data, err := col.r.Read(filepath.Join(root, "sys/kernel/hostname")); err == nil {
 		h.Name = string(bytes.TrimSpace(data))
 	}
-	if data, err := col.read(filepath.Join(root, "uptime")); err == nil {
-		h.Uptime, _ = parseUptime(data)
+	if data, err := col.r.Read(filepath.Join(root, "uptime")); err == nil {
+		h.Uptime, _ = proc.ParseUptime(data)
 	}
 	var btime int64
 	var haveBtime bool
-	if data, err := col.read(filepath.Join(root, "stat")); err == nil {
-		btime, h.CPUs, haveBtime = parseSystemStat(data)
+	if data, err := col.r.Read(filepath.Join(root, "stat")); err == nil {
+		btime, h.CPUs, haveBtime = proc.ParseSystemStat(data)
 	}
 	if haveBtime {
 		h.Boot = time.Unix(btime, 0)
@@ -191,114 +184,135 @@ func (col *collection) readHost(now time.Time) (engine.Host, error) {
 }
 
 // readLoad reads /proc/loadavg; an unreadable file leaves the load at zero.
-func (col *collection) readLoad() engine.Load {
-	data, err := col.read(filepath.Join(col.c.root, "loadavg"))
+func (col *collection) readLoad() proc.Loadavg {
+	data, err := col.r.Read(filepath.Join(col.c.root, "loadavg"))
 	if err != nil {
-		return engine.Load{}
+		return proc.Loadavg{}
 	}
-	return parseLoadavg(data)
+	return proc.ParseLoadavg(data)
 }
 
 // readProc reads one process. ok is false when the process is a kernel
 // thread, has vanished, or its stat cannot be parsed.
 func (col *collection) readProc(pid int) (p engine.Process, ok bool) {
-	// Every file is opened relative to one handle on the process
-	// directory: if the process exits and its PID is reused meanwhile,
-	// the reads fail with ESRCH instead of mixing two processes.
-	dir, err := unix.Open(filepath.Join(col.c.root, strconv.Itoa(pid)), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	// Every file is read through one handle on the process directory, so
+	// that a PID reused meanwhile makes the reads fail instead of mixing
+	// two processes.
+	dir, err := proc.OpenDir(col.c.root, pid)
 	if err != nil {
 		return p, false
 	}
-	defer unix.Close(dir)
+	defer dir.Close()
 
-	data, err := col.readAt(dir, "stat")
-	if err != nil {
+	st, ok := col.readStat(dir)
+	if !ok {
 		return p, false
 	}
-	st, err := parsePidStat(data)
-	if err != nil || st.flags&kthreadFlag != 0 {
+	p = col.processOf(pid, st)
+	if !col.readUser(dir, &p) {
 		return p, false
 	}
-
-	p = engine.Process{
-		PID:        pid,
-		PPID:       st.ppid,
-		PGID:       st.pgrp,
-		SID:        st.session,
-		Comm:       st.comm,
-		State:      st.state,
-		StartTicks: st.starttime,
-		Threads:    st.threads,
-		VMSize:     saturateInt64(st.vsize),
-		RSS:        pagesToBytes(st.rss, col.c.pageSize),
-	}
-	started := col.c.ticksToDuration(st.starttime)
-	p.Start = col.boot.Add(started)
-	p.Age = max(col.uptime-started, 0)
-	p.CPU = col.c.ticksToDuration(st.utime + st.stime)
-
-	haveUID := false
-	data, err = col.readAt(dir, "status")
-	switch {
-	case vanished(err):
-		return p, false
-	case err == nil:
-		p.UID, haveUID = parseStatusEUID(data)
-	}
-	if !haveUID {
-		// The directory's owner is the effective uid of a dumpable
-		// process; it is the best guess when status is unusable.
-		var fst unix.Stat_t
-		if unix.Fstat(dir, &fst) != nil {
-			return p, false
-		}
-		p.UID = int(fst.Uid)
-	}
-	p.User = col.userName(p.UID)
-
 	// A zombie has no exe link and fails with ENOENT like a vanished
 	// process, so an exe error never drops the process.
-	if exe, err := col.readlinkAt(dir, "exe"); err == nil {
+	if exe, err := col.r.ReadlinkAt(dir, "exe"); err == nil {
 		col.readExe(dir, exe, &p)
 	}
-
-	data, err = col.readAt(dir, "cmdline")
-	if vanished(err) {
+	if !col.readCmdline(dir, &p) {
 		return p, false
 	}
-	if err == nil {
-		p.Cmdline = splitCmdline(data)
-		p.Cmd = joinCmd(p.Cmdline)
-	}
-
-	// The kernel marks its threads with PF_KTHREAD. Should the flag be
-	// missing (an old kernel, a hand-made tree), kthreadd is PID 2 and
-	// the parent of every other kernel thread; the test is limited to
-	// processes without a program because in a PID namespace PID 2 is an
-	// ordinary process whose children must not be hidden.
-	if (pid == 2 || st.ppid == 2) && p.Exe == "" && len(p.Cmdline) == 0 && st.vsize == 0 && st.state != "Z" {
+	if orphanKernelThread(pid, st, &p) {
 		return p, false
 	}
-
-	if data, err := col.readAt(dir, "cgroup"); err == nil {
-		p.Cgroup, p.Unit = parseCgroup(data)
+	if data, err := col.r.ReadAt(dir, "cgroup"); err == nil {
+		p.Cgroup, p.Unit = proc.ParseCgroup(data)
 	}
-
 	if col.sockets != nil {
 		col.readSockets(dir, pid, &p)
 	}
 	return p, true
 }
 
-// fileID identifies a file: device and inode, with its link count. The
-// zero value stands for a file that could not be stat'ed.
-type fileID struct {
-	dev, ino, nlink uint64
-	ok              bool
+// readStat reads and parses the stat of the process; ok is false for a
+// stat that cannot be read or parsed and for a kernel thread.
+func (col *collection) readStat(dir proc.Dir) (st proc.Stat, ok bool) {
+	data, err := col.r.ReadAt(dir, "stat")
+	if err != nil {
+		return st, false
+	}
+	st, err = proc.ParseStat(data)
+	if err != nil || st.KernelThread() {
+		return st, false
+	}
+	return st, true
 }
 
-func fileIDOf(st *unix.Stat_t) fileID {
-	return fileID{dev: st.Dev, ino: st.Ino, nlink: uint64(st.Nlink), ok: true}
+// processOf is process pid as its stat describes it: ids, name, state,
+// times and sizes.
+func (col *collection) processOf(pid int, st proc.Stat) engine.Process {
+	p := engine.Process{
+		PID:        pid,
+		PPID:       st.PPID,
+		PGID:       st.PGrp,
+		SID:        st.Session,
+		Comm:       st.Comm,
+		State:      st.State,
+		StartTicks: st.StartTime,
+		Threads:    st.Threads,
+		VMSize:     saturateInt64(st.VSize),
+		RSS:        pagesToBytes(st.RSS, col.c.pageSize),
+	}
+	started := col.c.ticksToDuration(st.StartTime)
+	p.Start = col.boot.Add(started)
+	p.Age = max(col.uptime-started, 0)
+	p.CPU = col.c.ticksToDuration(st.UTime + st.STime)
+	return p
+}
+
+// readUser fills UID and User from the effective uid in status or, when
+// status is unusable, from the owner of the process directory, which is
+// the effective uid of a dumpable process. It is false when the process
+// vanished.
+func (col *collection) readUser(dir proc.Dir, p *engine.Process) bool {
+	haveUID := false
+	data, err := col.r.ReadAt(dir, "status")
+	switch {
+	case proc.Vanished(err):
+		return false
+	case err == nil:
+		p.UID, haveUID = proc.ParseStatusEUID(data)
+	}
+	if !haveUID {
+		uid, err := dir.Owner()
+		if err != nil {
+			return false
+		}
+		p.UID = uid
+	}
+	p.User = col.userName(p.UID)
+	return true
+}
+
+// readCmdline fills Cmdline and Cmd; it is false when the process
+// vanished. An unreadable command line stays empty.
+func (col *collection) readCmdline(dir proc.Dir, p *engine.Process) bool {
+	data, err := col.r.ReadAt(dir, "cmdline")
+	if proc.Vanished(err) {
+		return false
+	}
+	if err == nil {
+		p.Cmdline = proc.SplitCmdline(data)
+		p.Cmd = proc.JoinCmd(p.Cmdline)
+	}
+	return true
+}
+
+// orphanKernelThread reports a kernel thread whose stat lacks PF_KTHREAD
+// (an old kernel, a hand-made tree): kthreadd is PID 2 and the parent of
+// every other kernel thread. The test is limited to processes without a
+// program because in a PID namespace PID 2 is an ordinary process whose
+// children must not be hidden.
+func orphanKernelThread(pid int, st proc.Stat, p *engine.Process) bool {
+	return (pid == 2 || st.PPID == 2) && p.Exe == "" && len(p.Cmdline) == 0 && st.VSize == 0 && st.State != "Z"
 }
 
 // readExe fills Exe, ExeDeleted and ExeMismatch from the text of the exe
@@ -317,36 +331,31 @@ func fileIDOf(st *unix.Stat_t) fileID {
 // The suffix is removed only from a deleted program's path. When the file
 // behind the link cannot be stat'ed nothing is confirmed: the text is kept
 // whole and ExeMismatch is set, so no exe: entry hides the process.
-func (col *collection) readExe(dir int, text string, p *engine.Process) {
+func (col *collection) readExe(dir proc.Dir, text string, p *engine.Process) {
 	p.Exe = text
-	var st unix.Stat_t
-	if err := unix.Fstatat(dir, col.c.exeFile, &st, 0); err != nil {
-		p.ExeDeleted, p.ExeMismatch = strings.HasPrefix(text, memfdPrefix), true
+	running, err := dir.FileID(col.c.exeFile)
+	if err != nil {
+		p.ExeDeleted, p.ExeMismatch = strings.HasPrefix(text, proc.MemfdPrefix), true
 		return
 	}
-	running := fileIDOf(&st)
-	at := col.viewFile(text)
-	same := at.ok && at.dev == running.dev && at.ino == running.ino
-	unlinked := strings.HasSuffix(text, exeDeletedSuffix) && !same
-	if running.nlink == 0 || unlinked || strings.HasPrefix(text, memfdPrefix) {
+	same := col.viewFile(text).SameFile(running)
+	unlinked := strings.HasSuffix(text, proc.ExeDeletedSuffix) && !same
+	if running.Nlink == 0 || unlinked || strings.HasPrefix(text, proc.MemfdPrefix) {
 		p.ExeDeleted = true
-		p.Exe = strings.TrimSuffix(text, exeDeletedSuffix)
+		p.Exe = strings.TrimSuffix(text, proc.ExeDeletedSuffix)
 		return
 	}
 	p.ExeMismatch = !same
 }
 
 // viewFile stats an exe path in ptrule's view, once per collection.
-func (col *collection) viewFile(path string) fileID {
+func (col *collection) viewFile(path string) proc.FileID {
 	if id, ok := col.files[path]; ok {
 		return id
 	}
-	var id fileID
+	var id proc.FileID
 	if filepath.IsAbs(path) {
-		var st unix.Stat_t
-		if unix.Stat(col.c.view+path, &st) == nil {
-			id = fileIDOf(&st)
-		}
+		id = proc.StatFileID(col.c.view + path)
 	}
 	col.files[path] = id
 	return id
@@ -358,113 +367,9 @@ func (col *collection) userName(uid int) string {
 	if name, ok := col.users[uid]; ok {
 		return name
 	}
-	name := loginName(col.c.root, strconv.Itoa(uid))
+	name := proc.LoginName(col.c.root, strconv.Itoa(uid))
 	col.users[uid] = name
 	return name
-}
-
-// loginName returns the name the passwd database of the tree at procRoot
-// gives the uid id, or id itself when it gives none. For the host's /proc
-// that is the system's database (files, LDAP, whatever NSS is set up
-// with); any other tree — a fake one in tests, a container's — names users
-// from the file etc/passwd beside it, and has no names without one. So a
-// test never depends on the users of the machine it runs on.
-func loginName(procRoot, id string) string {
-	if filepath.Clean(procRoot) == "/proc" {
-		if u, err := user.LookupId(id); err == nil && u.Username != "" {
-			return u.Username
-		}
-		return id
-	}
-	// Regular and capped: a FIFO or device in its place must not hang.
-	data, err := FileTrust{SkipOwnership: true}.ReadFile(filepath.Join(filepath.Dir(filepath.Clean(procRoot)), "etc", "passwd"))
-	if err != nil {
-		return id
-	}
-	if name := passwdName(data, id); name != "" {
-		return name
-	}
-	return id
-}
-
-// passwdName returns the name of the first passwd(5) line whose uid is id.
-func passwdName(data []byte, id string) string {
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Split(line, ":")
-		if len(f) >= 3 && f[2] == id && f[0] != "" {
-			return f[0]
-		}
-	}
-	return ""
-}
-
-// read reads a whole file into the shared buffer. The result is valid
-// until the next read.
-func (col *collection) read(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	return col.readFD(fd, path)
-}
-
-// readAt reads the file name in the directory dir into the shared buffer.
-func (col *collection) readAt(dir int, name string) ([]byte, error) {
-	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	defer unix.Close(fd)
-	return col.readFD(fd, name)
-}
-
-// readFD reads an open file into the shared buffer. The files of /proc
-// produce their whole content in one read when the buffer is large
-// enough, which also makes the content consistent, and a short read marks
-// their end; only a read that fills the buffer is followed by another.
-func (col *collection) readFD(fd int, name string) ([]byte, error) {
-	col.buf = col.buf[:0]
-	for {
-		if len(col.buf) == cap(col.buf) {
-			if len(col.buf) >= maxProcFileSize {
-				return col.buf, nil
-			}
-			col.buf = slices.Grow(col.buf, len(col.buf))
-		}
-		want := cap(col.buf) - len(col.buf)
-		n, err := unix.Read(fd, col.buf[len(col.buf):cap(col.buf)])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
-		}
-		col.buf = col.buf[:len(col.buf)+n]
-		if n < want {
-			return col.buf, nil
-		}
-	}
-}
-
-// readlinkAt reads the symbolic link name in the directory dir.
-func (col *collection) readlinkAt(dir int, name string) (string, error) {
-	buf := col.link[:]
-	for {
-		n, err := unix.Readlinkat(dir, name, buf)
-		if err != nil {
-			return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
-		}
-		if n < len(buf) {
-			return string(buf[:n]), nil
-		}
-		// The target filled the buffer and may be cut: retry larger,
-		// as os.Readlink does.
-		if len(buf) >= maxProcFileSize {
-			return "", &fs.PathError{Op: "readlink", Path: name, Err: unix.ENAMETOOLONG}
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 }
 
 // ticksToDuration converts kernel clock ticks to a duration without going
@@ -493,189 +398,4 @@ func saturateInt64(v uint64) int64 {
 		return math.MaxInt64
 	}
 	return int64(v)
-}
-
-// exeDeletedSuffix is what the kernel appends to the exe link of a program
-// whose file was unlinked or replaced; memfd programs always carry it. It
-// is removed only when the kernel's link count says the file is gone: a
-// file may carry the suffix in its own name.
-const exeDeletedSuffix = " (deleted)"
-
-// memfdPrefix starts the exe link of a program run from memory
-// (memfd_create and fexecve). It has no file at all, so it counts as
-// deleted whatever link count its inode shows.
-const memfdPrefix = "/memfd:"
-
-// parseStatusEUID returns the effective uid, the second number of the
-// "Uid:" line of /proc/PID/status.
-func parseStatusEUID(data []byte) (int, bool) {
-	rest, found := statusField(data, "Uid:")
-	if !found {
-		return 0, false
-	}
-	_, rest = cutField(rest)
-	euid, _ := cutField(rest)
-	v, ok := digitsUint(euid)
-	if !ok || v > math.MaxUint32 {
-		return 0, false
-	}
-	return int(v), true
-}
-
-// splitCmdline splits /proc/PID/cmdline into argv. Every argument ends in
-// a NUL; trailing NULs are all dropped because programs that rewrite their
-// title (nginx, postgres) pad it with NULs that are no arguments.
-func splitCmdline(data []byte) []string {
-	data = bytes.TrimRight(data, "\x00")
-	if len(data) == 0 {
-		return nil
-	}
-	return strings.Split(string(data), "\x00")
-}
-
-// joinCmd joins argv with single spaces and trims trailing white space, as
-// lfd does for its cmd: ignore entries.
-func joinCmd(argv []string) string {
-	return strings.TrimRight(strings.Join(argv, " "), " \t\n\v\f\r")
-}
-
-// unitSuffixes are the systemd unit types that own processes or may show
-// up as cgroups.
-var unitSuffixes = []string{".service", ".scope", ".socket", ".mount", ".swap", ".target"}
-
-// parseCgroup returns the cgroup of /proc/PID/cgroup (the v2 path, else
-// the first v1 path) and the systemd unit: from the v2 path, or from the
-// name=systemd hierarchy on a v1 host.
-func parseCgroup(data []byte) (path, unit string) {
-	var v1, systemd string
-	haveV2, haveV1 := false, false
-	for len(data) > 0 {
-		var line []byte
-		line, data, _ = bytes.Cut(data, []byte{'\n'})
-		// hierarchy-ID:controller-list:path; the path may contain ':'.
-		id, rest, ok1 := bytes.Cut(line, []byte{':'})
-		ctrls, p, ok2 := bytes.Cut(rest, []byte{':'})
-		if !ok1 || !ok2 || len(id) == 0 {
-			continue
-		}
-		switch {
-		case string(id) == "0" && len(ctrls) == 0:
-			if !haveV2 {
-				path, haveV2 = string(p), true
-			}
-		default:
-			if !haveV1 {
-				v1, haveV1 = string(p), true
-			}
-			for c := range bytes.SplitSeq(ctrls, []byte{','}) {
-				if string(c) == "name=systemd" && systemd == "" {
-					systemd = string(p)
-				}
-			}
-		}
-	}
-	if haveV2 {
-		unit = unitOf(path)
-	} else {
-		path = v1
-	}
-	if unit == "" {
-		unit = unitOf(systemd)
-	}
-	return path, unit
-}
-
-// unitOf returns the deepest component of a cgroup path that names a
-// systemd unit: "/user.slice/user-1000.slice/session-3.scope" is in
-// "session-3.scope".
-func unitOf(path string) string {
-	for path != "" {
-		i := strings.LastIndexByte(path, '/')
-		name := path[i+1:]
-		for _, suf := range unitSuffixes {
-			if len(name) > len(suf) && strings.HasSuffix(name, suf) {
-				return name
-			}
-		}
-		if i < 0 {
-			break
-		}
-		path = path[:i]
-	}
-	return ""
-}
-
-// parseUptime returns the first number of /proc/uptime, seconds with a
-// decimal fraction, exactly.
-func parseUptime(data []byte) (time.Duration, bool) {
-	f, _ := cutField(data)
-	return parseSeconds(f)
-}
-
-// parseSeconds parses a non-negative decimal number of seconds such as
-// "431.47" without going through floating point.
-func parseSeconds(b []byte) (time.Duration, bool) {
-	whole, frac, _ := bytes.Cut(b, []byte{'.'})
-	secs, ok := digitsUint(whole)
-	if !ok || secs > math.MaxInt64/uint64(time.Second)-1 {
-		return 0, false
-	}
-	d := time.Duration(secs) * time.Second
-	scale := time.Second
-	for _, c := range frac {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		scale /= 10
-		d += time.Duration(c-'0') * scale
-	}
-	return d, true
-}
-
-// parseSystemStat returns the boot time and the number of CPUs from
-// /proc/stat.
-func parseSystemStat(data []byte) (btime int64, cpus int, ok bool) {
-	for len(data) > 0 {
-		var line []byte
-		line, data, _ = bytes.Cut(data, []byte{'\n'})
-		key, rest := cutField(line)
-		switch {
-		case string(key) == "btime":
-			v, _ := cutField(rest)
-			if n, good := digitsUint(v); good && n <= math.MaxInt64 {
-				btime, ok = int64(n), true
-			}
-		case len(key) > 3 && string(key[:3]) == "cpu":
-			if _, good := digitsUint(key[3:]); good {
-				cpus++
-			}
-		}
-	}
-	return btime, cpus, ok
-}
-
-// parseLoadavg parses /proc/loadavg: "0.10 0.16 0.07 1/83 4448". Fields
-// that do not parse stay zero.
-func parseLoadavg(data []byte) engine.Load {
-	var l engine.Load
-	var f [4][]byte
-	rest := data
-	for i := range f {
-		f[i], rest = cutField(rest)
-	}
-	l.Avg1 = loadFloat(f[0])
-	l.Avg5 = loadFloat(f[1])
-	l.Avg15 = loadFloat(f[2])
-	running, total, _ := bytes.Cut(f[3], []byte{'/'})
-	l.Running, _ = digitsInt(running)
-	l.Total, _ = digitsInt(total)
-	return l
-}
-
-func loadFloat(b []byte) float64 {
-	v, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0
-	}
-	return v
 }

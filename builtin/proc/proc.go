@@ -1,10 +1,18 @@
-package builtin
-
-// The /proc parsing shared by the collector (collect.go, sockets.go), the
-// killer (kill.go) and the alert attachments (enrich.go): one reading of
-// each kernel format, safe on a hostile or broken tree (never a panic,
-// never an unbounded read), and allocation-free where the collector calls
-// it for every process of every snapshot.
+// Package proc is the one place that knows /proc. It lists the processes
+// of a tree, reads its files with a bound on every read (ReadCapped, and
+// Reader for the collector's per-process reads through one directory
+// handle), and parses each kernel format with a pure function of the bytes
+// read (ParseStat, ParseNetLine, ParseCgroup, ParseLoadavg...), which is
+// safe on a hostile or broken tree: never a panic, never an unbounded
+// read, and allocation-free where the collector calls it for every process
+// of every snapshot. Reading stays split from parsing so that every parser
+// is fuzzed on its own.
+//
+// The collector (package collect), the killer (package builtin) and the
+// alert attachments (package attach) read /proc only through this package;
+// the coming cache and lazy reads belong here. It imports nothing of
+// ptrule's: it knows the kernel's formats, not the rules' vocabulary.
+package proc
 
 import (
 	"bytes"
@@ -18,94 +26,105 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// kthreadFlag is PF_KTHREAD from include/linux/sched.h: the stat flags bit
+// KthreadFlag is PF_KTHREAD from include/linux/sched.h: the stat flags bit
 // that marks a kernel thread.
-const kthreadFlag = 0x00200000
+const KthreadFlag = 0x00200000
 
 // atClkTck is AT_CLKTCK from <elf.h>: the aux vector entry that carries the
 // kernel's USER_HZ, the unit of the tick counts in /proc/PID/stat.
 const atClkTck = 17
 
-// defaultClockTicks is USER_HZ on every mainstream Linux architecture, used
+// DefaultClockTicks is USER_HZ on every mainstream Linux architecture, used
 // when the aux vector cannot be read.
-const defaultClockTicks = 100
+const DefaultClockTicks = 100
 
-// maxProcFileSize bounds one read of a /proc file. Per-process files are far
+// MaxFileSize bounds one read of a /proc file. Per-process files are far
 // smaller; the bound keeps a hostile or broken tree from exhausting memory.
-const maxProcFileSize = 16 << 20
+const MaxFileSize = 16 << 20
 
-// clockTicks returns the kernel's USER_HZ. Go has no sysconf(_SC_CLK_TCK)
+// ClockTicks returns the kernel's USER_HZ. Go has no sysconf(_SC_CLK_TCK)
 // without cgo, but the kernel hands the same value to every process in
 // its aux vector.
-func clockTicks() uint64 {
+func ClockTicks() uint64 {
 	auxv, err := unix.Auxv()
 	if err != nil {
-		return defaultClockTicks
+		return DefaultClockTicks
 	}
 	for _, kv := range auxv {
 		if kv[0] == atClkTck && kv[1] > 0 {
 			return uint64(kv[1])
 		}
 	}
-	return defaultClockTicks
+	return DefaultClockTicks
 }
 
-// vanished reports whether err means the process exited while it was
+// Vanished reports whether err means the process exited while it was
 // read: the file is gone, or the kernel answered ESRCH for a process that
 // was exiting.
-func vanished(err error) bool {
+func Vanished(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH)
 }
 
-// pidStat holds the fields of /proc/PID/stat that ptrule uses: the
+// Stat holds the fields of /proc/PID/stat that ptrule uses: the
 // collector's process facts, the killer's identity and safety checks, and
 // the columns of the process table of alerts. The comments give each
 // field's number in proc(5).
-type pidStat struct {
-	pid                 int    // 1
-	comm                string // 2, without the parentheses
-	state               string // 3, one letter
-	ppid, pgrp, session int    // 4 to 6
-	ttyNr, tpgid        int    // 7 and 8
-	flags               uint64 // 9, PF_* bits
-	utime, stime        uint64 // 14 and 15, clock ticks
-	nice                int    // 19
-	threads             int    // 20
-	starttime           uint64 // 22, clock ticks after boot
-	vsize               uint64 // 23, bytes
-	rss                 int64  // 24, pages
+type Stat struct {
+	PID                 int    // 1
+	Comm                string // 2, without the parentheses
+	State               string // 3, one letter
+	PPID, PGrp, Session int    // 4 to 6
+	TTYNr, TPGID        int    // 7 and 8
+	Flags               uint64 // 9, PF_* bits
+	UTime, STime        uint64 // 14 and 15, clock ticks
+	Nice                int    // 19
+	Threads             int    // 20
+	StartTime           uint64 // 22, clock ticks after boot
+	VSize               uint64 // 23, bytes
+	RSS                 int64  // 24, pages
 }
 
-// errPidStat reports a /proc/PID/stat line that cannot be parsed.
-var errPidStat = errors.New("malformed stat line")
+// Zombie reports whether the process has exited and only waits to be
+// reaped: such a process cannot be signalled into doing anything.
+func (s Stat) Zombie() bool { return s.State == "Z" || s.State == "X" || s.State == "x" }
 
-// pidStatFieldNo gives the proc(5) number of each numeric field that
-// parsePidStat checks, in the order it checks them, for its errors.
-var pidStatFieldNo = [...]int{4, 5, 6, 7, 8, 9, 14, 15, 19, 20, 22, 23, 24}
+// KernelThread reports whether the process is a kernel thread: its stat
+// flags carry PF_KTHREAD. The flag, not the pid, is the test, since in a
+// PID namespace pid 2 and its children are ordinary processes.
+func (s Stat) KernelThread() bool { return s.Flags&KthreadFlag != 0 }
 
-// parsePidStat parses /proc/PID/stat. The command name sits between the
+// ErrStat reports a /proc/PID/stat line that cannot be parsed.
+var ErrStat = errors.New("malformed stat line")
+
+// statFieldNo gives the proc(5) number of each numeric field that
+// ParseStat checks, in the order it checks them, for its errors.
+var statFieldNo = [...]int{4, 5, 6, 7, 8, 9, 14, 15, 19, 20, 22, 23, 24}
+
+// ParseStat parses /proc/PID/stat. The command name sits between the
 // first '(' and the last ')', since it may itself contain parentheses,
 // spaces and newlines; the pid before it and the fields after it are plain
 // numbers, but for the one-letter state. A line is accepted only whole: a
 // pid, a name, and the 22 fields after the name up to rss, every one that
-// pidStat keeps well-formed.
-func parsePidStat(data []byte) (pidStat, error) {
-	var st pidStat
+// Stat keeps well-formed.
+func ParseStat(data []byte) (Stat, error) {
+	var st Stat
 	l := bytes.IndexByte(data, '(')
 	r := bytes.LastIndexByte(data, ')')
 	if l < 0 || r < l {
-		return st, fmt.Errorf("%w: no command name", errPidStat)
+		return st, fmt.Errorf("%w: no command name", ErrStat)
 	}
 	pid, ok := digitsInt(trimProcSpace(data[:l]))
 	if !ok {
-		return st, fmt.Errorf("%w: bad pid", errPidStat)
+		return st, fmt.Errorf("%w: bad pid", ErrStat)
 	}
-	st.pid = pid
-	st.comm = string(data[l+1 : r])
+	st.PID = pid
+	st.Comm = string(data[l+1 : r])
 
 	// The fields after the name, numbered from 0 (state) as in proc(5)
 	// minus 3; 22 of them reach rss.
@@ -114,42 +133,42 @@ func parsePidStat(data []byte) (pidStat, error) {
 	for i := range f {
 		f[i], rest = cutField(rest)
 		if len(f[i]) == 0 {
-			return st, fmt.Errorf("%w: %d fields after the name, want %d", errPidStat, i, len(f))
+			return st, fmt.Errorf("%w: %d fields after the name, want %d", ErrStat, i, len(f))
 		}
 	}
 	if len(f[0]) != 1 {
-		return st, fmt.Errorf("%w: bad state %q", errPidStat, f[0])
+		return st, fmt.Errorf("%w: bad state %q", ErrStat, f[0])
 	}
-	st.state = string(f[0])
+	st.State = string(f[0])
 
-	var good [len(pidStatFieldNo)]bool
-	st.ppid, good[0] = digitsInt(f[1])
-	st.pgrp, good[1] = digitsInt(f[2])
-	st.session, good[2] = digitsInt(f[3])
-	st.ttyNr, good[3] = digitsInt(f[4])
-	st.tpgid, good[4] = digitsInt(f[5])
-	st.flags, good[5] = digitsUint(f[6])
-	st.utime, good[6] = digitsUint(f[11])
-	st.stime, good[7] = digitsUint(f[12])
-	st.nice, good[8] = digitsInt(f[16])
-	st.threads, good[9] = digitsInt(f[17])
-	st.starttime, good[10] = digitsUint(f[19])
-	st.vsize, good[11] = digitsUint(f[20])
+	var good [len(statFieldNo)]bool
+	st.PPID, good[0] = digitsInt(f[1])
+	st.PGrp, good[1] = digitsInt(f[2])
+	st.Session, good[2] = digitsInt(f[3])
+	st.TTYNr, good[3] = digitsInt(f[4])
+	st.TPGID, good[4] = digitsInt(f[5])
+	st.Flags, good[5] = digitsUint(f[6])
+	st.UTime, good[6] = digitsUint(f[11])
+	st.STime, good[7] = digitsUint(f[12])
+	st.Nice, good[8] = digitsInt(f[16])
+	st.Threads, good[9] = digitsInt(f[17])
+	st.StartTime, good[10] = digitsUint(f[19])
+	st.VSize, good[11] = digitsUint(f[20])
 	var rss int
 	rss, good[12] = digitsInt(f[21])
-	st.rss = int64(rss)
+	st.RSS = int64(rss)
 	for i, g := range good {
 		if !g {
-			return st, fmt.Errorf("%w: bad number in field %d", errPidStat, pidStatFieldNo[i])
+			return st, fmt.Errorf("%w: bad number in field %d", ErrStat, statFieldNo[i])
 		}
 	}
 	return st, nil
 }
 
-// readCapped reads at most limit bytes of a file and reports whether
+// ReadCapped reads at most limit bytes of a file and reports whether
 // there was more. The files of /proc report no size, so the bound is what
 // keeps a broken or hostile tree from exhausting memory.
-func readCapped(path string, limit int) ([]byte, bool, error) {
+func ReadCapped(path string, limit int) ([]byte, bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, false, err
@@ -165,10 +184,10 @@ func readCapped(path string, limit int) ([]byte, bool, error) {
 	return data, false, nil
 }
 
-// listPIDs returns the process ids of the /proc tree at root: the entries
+// ListPIDs returns the process ids of the /proc tree at root: the entries
 // named by a positive number, in the order of the sorted listing ("10"
 // before "9").
-func listPIDs(root string) ([]int, error) {
+func ListPIDs(root string) ([]int, error) {
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		return nil, err
@@ -182,10 +201,10 @@ func listPIDs(root string) ([]int, error) {
 	return pids, nil
 }
 
-// appendFDs appends the descriptors named in a /proc/PID/fd listing to dst
+// AppendFDs appends the descriptors named in a /proc/PID/fd listing to dst
 // and returns dst sorted: descriptor order keeps what is read from them
 // stable whatever order the directory lists them in.
-func appendFDs(dst []int, names []string) []int {
+func AppendFDs(dst []int, names []string) []int {
 	for _, n := range names {
 		if fd, err := strconv.Atoi(n); err == nil && fd >= 0 {
 			dst = append(dst, fd)
@@ -195,10 +214,10 @@ func appendFDs(dst []int, names []string) []int {
 	return dst
 }
 
-// statusField returns the rest of the first line of a /proc/PID/status
+// StatusField returns the rest of the first line of a /proc/PID/status
 // (or any "Key: value" file) that starts with key, the colon included
 // ("Uid:"), untrimmed; ok is false when no line does.
-func statusField(data []byte, key string) (value []byte, ok bool) {
+func StatusField(data []byte, key string) (value []byte, ok bool) {
 	for len(data) > 0 {
 		line := data
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -213,9 +232,9 @@ func statusField(data []byte, key string) (value []byte, ok bool) {
 	return nil, false
 }
 
-// netTables are the socket tables of a /proc/net directory; each file is
+// NetTables are the socket tables of a /proc/net directory; each file is
 // named after the protocol of its sockets.
-var netTables = []string{"tcp", "tcp6", "udp", "udp6"}
+var NetTables = []string{"tcp", "tcp6", "udp", "udp6"}
 
 // tcpStates names the kernel's TCP states (include/net/tcp_states.h) by
 // their number in the st column. UDP reuses ESTABLISHED and CLOSE.
@@ -235,25 +254,25 @@ var tcpStates = [...]string{
 	13: "BOUND_INACTIVE",
 }
 
-// tcpStateName names the state number st, "UNKNOWN" if it has no name.
-func tcpStateName(st uint8) string {
+// TCPStateName names the state number st, "UNKNOWN" if it has no name.
+func TCPStateName(st uint8) string {
 	if int(st) < len(tcpStates) && tcpStates[st] != "" {
 		return tcpStates[st]
 	}
 	return "UNKNOWN"
 }
 
-// netEntry is one socket of a /proc/net/{tcp,udp}{,6} table.
-type netEntry struct {
-	// local and remote are as the kernel keeps them: the addresses of a
+// NetEntry is one socket of a /proc/net/{tcp,udp}{,6} table.
+type NetEntry struct {
+	// Local and Remote are as the kernel keeps them: the addresses of a
 	// v6 table stay v6, v4-mapped ones included.
-	local, remote    netip.AddrPort
-	state            uint8
-	txQueue, rxQueue uint64
-	inode            uint64
+	Local, Remote    netip.AddrPort
+	State            uint8
+	TxQueue, RxQueue uint64
+	Inode            uint64
 }
 
-// parseNetLine parses one line of /proc/net/{tcp,udp}{,6}:
+// ParseNetLine parses one line of /proc/net/{tcp,udp}{,6}:
 //
 //	sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
 //
@@ -262,7 +281,7 @@ type netEntry struct {
 // in host order: 127.0.0.1 is 0100007F on little-endian machines. The
 // header, like any line whose fields do not parse or whose two addresses
 // are not of one family, is refused.
-func parseNetLine(line []byte) (e netEntry, ok bool) {
+func ParseNetLine(line []byte) (e NetEntry, ok bool) {
 	var f [10][]byte
 	rest := line
 	for i := range f {
@@ -281,7 +300,7 @@ func parseNetLine(line []byte) (e netEntry, ok bool) {
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || state > math.MaxUint8 || local.Addr().Is4() != remote.Addr().Is4() {
 		return e, false
 	}
-	return netEntry{local: local, remote: remote, state: uint8(state), txQueue: txQueue, rxQueue: rxQueue, inode: inode}, true
+	return NetEntry{Local: local, Remote: remote, State: uint8(state), TxQueue: txQueue, RxQueue: rxQueue, Inode: inode}, true
 }
 
 // parseHexAddrPort parses "0100007F:1F90" or its 32-digit IPv6 form.
@@ -325,8 +344,8 @@ func putHexWord(dst, hex8 []byte) bool {
 	return true
 }
 
-// socketInode parses an fd link of the form "socket:[12345]".
-func socketInode(link []byte) (uint64, bool) {
+// SocketInode parses an fd link of the form "socket:[12345]".
+func SocketInode(link []byte) (uint64, bool) {
 	rest, ok := bytes.CutPrefix(link, []byte("socket:["))
 	if !ok {
 		return 0, false
@@ -435,4 +454,197 @@ func hexUint(b []byte) (uint64, bool) {
 		v = v<<4 | uint64(d)
 	}
 	return v, true
+}
+
+// ExeDeletedSuffix is what the kernel appends to the exe link of a program
+// whose file was unlinked or replaced; memfd programs always carry it. It
+// is removed only when the kernel's link count says the file is gone: a
+// file may carry the suffix in its own name.
+const ExeDeletedSuffix = " (deleted)"
+
+// MemfdPrefix starts the exe link of a program run from memory
+// (memfd_create and fexecve). It has no file at all, so it counts as
+// deleted whatever link count its inode shows.
+const MemfdPrefix = "/memfd:"
+
+// ParseStatusEUID returns the effective uid, the second number of the
+// "Uid:" line of /proc/PID/status.
+func ParseStatusEUID(data []byte) (int, bool) {
+	rest, found := StatusField(data, "Uid:")
+	if !found {
+		return 0, false
+	}
+	_, rest = cutField(rest)
+	euid, _ := cutField(rest)
+	v, ok := digitsUint(euid)
+	if !ok || v > math.MaxUint32 {
+		return 0, false
+	}
+	return int(v), true
+}
+
+// SplitCmdline splits /proc/PID/cmdline into argv. Every argument ends in
+// a NUL; trailing NULs are all dropped because programs that rewrite their
+// title (nginx, postgres) pad it with NULs that are no arguments.
+func SplitCmdline(data []byte) []string {
+	data = bytes.TrimRight(data, "\x00")
+	if len(data) == 0 {
+		return nil
+	}
+	return strings.Split(string(data), "\x00")
+}
+
+// JoinCmd joins argv with single spaces and trims trailing white space, as
+// lfd does for its cmd: ignore entries.
+func JoinCmd(argv []string) string {
+	return strings.TrimRight(strings.Join(argv, " "), " \t\n\v\f\r")
+}
+
+// unitSuffixes are the systemd unit types that own processes or may show
+// up as cgroups.
+var unitSuffixes = []string{".service", ".scope", ".socket", ".mount", ".swap", ".target"}
+
+// ParseCgroup returns the cgroup of /proc/PID/cgroup (the v2 path, else
+// the first v1 path) and the systemd unit: from the v2 path, or from the
+// name=systemd hierarchy on a v1 host.
+func ParseCgroup(data []byte) (path, unit string) {
+	var v1, systemd string
+	haveV2, haveV1 := false, false
+	for len(data) > 0 {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
+		// hierarchy-ID:controller-list:path; the path may contain ':'.
+		id, rest, ok1 := bytes.Cut(line, []byte{':'})
+		ctrls, p, ok2 := bytes.Cut(rest, []byte{':'})
+		if !ok1 || !ok2 || len(id) == 0 {
+			continue
+		}
+		switch {
+		case string(id) == "0" && len(ctrls) == 0:
+			if !haveV2 {
+				path, haveV2 = string(p), true
+			}
+		default:
+			if !haveV1 {
+				v1, haveV1 = string(p), true
+			}
+			for c := range bytes.SplitSeq(ctrls, []byte{','}) {
+				if string(c) == "name=systemd" && systemd == "" {
+					systemd = string(p)
+				}
+			}
+		}
+	}
+	if haveV2 {
+		unit = unitOf(path)
+	} else {
+		path = v1
+	}
+	if unit == "" {
+		unit = unitOf(systemd)
+	}
+	return path, unit
+}
+
+// unitOf returns the deepest component of a cgroup path that names a
+// systemd unit: "/user.slice/user-1000.slice/session-3.scope" is in
+// "session-3.scope".
+func unitOf(path string) string {
+	for path != "" {
+		i := strings.LastIndexByte(path, '/')
+		name := path[i+1:]
+		for _, suf := range unitSuffixes {
+			if len(name) > len(suf) && strings.HasSuffix(name, suf) {
+				return name
+			}
+		}
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return ""
+}
+
+// ParseUptime returns the first number of /proc/uptime, seconds with a
+// decimal fraction, exactly.
+func ParseUptime(data []byte) (time.Duration, bool) {
+	f, _ := cutField(data)
+	return parseSeconds(f)
+}
+
+// parseSeconds parses a non-negative decimal number of seconds such as
+// "431.47" without going through floating point.
+func parseSeconds(b []byte) (time.Duration, bool) {
+	whole, frac, _ := bytes.Cut(b, []byte{'.'})
+	secs, ok := digitsUint(whole)
+	if !ok || secs > math.MaxInt64/uint64(time.Second)-1 {
+		return 0, false
+	}
+	d := time.Duration(secs) * time.Second
+	scale := time.Second
+	for _, c := range frac {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		scale /= 10
+		d += time.Duration(c-'0') * scale
+	}
+	return d, true
+}
+
+// ParseSystemStat returns the boot time and the number of CPUs from
+// /proc/stat.
+func ParseSystemStat(data []byte) (btime int64, cpus int, ok bool) {
+	for len(data) > 0 {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
+		key, rest := cutField(line)
+		switch {
+		case string(key) == "btime":
+			v, _ := cutField(rest)
+			if n, good := digitsUint(v); good && n <= math.MaxInt64 {
+				btime, ok = int64(n), true
+			}
+		case len(key) > 3 && string(key[:3]) == "cpu":
+			if _, good := digitsUint(key[3:]); good {
+				cpus++
+			}
+		}
+	}
+	return btime, cpus, ok
+}
+
+// Loadavg is /proc/loadavg: the load averages over 1, 5 and 15 minutes
+// and the running and total number of scheduling entities. Its fields are
+// those of engine.Load, so that the collector converts it.
+type Loadavg struct {
+	Avg1, Avg5, Avg15 float64
+	Running, Total    int
+}
+
+// ParseLoadavg parses /proc/loadavg: "0.10 0.16 0.07 1/83 4448". Fields
+// that do not parse stay zero.
+func ParseLoadavg(data []byte) Loadavg {
+	var l Loadavg
+	var f [4][]byte
+	rest := data
+	for i := range f {
+		f[i], rest = cutField(rest)
+	}
+	l.Avg1 = loadFloat(f[0])
+	l.Avg5 = loadFloat(f[1])
+	l.Avg15 = loadFloat(f[2])
+	running, total, _ := bytes.Cut(f[3], []byte{'/'})
+	l.Running, _ = digitsInt(running)
+	l.Total, _ = digitsInt(total)
+	return l
+}
+
+func loadFloat(b []byte) float64 {
+	v, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
 }

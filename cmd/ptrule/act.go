@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"ptrule/builtin"
+	"ptrule/builtin/attach"
 	"ptrule/engine"
 	"ptrule/notify"
 )
@@ -68,7 +69,7 @@ func newActor(cfg *Config, procRoot string, log *slog.Logger, perform bool) *act
 		monitor:  cfg.Mode == modeMonitor,
 		killer:   builtin.NewKiller(),
 		notifier: notify.NewDispatcher(map[string]notify.Channel{"log": notify.NewLogChannel(log)}, cfg.DefaultChannels),
-		enricher: builtin.NewHostEnricher(procRoot),
+		enricher: attach.NewHostEnricher(procRoot),
 		log:      log,
 		foreign:  foreignProcfs(procRoot),
 	}

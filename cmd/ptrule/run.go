@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"ptrule/builtin"
+	"ptrule/builtin/collect"
+	"ptrule/builtin/proc"
+	"ptrule/builtin/state"
 	"ptrule/engine"
 )
 
@@ -68,10 +71,10 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("unknown --log-format %q: use text or json", format)
 }
 
-// snapshotter reads the facts of the host: a *builtin.Collector.
+// snapshotter reads the facts of the host: a *collect.Collector.
 type snapshotter interface {
-	Collect(builtin.CollectOptions) (*engine.Snapshot, error)
-	BootClock() (builtin.BootClock, error)
+	Collect(collect.CollectOptions) (*engine.Snapshot, error)
+	BootClock() (proc.BootClock, error)
 }
 
 // daemon is `ptrule run`: collect → evaluate → decide → act, each rule on
@@ -84,7 +87,7 @@ type daemon struct {
 
 	cfg       *Config
 	rules     *engine.RuleSet
-	store     *builtin.FileStore
+	store     *state.FileStore
 	collector snapshotter
 	actor     *actor
 	// next is when each rule is due next, by name.
@@ -145,7 +148,7 @@ func (d *daemon) apply(cfg *Config, rs *engine.RuleSet) error {
 		if err != nil {
 			d.log.Warn("boot time unknown: suppressions of processes in a state file of an older ptrule are dropped", "err", err)
 		}
-		store, err := builtin.OpenFileStore(cfg.StateDir, time.Now(), clk)
+		store, err := state.OpenFileStore(cfg.StateDir, time.Now(), clk)
 		if err != nil {
 			d.log.Warn("suppression state could not be read and starts empty", "err", err)
 		}
@@ -292,7 +295,7 @@ func (d *daemon) tick(ctx context.Context, stopping <-chan struct{}) {
 		return
 	}
 	dueFn := func(r *engine.Rule) bool { return isDue[r] }
-	snap, err := d.collector.Collect(builtin.CollectOptions{Sockets: needsSockets(d.rules, dueFn)})
+	snap, err := d.collector.Collect(collect.CollectOptions{Sockets: needsSockets(d.rules, dueFn)})
 	if err != nil {
 		d.log.Error("collecting facts", "err", err)
 		return

@@ -543,86 +543,112 @@ func (r *killRun) signalAll(ctx context.Context, what string, id int, seen []Pro
 		r.refuse(id, fmt.Sprintf("%s %d is never signalled as a whole", what, id))
 		return
 	}
-	anchors := append([]ProcID(nil), seen...)
-	// provenBefore is a boot-clock tick before which the number was last
-	// proven to be the matched one by an anchor; 0 while it never was.
-	var provenBefore uint64
-	prove := func() bool {
-		t := r.k.nowTicks()
-		if !r.anchored(anchors, member) {
-			return false
-		}
-		provenBefore = t
-		return true
-	}
+	g := &groupKill{what: what, id: id, seen: seen, member: member, anchors: append([]ProcID(nil), seen...)}
 	for pass := range maxGroupPasses {
 		// The first pass always runs; an ended ctx only stops the chase
 		// of late members.
 		if pass > 0 && ctx.Err() != nil {
 			return
 		}
-		var cands []candidate
-		found := false
-		for _, st := range r.k.scan(member) {
-			key := memberKey{st.PID, st.StartTime}
-			if r.seen[key] {
-				continue
-			}
-			r.seen[key] = true
-			found = true
-			if r.k.beforeCheck != nil {
-				r.k.beforeCheck(st.PID)
-			}
-			if c, ok := r.check(st.PID, st.StartTime, member, what); ok {
-				cands = append(cands, c)
-			}
-		}
+		cands, found := r.newMembers(g)
 		if !found {
 			if pass == 0 {
 				r.gone(id, fmt.Sprintf("%s %d has no process left", what, id))
 			}
 			return
 		}
-		if !prove() {
-			var reason string
-			switch {
-			case pass > 0:
-				reason = fmt.Sprintf("joined %s %d after every process known to be in it was gone: cannot rule out that the id was reused; the next scan sees it", what, id)
-			case len(seen) == 0:
-				reason = fmt.Sprintf("no process of the snapshot ties %s %d to the one the rule matched", what, id)
-			default:
-				reason = fmt.Sprintf("%s id reused: none of the %d processes the snapshot saw in %s %d is still in it", what, len(seen), what, id)
-			}
-			var late []candidate
-			for _, c := range cands {
-				// Started before the number was last proven: a member
-				// of the matched group or session.
-				if c.st.StartTime < provenBefore {
-					late = append(late, c)
-					continue
-				}
-				if c.fd >= 0 {
-					unix.Close(c.fd)
-				}
-				r.refuse(c.pid, reason)
-			}
+		if !r.prove(g) {
+			cands = r.unproven(g, pass, cands)
 			if pass == 0 {
-				if len(cands) == 0 {
-					r.refuse(id, reason)
-				}
 				return
 			}
-			cands = late
 		}
 		for _, c := range cands {
 			r.fire(c)
-			anchors = append(anchors, ProcID{PID: c.pid, StartTicks: c.st.StartTime})
+			g.anchors = append(g.anchors, ProcID{PID: c.pid, StartTicks: c.st.StartTime})
 		}
 		// The processes just signalled are still there, dying or zombies,
 		// for a moment: proving the number now covers the members they
 		// forked before the signal reached them.
-		prove()
+		r.prove(g)
 	}
+}
+
+// groupKill is the state of signalAll for one process group or session.
+type groupKill struct {
+	what   string // "process group" or "session"
+	id     int
+	seen   []ProcID
+	member func(proc.Stat) bool
+	// anchors are the processes whose presence proves the number is
+	// still the matched one: those of the snapshot and those signalled.
+	anchors []ProcID
+	// provenBefore is a boot-clock tick before which the number was last
+	// proven to be the matched one by an anchor; 0 while it never was.
+	provenBefore uint64
+}
+
+// newMembers reads the members of the group or session that no earlier
+// pass met and checks each (see check); found reports whether there was
+// any new member, checked or not.
+func (r *killRun) newMembers(g *groupKill) (cands []candidate, found bool) {
+	for _, st := range r.k.scan(g.member) {
+		key := memberKey{st.PID, st.StartTime}
+		if r.seen[key] {
+			continue
+		}
+		r.seen[key] = true
+		found = true
+		if r.k.beforeCheck != nil {
+			r.k.beforeCheck(st.PID)
+		}
+		if c, ok := r.check(st.PID, st.StartTime, g.member, g.what); ok {
+			cands = append(cands, c)
+		}
+	}
+	return cands, found
+}
+
+// prove looks for an anchor and, when one is there, records the moment
+// before the look as the last time the number was proven.
+func (r *killRun) prove(g *groupKill) bool {
+	t := r.k.nowTicks()
+	if !r.anchored(g.anchors, g.member) {
+		return false
+	}
+	g.provenBefore = t
+	return true
+}
+
+// unproven deals with the candidates of a pass that found no anchor: it
+// keeps those that started before the number was last proven, members of
+// the matched group or session, and refuses the others (and, in the first
+// pass with no candidate, the whole target) with the reason.
+func (r *killRun) unproven(g *groupKill, pass int, cands []candidate) []candidate {
+	var reason string
+	switch {
+	case pass > 0:
+		reason = fmt.Sprintf("joined %s %d after every process known to be in it was gone: cannot rule out that the id was reused; the next scan sees it", g.what, g.id)
+	case len(g.seen) == 0:
+		reason = fmt.Sprintf("no process of the snapshot ties %s %d to the one the rule matched", g.what, g.id)
+	default:
+		reason = fmt.Sprintf("%s id reused: none of the %d processes the snapshot saw in %s %d is still in it", g.what, len(g.seen), g.what, g.id)
+	}
+	var kept []candidate
+	for _, c := range cands {
+		if c.st.StartTime < g.provenBefore {
+			kept = append(kept, c)
+			continue
+		}
+		if c.fd >= 0 {
+			unix.Close(c.fd)
+		}
+		r.refuse(c.pid, reason)
+	}
+	if pass == 0 && len(cands) == 0 {
+		r.refuse(g.id, reason)
+	}
+	return kept
 }
 
 // nowTicks returns the boot clock in the unit and origin of the start

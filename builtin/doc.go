@@ -7,6 +7,6 @@
 // Its packages below divide the rest: proc is the one place that reads
 // and parses /proc; collect builds the engine.Snapshot from it; attach
 // reads alert attachments; state keeps what survives a restart; proctest
-// builds fake /proc trees for tests. Package builtin imports engine and
-// proc; no package below it imports builtin.
+// builds fake /proc trees for tests. Package builtin imports proc and
+// nothing else of ptrule's; no package below it imports builtin.
 package builtin

@@ -262,7 +262,7 @@ func (e *HostEnricher) readHost() enrichHost {
 		}
 	}
 	if data, _, err := proc.ReadCapped(e.path("meminfo"), enrichMaxFile); err == nil {
-		h.memTotal, _ = enrichMeminfo(string(data))["MemTotal"]
+		h.memTotal, _ = proc.ParseMeminfo(data)["MemTotal"]
 	}
 	return h
 }
@@ -484,25 +484,6 @@ func enrichForest(rows []enrichRow, visit func(r *enrichRow, depth int)) {
 	}
 }
 
-// enrichMeminfo parses /proc/meminfo into KiB values by key.
-func enrichMeminfo(data string) map[string]uint64 {
-	m := map[string]uint64{}
-	for line := range strings.Lines(data) {
-		key, rest, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		if v, err := strconv.ParseUint(f[0], 10, 64); err == nil {
-			m[key] = v
-		}
-	}
-	return m
-}
-
 // MemoryStats summarises memory, swap, processes, CPU and load from
 // /proc/meminfo, /proc/stat and /proc/loadavg, with the figures of the
 // first line of `vmstat` (which averages since boot), in KiB. A figure
@@ -604,7 +585,7 @@ func (e *HostEnricher) writeMemory(b *strings.Builder) error {
 		b.WriteString("memory: ?\nswap:   ?\n")
 		return err
 	}
-	m := enrichMeminfo(string(data))
+	m := proc.ParseMeminfo(data)
 	num := func(key string) string {
 		if v, ok := m[key]; ok {
 			return strconv.FormatUint(v, 10)

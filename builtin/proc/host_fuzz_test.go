@@ -51,6 +51,7 @@ func FuzzHostFiles(f *testing.F) {
 		"0.10 0.16 0.07 1/83 4448\n",
 		"cpu  1 2 3\ncpu0 1 2\nbtime 1767225600\n",
 		"Name:\tx\nUid:\t1000\t33\t33\t33\n",
+		"MemTotal:       16318412 kB\nSwapFree: x\n",
 		"sh\x00-c\x00echo hi\x00\x00",
 		"1.2.3 4/5/6 \xff",
 	} {
@@ -61,6 +62,11 @@ func FuzzHostFiles(f *testing.F) {
 			t.Errorf("negative uptime %v", d)
 		}
 		_ = ParseLoadavg(data)
+		for key := range ParseMeminfo(data) {
+			if !bytes.Contains(data, []byte(key+":")) {
+				t.Errorf("meminfo key %q is not in the input", key)
+			}
+		}
 		if _, cpus, _ := ParseSystemStat(data); cpus < 0 {
 			t.Errorf("cpus %d", cpus)
 		}

@@ -648,3 +648,24 @@ func loadFloat(b []byte) float64 {
 	}
 	return v
 }
+
+// ParseMeminfo parses /proc/meminfo into its values by key, in KiB: the
+// first number after the colon of each line. A line that does not parse
+// is left out and the others stand.
+func ParseMeminfo(data []byte) map[string]uint64 {
+	m := map[string]uint64{}
+	for line := range strings.Lines(string(data)) {
+		key, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseUint(f[0], 10, 64); err == nil {
+			m[key] = v
+		}
+	}
+	return m
+}

@@ -4,7 +4,8 @@
 //
 // A tree is built with methods that write files at once, so a test can
 // also break the tree afterwards (remove a process's stat, say) with
-// ordinary file operations under Root.
+// ordinary file operations under Root. It imports nothing of ptrule's, so
+// that the tests of every package, proc included, may use it.
 package proctest
 
 import (

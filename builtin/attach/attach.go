@@ -131,43 +131,33 @@ func (e *HostEnricher) OpenFiles(pid int) string {
 	if pid <= 0 {
 		return fmt.Sprintf("(no process %d)\n", pid)
 	}
-	dir := e.path(strconv.Itoa(pid), "fd")
-	f, err := os.Open(dir)
-	if err != nil {
-		return enrichProcessNote("open files", pid, err)
-	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		return enrichProcessNote("open files", pid, err)
-	}
-	fds := proc.AppendFDs(make([]int, 0, len(names)), names)
-
 	var b strings.Builder
 	listed, more, unreadable := 0, 0, 0
 	var lastErr error
-	for _, fd := range fds {
-		target, err := os.Readlink(filepath.Join(dir, strconv.Itoa(fd)))
+	err := proc.EachFD(e.root, pid, func(_ int, target string, err error) {
 		switch {
 		case proc.Vanished(err):
 			// Closed since the directory was listed.
-			continue
+			return
 		case err != nil:
 			unreadable++
 			lastErr = err
-			continue
+			return
 		case strings.HasPrefix(target, "socket:["),
 			strings.HasPrefix(target, "pipe:["),
 			strings.HasPrefix(target, "anon_inode:"):
-			continue
+			return
 		}
 		if listed == enrichMaxFiles {
 			more++
-			continue
+			return
 		}
 		listed++
 		b.WriteString(engine.Display(target))
 		b.WriteByte('\n')
+	})
+	if err != nil {
+		return enrichProcessNote("open files", pid, err)
 	}
 	if more > 0 {
 		fmt.Fprintf(&b, "... %d more\n", more)
@@ -756,39 +746,25 @@ func (e *HostEnricher) socketOwners(socks []enrichSocket) (map[uint64]string, in
 		if len(owners) == len(want) {
 			break
 		}
-		dir := e.path(strconv.Itoa(pid), "fd")
-		f, err := os.Open(dir)
-		if err != nil {
-			if !proc.Vanished(err) {
-				unreadable++
-			}
-			continue
-		}
-		names, err := f.Readdirnames(-1)
-		f.Close()
-		if err != nil {
-			if !proc.Vanished(err) {
-				unreadable++
-			}
-			continue
-		}
 		name := ""
-		for _, n := range names {
-			target, err := os.Readlink(filepath.Join(dir, n))
+		err := proc.EachFD(e.root, pid, func(_ int, target string, err error) {
 			if err != nil {
-				continue
+				return
 			}
 			inode, ok := proc.SocketInode([]byte(target))
 			if !ok || !want[inode] {
-				continue
+				return
 			}
 			if _, known := owners[inode]; known {
-				continue
+				return
 			}
 			if name == "" {
 				name = e.commOf(pid)
 			}
 			owners[inode] = strconv.Itoa(pid) + "/" + name
+		})
+		if err != nil && !proc.Vanished(err) {
+			unreadable++
 		}
 	}
 	return owners, unreadable

@@ -1,8 +1,6 @@
 package collect
 
 import (
-	"bufio"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -55,7 +53,7 @@ func newSocketTable(root string) *socketTable {
 	t := &socketTable{root: root, byInode: map[uint64]netSocket{}, loadedNS: map[string]bool{}, seen: map[uint64]struct{}{}}
 	// root/net is root/self/net; remembering our namespace keeps its
 	// tables from being read twice through some process's directory.
-	if ns, err := os.Readlink(filepath.Join(root, "self/ns/net")); err == nil {
+	if ns, err := proc.SelfNetNS(root); err == nil {
 		t.loadedNS[ns] = true
 	}
 	t.load(filepath.Join(root, "net"))
@@ -65,23 +63,14 @@ func newSocketTable(root string) *socketTable {
 // load adds the tables of the net directory dir.
 func (t *socketTable) load(dir string) {
 	for _, proto := range proc.NetTables {
-		f, err := os.Open(filepath.Join(dir, proto))
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-		for sc.Scan() {
-			// The header fails to parse like any malformed line.
-			e, ok := proc.ParseNetLine(sc.Bytes())
-			if !ok || e.Inode == 0 {
-				continue
+		proc.ReadNetTable(dir, proto, func(e proc.NetEntry) {
+			if e.Inode == 0 {
+				return
 			}
 			if s := socketOf(e, proto); s.kind != sockNeither {
 				t.byInode[e.Inode] = s
 			}
-		}
-		f.Close()
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"io/fs"
@@ -312,4 +313,63 @@ func ReadBootClock(root string, ticks uint64) (BootClock, error) {
 	}
 	clk.Boot = time.Unix(btime, 0)
 	return clk, nil
+}
+
+// SelfNetNS returns the network namespace of the reader of the tree at
+// root: the text of the link self/ns/net, such as "net:[4026531840]".
+func SelfNetNS(root string) (string, error) {
+	return os.Readlink(filepath.Join(root, "self", "ns", "net"))
+}
+
+// maxNetLine bounds one line of a /proc/net table; the kernel's are about
+// 150 bytes.
+const maxNetLine = 1 << 20
+
+// ReadNetTable calls fn with each socket of the table proto (one of
+// NetTables) in the net directory dir, as it reads the table, so that a
+// table of a million sockets is never held whole. The header, like any
+// line that does not parse, is skipped; so is the rest of a table after a
+// line longer than any the kernel writes. A missing or unreadable table,
+// such as tcp6 on a host without IPv6, has no socket, and the error says
+// why.
+func ReadNetTable(dir, proto string, fn func(NetEntry)) error {
+	f, err := os.Open(filepath.Join(dir, proto))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), maxNetLine)
+	for sc.Scan() {
+		if e, ok := ParseNetLine(sc.Bytes()); ok {
+			fn(e)
+		}
+	}
+	return sc.Err()
+}
+
+// EachFD calls fn with each open descriptor of process pid in the tree at
+// root, in descriptor order, with the target of its link or the error that
+// kept it from being read: one closed since the directory was listed has an
+// error for which Vanished reports true. Targets are read one at a time
+// and not kept, so a process with a million descriptors costs no more than
+// its listing. The error is for a directory that cannot be listed, such as
+// that of a process that exited or of another user's process when ptrule
+// is not root.
+func EachFD(root string, pid int, fn func(fd int, target string, err error)) error {
+	dir := filepath.Join(root, strconv.Itoa(pid), "fd")
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	for _, fd := range AppendFDs(make([]int, 0, len(names)), names) {
+		target, err := os.Readlink(filepath.Join(dir, strconv.Itoa(fd)))
+		fn(fd, target, err)
+	}
+	return nil
 }

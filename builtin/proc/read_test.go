@@ -3,6 +3,8 @@ package proc
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,5 +75,55 @@ func mustWrite(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestReadNetTable(t *testing.T) {
+	dir := t.TempDir()
+	line := func(inode string) string {
+		return "   1: 0100007F:1388 0A00000A:01BB 01 00000000:00000000 00:00000000 00000000  1000        0 " + inode + " 1 0000000000000000 100 0 0 10 0\n"
+	}
+	mustWrite(t, filepath.Join(dir, "tcp"), "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"+
+		line("11")+"   2: garbage\n"+line("12"))
+	var inodes []uint64
+	if err := ReadNetTable(dir, "tcp", func(e NetEntry) { inodes = append(inodes, e.Inode) }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(inodes, []uint64{11, 12}) {
+		t.Errorf("inodes %v, want [11 12]: the header and the bad line skipped, the rest in order", inodes)
+	}
+	if err := ReadNetTable(dir, "tcp6", func(NetEntry) { t.Error("a socket from a missing table") }); !Vanished(err) {
+		t.Errorf("missing table: %v", err)
+	}
+}
+
+func TestEachFD(t *testing.T) {
+	root := t.TempDir()
+	fdDir := filepath.Join(root, "7", "fd")
+	if err := os.MkdirAll(fdDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for fd, target := range map[string]string{"10": "/var/log/x", "2": "socket:[5]", "9": "pipe:[3]", "x": "/not/a/fd"} {
+		if err := os.Symlink(target, filepath.Join(fdDir, fd)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Not a link: its target cannot be read.
+	mustWrite(t, filepath.Join(fdDir, "4"), "")
+	var got []string
+	err := EachFD(root, 7, func(fd int, target string, err error) {
+		if err != nil {
+			target = "error"
+		}
+		got = append(got, strconv.Itoa(fd)+"="+target)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"2=socket:[5]", "4=error", "9=pipe:[3]", "10=/var/log/x"}; !slices.Equal(got, want) {
+		t.Errorf("EachFD = %v, want %v (descriptor order, names that are no number left out)", got, want)
+	}
+	if err := EachFD(root, 8, func(int, string, error) {}); !Vanished(err) {
+		t.Errorf("EachFD of a process without a directory: %v", err)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"ptrule/builtin/proc"
 )
 
 // killPoll is how often survivors of the first signal are checked during
@@ -209,7 +211,7 @@ type Killer struct {
 // procfs of ptrule's own PID namespace: only there do the numbers it reads
 // name the processes a signal reaches.
 func NewKiller() *Killer {
-	return &Killer{procRoot: "/proc", self: os.Getpid(), hz: clockTicks()}
+	return &Killer{procRoot: "/proc", self: os.Getpid(), hz: proc.ClockTicks()}
 }
 
 // CheckProcfs returns nil when dir is a procfs that shows the processes of
@@ -236,11 +238,11 @@ func CheckProcfs(dir string) error {
 	// each nested one down to its own: one entry means the procfs is of
 	// ptrule's own namespace, not of an ancestor where its pid happens to
 	// be the same number.
-	b, _, err := readCapped(filepath.Join(dir, "self", "status"), maxProcFileSize)
+	b, _, err := proc.ReadCapped(filepath.Join(dir, "self", "status"), proc.MaxFileSize)
 	if err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
-	if v, ok := statusField(b, "NSpid:"); ok {
+	if v, ok := proc.StatusField(b, "NSpid:"); ok {
 		if f := strings.Fields(string(v)); len(f) != 1 || f[0] != self {
 			return fmt.Errorf("%s is the procfs of an ancestor PID namespace (NSpid %s)", dir, strings.Join(f, " "))
 		}
@@ -248,35 +250,24 @@ func CheckProcfs(dir string) error {
 	return nil
 }
 
-// zombie reports whether the process has exited and only waits to be
-// reaped: such a process cannot be signalled into doing anything.
-func (s pidStat) zombie() bool { return s.state == "Z" || s.state == "X" || s.state == "x" }
-
-// kernelThread reports whether the process is a kernel thread: its stat
-// flags carry PF_KTHREAD. The flag, not the pid, is the test, since in a
-// PID namespace pid 2 and its children are ordinary processes.
-func (s pidStat) kernelThread() bool {
-	return s.flags&kthreadFlag != 0
-}
-
 // readStat reads and parses /proc/PID/stat. A process that is gone, or
-// exiting while its stat is read, yields an error for which vanished
+// exiting while its stat is read, yields an error for which proc.Vanished
 // reports true.
-func (k *Killer) readStat(pid int) (pidStat, error) {
-	b, _, err := readCapped(filepath.Join(k.procRoot, strconv.Itoa(pid), "stat"), maxProcFileSize)
+func (k *Killer) readStat(pid int) (proc.Stat, error) {
+	b, _, err := proc.ReadCapped(filepath.Join(k.procRoot, strconv.Itoa(pid), "stat"), proc.MaxFileSize)
 	if err != nil {
-		return pidStat{}, err
+		return proc.Stat{}, err
 	}
-	return parsePidStat(b)
+	return proc.ParseStat(b)
 }
 
 // readTgid returns the thread group id of pid from /proc/PID/status.
 func (k *Killer) readTgid(pid int) (int, error) {
-	b, _, err := readCapped(filepath.Join(k.procRoot, strconv.Itoa(pid), "status"), maxProcFileSize)
+	b, _, err := proc.ReadCapped(filepath.Join(k.procRoot, strconv.Itoa(pid), "status"), proc.MaxFileSize)
 	if err != nil {
 		return 0, err
 	}
-	v, ok := statusField(b, "Tgid:")
+	v, ok := proc.StatusField(b, "Tgid:")
 	if !ok {
 		return 0, errors.New("no Tgid line in status")
 	}
@@ -295,11 +286,11 @@ func (k *Killer) protected() map[int]string {
 	for pid := k.self; pid > 1 && !visited[pid]; {
 		visited[pid] = true
 		st, err := k.readStat(pid)
-		if err != nil || st.ppid <= 1 {
+		if err != nil || st.PPID <= 1 {
 			break
 		}
-		p[st.ppid] = "an ancestor of ptrule"
-		pid = st.ppid
+		p[st.PPID] = "an ancestor of ptrule"
+		pid = st.PPID
 	}
 	return p
 }
@@ -317,7 +308,7 @@ type victim struct {
 type candidate struct {
 	pid int
 	fd  int
-	st  pidStat
+	st  proc.Stat
 }
 
 // memberKey identifies a process across passes: a PID reused by a new
@@ -415,10 +406,10 @@ func (r *killRun) run(ctx context.Context, req KillRequest) KillResult {
 		}
 	}
 	if req.PGID != 0 {
-		r.signalAll(ctx, "process group", req.PGID, req.Seen, func(s pidStat) bool { return s.pgrp == req.PGID })
+		r.signalAll(ctx, "process group", req.PGID, req.Seen, func(s proc.Stat) bool { return s.PGrp == req.PGID })
 	}
 	if req.SID != 0 {
-		r.signalAll(ctx, "session", req.SID, req.Seen, func(s pidStat) bool { return s.session == req.SID })
+		r.signalAll(ctx, "session", req.SID, req.Seen, func(s proc.Stat) bool { return s.Session == req.SID })
 	}
 	if req.Grace > 0 && req.Signal != syscall.SIGKILL && len(r.victims) > 0 {
 		r.escalate(ctx, req.Grace)
@@ -438,7 +429,7 @@ func (r *killRun) refuse(pid int, reason string) {
 // started at start, that it may be signalled, and that member, if not nil,
 // holds for it as read after the pidfd was opened (a group or session
 // member that moved out is left alone). It records why when it is not.
-func (r *killRun) check(pid int, start uint64, member func(pidStat) bool, what string) (candidate, bool) {
+func (r *killRun) check(pid int, start uint64, member func(proc.Stat) bool, what string) (candidate, bool) {
 	switch {
 	case pid <= 0:
 		r.refuse(pid, "not a process id")
@@ -480,7 +471,7 @@ func (r *killRun) check(pid int, start uint64, member func(pidStat) bool, what s
 
 	st, err := r.k.readStat(pid)
 	if err != nil {
-		if vanished(err) {
+		if proc.Vanished(err) {
 			r.gone(pid, "no such process")
 		} else {
 			r.refuse(pid, fmt.Sprintf("cannot read its stat: %v", err))
@@ -488,19 +479,19 @@ func (r *killRun) check(pid int, start uint64, member func(pidStat) bool, what s
 		return candidate{}, false
 	}
 	switch {
-	case st.kernelThread():
+	case st.KernelThread():
 		r.refuse(pid, "kernel threads are never signalled")
 		return candidate{}, false
 	case start == 0:
 		r.refuse(pid, "start time unknown (StartTicks is 0): cannot rule out pid reuse")
 		return candidate{}, false
-	case st.starttime != start:
+	case st.StartTime != start:
 		r.refuse(pid, "pid reused (start time differs)")
 		return candidate{}, false
 	case member != nil && !member(st):
 		r.gone(pid, "left the "+what+" before it was signalled")
 		return candidate{}, false
-	case st.zombie():
+	case st.Zombie():
 		r.gone(pid, "already exited (zombie)")
 		return candidate{}, false
 	}
@@ -531,7 +522,7 @@ func (r *killRun) fire(c candidate) {
 		return
 	}
 	r.res.Signalled = append(r.res.Signalled, c.pid)
-	r.victims = append(r.victims, victim{pid: c.pid, start: c.st.starttime, fd: c.fd})
+	r.victims = append(r.victims, victim{pid: c.pid, start: c.st.StartTime, fd: c.fd})
 }
 
 // send signals through the pidfd, or with kill(2) when there is none.
@@ -545,93 +536,119 @@ func (r *killRun) send(pid, fd int, sig syscall.Signal) error {
 // signalAll signals every member of a process group or session, re-reading
 // /proc until a pass finds no new member (or maxGroupPasses), as long as an
 // anchor shows the number is still the one seen (see Kill).
-func (r *killRun) signalAll(ctx context.Context, what string, id int, seen []ProcID, member func(pidStat) bool) {
+func (r *killRun) signalAll(ctx context.Context, what string, id int, seen []ProcID, member func(proc.Stat) bool) {
 	if id <= 1 {
 		// Group and session 1 hold init and whatever it started without a
 		// session of its own; 0 and negative ids are not real groups.
 		r.refuse(id, fmt.Sprintf("%s %d is never signalled as a whole", what, id))
 		return
 	}
-	anchors := append([]ProcID(nil), seen...)
-	// provenBefore is a boot-clock tick before which the number was last
-	// proven to be the matched one by an anchor; 0 while it never was.
-	var provenBefore uint64
-	prove := func() bool {
-		t := r.k.nowTicks()
-		if !r.anchored(anchors, member) {
-			return false
-		}
-		provenBefore = t
-		return true
-	}
+	g := &groupKill{what: what, id: id, seen: seen, member: member, anchors: append([]ProcID(nil), seen...)}
 	for pass := range maxGroupPasses {
 		// The first pass always runs; an ended ctx only stops the chase
 		// of late members.
 		if pass > 0 && ctx.Err() != nil {
 			return
 		}
-		var cands []candidate
-		found := false
-		for _, st := range r.k.scan(member) {
-			key := memberKey{st.pid, st.starttime}
-			if r.seen[key] {
-				continue
-			}
-			r.seen[key] = true
-			found = true
-			if r.k.beforeCheck != nil {
-				r.k.beforeCheck(st.pid)
-			}
-			if c, ok := r.check(st.pid, st.starttime, member, what); ok {
-				cands = append(cands, c)
-			}
-		}
+		cands, found := r.newMembers(g)
 		if !found {
 			if pass == 0 {
 				r.gone(id, fmt.Sprintf("%s %d has no process left", what, id))
 			}
 			return
 		}
-		if !prove() {
-			var reason string
-			switch {
-			case pass > 0:
-				reason = fmt.Sprintf("joined %s %d after every process known to be in it was gone: cannot rule out that the id was reused; the next scan sees it", what, id)
-			case len(seen) == 0:
-				reason = fmt.Sprintf("no process of the snapshot ties %s %d to the one the rule matched", what, id)
-			default:
-				reason = fmt.Sprintf("%s id reused: none of the %d processes the snapshot saw in %s %d is still in it", what, len(seen), what, id)
-			}
-			var late []candidate
-			for _, c := range cands {
-				// Started before the number was last proven: a member
-				// of the matched group or session.
-				if c.st.starttime < provenBefore {
-					late = append(late, c)
-					continue
-				}
-				if c.fd >= 0 {
-					unix.Close(c.fd)
-				}
-				r.refuse(c.pid, reason)
-			}
+		if !r.prove(g) {
+			cands = r.unproven(g, pass, cands)
 			if pass == 0 {
-				if len(cands) == 0 {
-					r.refuse(id, reason)
-				}
 				return
 			}
-			cands = late
 		}
 		for _, c := range cands {
 			r.fire(c)
-			anchors = append(anchors, ProcID{PID: c.pid, StartTicks: c.st.starttime})
+			g.anchors = append(g.anchors, ProcID{PID: c.pid, StartTicks: c.st.StartTime})
 		}
 		// The processes just signalled are still there, dying or zombies,
 		// for a moment: proving the number now covers the members they
 		// forked before the signal reached them.
-		prove()
+		r.prove(g)
 	}
+}
+
+// groupKill is the state of signalAll for one process group or session.
+type groupKill struct {
+	what   string // "process group" or "session"
+	id     int
+	seen   []ProcID
+	member func(proc.Stat) bool
+	// anchors are the processes whose presence proves the number is
+	// still the matched one: those of the snapshot and those signalled.
+	anchors []ProcID
+	// provenBefore is a boot-clock tick before which the number was last
+	// proven to be the matched one by an anchor; 0 while it never was.
+	provenBefore uint64
+}
+
+// newMembers reads the members of the group or session that no earlier
+// pass met and checks each (see check); found reports whether there was
+// any new member, checked or not.
+func (r *killRun) newMembers(g *groupKill) (cands []candidate, found bool) {
+	for _, st := range r.k.scan(g.member) {
+		key := memberKey{st.PID, st.StartTime}
+		if r.seen[key] {
+			continue
+		}
+		r.seen[key] = true
+		found = true
+		if r.k.beforeCheck != nil {
+			r.k.beforeCheck(st.PID)
+		}
+		if c, ok := r.check(st.PID, st.StartTime, g.member, g.what); ok {
+			cands = append(cands, c)
+		}
+	}
+	return cands, found
+}
+
+// prove looks for an anchor and, when one is there, records the moment
+// before the look as the last time the number was proven.
+func (r *killRun) prove(g *groupKill) bool {
+	t := r.k.nowTicks()
+	if !r.anchored(g.anchors, g.member) {
+		return false
+	}
+	g.provenBefore = t
+	return true
+}
+
+// unproven deals with the candidates of a pass that found no anchor: it
+// keeps those that started before the number was last proven, members of
+// the matched group or session, and refuses the others (and, in the first
+// pass with no candidate, the whole target) with the reason.
+func (r *killRun) unproven(g *groupKill, pass int, cands []candidate) []candidate {
+	var reason string
+	switch {
+	case pass > 0:
+		reason = fmt.Sprintf("joined %s %d after every process known to be in it was gone: cannot rule out that the id was reused; the next scan sees it", g.what, g.id)
+	case len(g.seen) == 0:
+		reason = fmt.Sprintf("no process of the snapshot ties %s %d to the one the rule matched", g.what, g.id)
+	default:
+		reason = fmt.Sprintf("%s id reused: none of the %d processes the snapshot saw in %s %d is still in it", g.what, len(g.seen), g.what, g.id)
+	}
+	var kept []candidate
+	for _, c := range cands {
+		if c.st.StartTime < g.provenBefore {
+			kept = append(kept, c)
+			continue
+		}
+		if c.fd >= 0 {
+			unix.Close(c.fd)
+		}
+		r.refuse(c.pid, reason)
+	}
+	if pass == 0 && len(cands) == 0 {
+		r.refuse(g.id, reason)
+	}
+	return kept
 }
 
 // nowTicks returns the boot clock in the unit and origin of the start
@@ -643,7 +660,7 @@ func (k *Killer) nowTicks() uint64 {
 	}
 	hz := k.hz
 	if hz == 0 {
-		hz = defaultClockTicks
+		hz = proc.DefaultClockTicks
 	}
 	return uint64(ts.Nano()) / (uint64(time.Second) / hz)
 }
@@ -651,13 +668,13 @@ func (k *Killer) nowTicks() uint64 {
 // anchored reports whether one of ids still exists, zombie or not, with
 // its start time and still a member: proof that the group or session
 // number was never released since that process was seen in it.
-func (r *killRun) anchored(ids []ProcID, member func(pidStat) bool) bool {
+func (r *killRun) anchored(ids []ProcID, member func(proc.Stat) bool) bool {
 	for _, id := range ids {
 		if id.StartTicks == 0 {
 			continue
 		}
 		st, err := r.k.readStat(id.PID)
-		if err == nil && st.starttime == id.StartTicks && member(st) {
+		if err == nil && st.StartTime == id.StartTicks && member(st) {
 			return true
 		}
 	}
@@ -667,15 +684,15 @@ func (r *killRun) anchored(ids []ProcID, member func(pidStat) bool) bool {
 // scan reads every process under procRoot and returns those for which
 // member holds, zombies and kernel threads excluded. Processes that vanish
 // while being read are skipped.
-func (k *Killer) scan(member func(pidStat) bool) []pidStat {
-	pids, err := listPIDs(k.procRoot)
+func (k *Killer) scan(member func(proc.Stat) bool) []proc.Stat {
+	pids, err := proc.ListPIDs(k.procRoot)
 	if err != nil {
 		return nil
 	}
-	var res []pidStat
+	var res []proc.Stat
 	for _, pid := range pids {
 		st, err := k.readStat(pid)
-		if err != nil || st.zombie() || st.kernelThread() || !member(st) {
+		if err != nil || st.Zombie() || st.KernelThread() || !member(st) {
 			continue
 		}
 		res = append(res, st)
@@ -687,7 +704,7 @@ func (k *Killer) scan(member func(pidStat) bool) []pidStat {
 // zombie.
 func (k *Killer) alive(v victim) bool {
 	st, err := k.readStat(v.pid)
-	return err == nil && st.starttime == v.start && !st.zombie()
+	return err == nil && st.StartTime == v.start && !st.Zombie()
 }
 
 // escalate waits up to grace for the signalled processes to exit and

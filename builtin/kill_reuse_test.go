@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ptrule/builtin/proc"
 )
 
 // These tests cover what the kill must do when the world changed between
@@ -86,8 +88,8 @@ func nsPID2(t *testing.T) {
 	// The prelude started pid 2, a shell, whose child is sleep.
 	var kid ProcID
 	for deadline := time.Now().Add(10 * time.Second); kid.PID == 0; time.Sleep(10 * time.Millisecond) {
-		for _, st := range k.scan(func(st pidStat) bool { return st.ppid == 2 && st.comm == "sleep" }) {
-			kid = ProcID{PID: st.pid, StartTicks: st.starttime}
+		for _, st := range k.scan(func(st proc.Stat) bool { return st.PPID == 2 && st.Comm == "sleep" }) {
+			kid = ProcID{PID: st.PID, StartTicks: st.StartTime}
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("setup: pid 2 started no sleep within 10s")
@@ -105,7 +107,7 @@ func nsPID2(t *testing.T) {
 // startAtPID starts a new session running sleep that gets pid, and that
 // started on a later clock tick than after: a process that reuses the PID
 // of one the snapshot saw.
-func startAtPID(t *testing.T, pid int, after uint64) *proc {
+func startAtPID(t *testing.T, pid int, after uint64) *child {
 	t.Helper()
 	for range 100 {
 		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
@@ -164,7 +166,7 @@ func nsGroupReuse(t *testing.T, what string) {
 	old.wait(t)
 	reuser := startAtPID(t, seen.PID, seen.StartTicks)
 	st, err := NewKiller().readStat(seen.PID)
-	if err != nil || st.session != seen.PID || st.pgrp != seen.PID {
+	if err != nil || st.Session != seen.PID || st.PGrp != seen.PID {
 		t.Fatalf("setup: want pid %d to lead session and group %d, got %+v (%v)", seen.PID, seen.PID, st, err)
 	}
 
@@ -239,11 +241,11 @@ func TestKillMemberLeft(t *testing.T) {
 				NewKiller().Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: []ProcID{member}})
 			})
 			k := NewKiller()
-			in := func(st pidStat) int {
+			in := func(st proc.Stat) int {
 				if what == "session" {
-					return st.session
+					return st.Session
 				}
-				return st.pgrp
+				return st.PGrp
 			}
 			if st, err := k.readStat(member.PID); err != nil || in(st) != leader.id().PID {
 				t.Fatalf("setup: member %d is not in %s %d: %+v (%v)", member.PID, what, leader.id().PID, st, err)

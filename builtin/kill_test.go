@@ -13,15 +13,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ptrule/builtin/proc"
 )
 
 // nobody is the uid and gid the test processes run as.
 const nobody = 65534
 
-// proc is a process started by a test. It is reaped by a goroutine, so
+// child is a process started by a test. It is reaped by a goroutine, so
 // its exit is observed without racing the test; t.Cleanup kills and reaps
 // it if the test did not.
-type proc struct {
+type child struct {
 	cmd   *exec.Cmd
 	start uint64
 	done  chan struct{}
@@ -30,7 +32,7 @@ type proc struct {
 
 // startProc starts name args in a new session, as nobody when asNobody,
 // and returns it once it runs, with the first lines it printed on stdout.
-func startProc(t *testing.T, asNobody bool, lines int, env []string, name string, args ...string) (*proc, []string) {
+func startProc(t *testing.T, asNobody bool, lines int, env []string, name string, args ...string) (*child, []string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
@@ -48,7 +50,7 @@ func startProc(t *testing.T, asNobody bool, lines int, env []string, name string
 		t.Fatalf("starting %s: %v", name, err)
 	}
 	pw.Close()
-	p := &proc{cmd: cmd, done: make(chan struct{})}
+	p := &child{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -63,7 +65,7 @@ func startProc(t *testing.T, asNobody bool, lines int, env []string, name string
 	if err != nil {
 		t.Fatalf("reading stat of %d: %v", cmd.Process.Pid, err)
 	}
-	p.start = st.starttime
+	p.start = st.StartTime
 
 	var got []string
 	if lines > 0 {
@@ -89,11 +91,11 @@ func startProc(t *testing.T, asNobody bool, lines int, env []string, name string
 }
 
 // id returns the ProcID of p.
-func (p *proc) id() ProcID { return ProcID{PID: p.cmd.Process.Pid, StartTicks: p.start} }
+func (p *child) id() ProcID { return ProcID{PID: p.cmd.Process.Pid, StartTicks: p.start} }
 
 // wait waits for p to exit and returns the signal that killed it, or -1
 // when it exited on its own.
-func (p *proc) wait(t *testing.T) syscall.Signal {
+func (p *child) wait(t *testing.T) syscall.Signal {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -110,7 +112,7 @@ func (p *proc) wait(t *testing.T) syscall.Signal {
 // runs (a zombie does not run).
 func running(pid int, start uint64) bool {
 	st, err := NewKiller().readStat(pid)
-	return err == nil && st.starttime == start && !st.zombie()
+	return err == nil && st.StartTime == start && !st.Zombie()
 }
 
 // waitGone waits until pid (started at start) no longer runs.
@@ -131,7 +133,7 @@ func startTicks(t *testing.T, pid int) uint64 {
 	if err != nil {
 		t.Fatalf("reading stat of %d: %v", pid, err)
 	}
-	return st.starttime
+	return st.StartTime
 }
 
 func requireRoot(t *testing.T) {
@@ -228,7 +230,7 @@ func findKernelThread(t *testing.T) int {
 		if err != nil || pid <= 2 {
 			continue
 		}
-		if st, err := NewKiller().readStat(pid); err == nil && st.flags&kthreadFlag != 0 {
+		if st, err := NewKiller().readStat(pid); err == nil && st.Flags&proc.KthreadFlag != 0 {
 			return pid
 		}
 	}
@@ -287,7 +289,7 @@ func TestKillSession(t *testing.T) {
 	k := NewKiller()
 	own, _ := k.readStat(kids[0].PID)
 	same, _ := k.readStat(kids[1].PID)
-	if own.session != sid || same.session != sid || own.pgrp == sid || same.pgrp != sid {
+	if own.Session != sid || same.Session != sid || own.PGrp == sid || same.PGrp != sid {
 		t.Fatalf("setup: want both children in session %d, one in its own group: got %+v and %+v", sid, own, same)
 	}
 
@@ -359,7 +361,7 @@ func TestKillGrace(t *testing.T) {
 func waitComm(t *testing.T, pid int, comm string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if st, err := NewKiller().readStat(pid); err == nil && st.comm == comm {
+		if st, err := NewKiller().readStat(pid); err == nil && st.Comm == comm {
 			return
 		}
 		if time.Now().After(deadline) {

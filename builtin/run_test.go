@@ -42,7 +42,7 @@ func killPrinted(t *testing.T, output string) ProcID {
 	if err != nil {
 		return ProcID{PID: pid}
 	}
-	id := ProcID{PID: pid, StartTicks: st.starttime}
+	id := ProcID{PID: pid, StartTicks: st.StartTime}
 	t.Cleanup(func() {
 		NewKiller().Kill(context.Background(), KillRequest{Signal: syscall.SIGKILL, Procs: []ProcID{id}})
 	})

@@ -6,7 +6,7 @@ import (
 )
 
 // Store holds suppression marks: rule R stays quiet for key K until a time.
-// builtin.FileStore persists them; MemStore serves scans and fixtures.
+// state.FileStore persists them; MemStore serves scans and fixtures.
 type Store interface {
 	// Until returns the end of the suppression of (rule, key), and false
 	// when there is none.

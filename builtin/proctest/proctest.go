@@ -1,10 +1,11 @@
 // Package proctest builds fake /proc trees for tests: the files that
 // ptrule's collector reads, in the kernel's formats, in a directory that
-// `ptrule scan --proc DIR` or builtin.NewCollector can be pointed at.
+// `ptrule scan --proc DIR` or collect.NewCollector can be pointed at.
 //
 // A tree is built with methods that write files at once, so a test can
 // also break the tree afterwards (remove a process's stat, say) with
-// ordinary file operations under Root.
+// ordinary file operations under Root. It imports nothing of ptrule's, so
+// that the tests of every package, proc included, may use it.
 package proctest
 
 import (
@@ -46,7 +47,7 @@ const (
 
 // ExeFile and View are the seam through which a fake tree states the file
 // a process runs, which a magic link states in procfs: the collector
-// (builtin.FakeExeFile, builtin.FakeView) follows a process directory's
+// (proc.FakeExeFile, proc.FakeView) follows a process directory's
 // ExeFile link to a real file, whose device, inode and link count are then
 // real, and looks exe paths up under the tree's View directory, which
 // stands for the root of ptrule's view of the file system.

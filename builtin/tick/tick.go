@@ -14,14 +14,14 @@ import (
 	"syscall"
 	"time"
 
-	"ptrule/builtin"
 	"ptrule/builtin/act"
+	"ptrule/builtin/collect"
 	"ptrule/engine"
 )
 
-// Collector reads the facts of the host: a *builtin.Collector.
+// Collector reads the facts of the host: a *collect.Collector.
 type Collector interface {
-	Collect(builtin.CollectOptions) (*engine.Snapshot, error)
+	Collect(collect.CollectOptions) (*engine.Snapshot, error)
 }
 
 // Store is the suppression state: marks read and recorded by decisions,
@@ -262,7 +262,7 @@ func (r *Runner) Tick(ctx context.Context, stopping <-chan struct{}) *Report {
 	defer r.last.Store(rep)
 	dueFn := func(rule *engine.Rule) bool { return isDue[rule] }
 
-	snap, err := r.collector.Collect(builtin.CollectOptions{Sockets: NeedsSockets(r.rules, dueFn)})
+	snap, err := r.collector.Collect(collect.CollectOptions{Sockets: NeedsSockets(r.rules, dueFn)})
 	rep.Collect = time.Since(rep.Start)
 	if err != nil {
 		rep.CollectErr = err

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"ptrule/builtin"
 	"ptrule/builtin/act"
+	"ptrule/builtin/collect"
 	"ptrule/builtin/proctest"
 	"ptrule/engine"
 )
@@ -82,7 +82,7 @@ func TestTickReport(t *testing.T) {
 	tree := proctest.New(t)
 	tree.AddProc(proctest.Proc{PID: 100, UID: 1001, Exe: "/usr/bin/x", Age: time.Hour})
 	tree.AddProc(proctest.Proc{PID: 200, UID: 1001, Exe: "/usr/bin/y", Age: time.Hour})
-	col, err := builtin.NewCollector(tree.Root())
+	col, err := collect.NewCollector(tree.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestTickReport(t *testing.T) {
 func TestTickStopped(t *testing.T) {
 	tree := proctest.New(t)
 	tree.AddProc(proctest.Proc{PID: 100, UID: 1001, Exe: "/usr/bin/x", Age: time.Hour})
-	col, err := builtin.NewCollector(tree.Root())
+	col, err := collect.NewCollector(tree.Root())
 	if err != nil {
 		t.Fatal(err)
 	}

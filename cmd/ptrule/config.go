@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"ptrule/builtin"
+	"ptrule/builtin/collect"
 	"ptrule/engine"
 	"ptrule/notify"
 	rules "ptrule/rules.d"
@@ -250,8 +251,8 @@ func (c *commonFlags) load(stderr io.Writer) (*Config, *engine.RuleSet, bool) {
 }
 
 // newCollector opens the /proc tree.
-func newCollector(procRoot string) (*builtin.Collector, error) {
-	c, err := builtin.NewCollector(procRoot)
+func newCollector(procRoot string) (*collect.Collector, error) {
+	c, err := collect.NewCollector(procRoot)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", procRoot, err)
 	}

@@ -17,7 +17,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"ptrule/builtin"
+	"ptrule/builtin/collect"
 	"ptrule/builtin/proctest"
 	"ptrule/engine"
 )
@@ -252,7 +252,7 @@ type slowCollector struct {
 	delay time.Duration
 }
 
-func (c slowCollector) Collect(o builtin.CollectOptions) (*engine.Snapshot, error) {
+func (c slowCollector) Collect(o collect.CollectOptions) (*engine.Snapshot, error) {
 	time.Sleep(c.delay)
 	return c.snapshotter.Collect(o)
 }
@@ -266,7 +266,7 @@ func TestDaemonOverrun(t *testing.T) {
 		dir := t.TempDir()
 		rulesPath := writeFile(t, dir, "rules.yaml", "rules:\n  - {name: fast, scope: host, every: 10s, condition: \"true\", actions: [alert: {}]}\n")
 		cfg := writeFile(t, dir, "ptrule.yaml", "rules_dirs: []\nstate_dir: "+filepath.Join(dir, "state")+"\n")
-		col, err := builtin.NewCollector(tree.Root())
+		col, err := collect.NewCollector(tree.Root())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -420,7 +420,7 @@ type gatedCollector struct {
 	entered, release chan struct{}
 }
 
-func (c gatedCollector) Collect(o builtin.CollectOptions) (*engine.Snapshot, error) {
+func (c gatedCollector) Collect(o collect.CollectOptions) (*engine.Snapshot, error) {
 	close(c.entered)
 	<-c.release
 	return c.snapshotter.Collect(o)
@@ -461,7 +461,7 @@ func TestDaemonStopWhileCollecting(t *testing.T) {
 		state := filepath.Join(dir, "state")
 		rulesPath := writeFile(t, dir, "rules.yaml", "rules:\n  - {name: once, scope: process, condition: 'proc.pid == 100', actions: [alert: {}, suppress: {for: 1h}]}\n")
 		cfg := writeFile(t, dir, "ptrule.yaml", "rules_dirs: []\nstate_dir: "+state+"\n")
-		col, err := builtin.NewCollector(tree.Root())
+		col, err := collect.NewCollector(tree.Root())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,7 @@ import (
 	"io"
 	"slices"
 
-	"ptrule/builtin"
+	"ptrule/builtin/collect"
 	"ptrule/engine"
 )
 
@@ -28,7 +28,7 @@ func cmdFacts(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ptrule facts:", err)
 		return exitFailure
 	}
-	snap, err := col.Collect(builtin.CollectOptions{Sockets: true, PIDs: pids})
+	snap, err := col.Collect(collect.CollectOptions{Sockets: true, PIDs: pids})
 	if err != nil {
 		fmt.Fprintln(stderr, "ptrule facts:", err)
 		return exitFailure

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"ptrule/builtin"
+	"ptrule/builtin/collect"
+	"ptrule/builtin/proc"
+	"ptrule/builtin/state"
 	"ptrule/builtin/tick"
 	"ptrule/engine"
 )
@@ -64,10 +67,10 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("unknown --log-format %q: use text or json", format)
 }
 
-// snapshotter reads the facts of the host: a *builtin.Collector.
+// snapshotter reads the facts of the host: a *collect.Collector.
 type snapshotter interface {
-	Collect(builtin.CollectOptions) (*engine.Snapshot, error)
-	BootClock() (builtin.BootClock, error)
+	Collect(collect.CollectOptions) (*engine.Snapshot, error)
+	BootClock() (proc.BootClock, error)
 }
 
 // daemon is `ptrule run`: collect → evaluate → decide → act, each rule on
@@ -79,7 +82,7 @@ type daemon struct {
 	log      *slog.Logger
 
 	cfg       *Config
-	store     *builtin.FileStore
+	store     *state.FileStore
 	collector snapshotter
 	runner    *tick.Runner
 	// insecureSeen holds what --insecure-files accepted in this load,
@@ -138,7 +141,7 @@ func (d *daemon) apply(cfg *Config, rs *engine.RuleSet) error {
 		if err != nil {
 			d.log.Warn("boot time unknown: suppressions of processes in a state file of an older ptrule are dropped", "err", err)
 		}
-		store, err := builtin.OpenFileStore(cfg.StateDir, time.Now(), clk)
+		store, err := state.OpenFileStore(cfg.StateDir, time.Now(), clk)
 		if err != nil {
 			d.log.Warn("suppression state could not be read and starts empty", "err", err)
 		}

@@ -9,6 +9,8 @@ import (
 
 	"ptrule/builtin"
 	"ptrule/builtin/act"
+	"ptrule/builtin/collect"
+	"ptrule/builtin/state"
 	"ptrule/builtin/tick"
 	"ptrule/engine"
 )
@@ -42,7 +44,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ptrule scan:", err)
 		return exitFailure
 	}
-	snap, err := col.Collect(builtin.CollectOptions{Sockets: tick.NeedsSockets(rs, nil)})
+	snap, err := col.Collect(collect.CollectOptions{Sockets: tick.NeedsSockets(rs, nil)})
 	if err != nil {
 		fmt.Fprintln(stderr, "ptrule scan:", err)
 		return exitFailure
@@ -58,14 +60,14 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	// A dry run reads the daemon's state to show what it has silenced,
 	// and never commits to it.
 	clk, _ := col.BootClock()
-	var fileStore *builtin.FileStore
+	var fileStore *state.FileStore
 	if *perform {
-		fileStore, err = builtin.OpenFileStore(cfg.StateDir, snap.Time, clk)
+		fileStore, err = state.OpenFileStore(cfg.StateDir, snap.Time, clk)
 		if err != nil {
 			log.Warn("suppression state could not be read and starts empty", "err", err)
 		}
 	} else {
-		fileStore, _ = builtin.ReadFileStore(cfg.StateDir, snap.Time, clk)
+		fileStore, _ = state.ReadFileStore(cfg.StateDir, snap.Time, clk)
 	}
 	a := newActor(cfg, c.proc, log, *perform)
 	ctx := context.Background()

@@ -4,8 +4,8 @@ import (
 	"context"
 	"log/slog"
 
-	"ptrule/builtin"
 	"ptrule/builtin/act"
+	"ptrule/builtin/attach"
 	"ptrule/notify"
 )
 
@@ -17,7 +17,7 @@ func newActor(cfg *Config, procRoot string, log *slog.Logger, perform bool) *act
 		Monitor:       cfg.Mode == modeMonitor,
 		MonitorRepeat: cfg.MonitorRepeat,
 		Sender:        notifySender{notify.NewDispatcher(cfg.notifyChannels(log), cfg.DefaultChannels)},
-		Enricher:      builtin.NewHostEnricher(procRoot),
+		Enricher:      attach.NewHostEnricher(procRoot),
 		Log:           log,
 		Foreign:       act.ForeignProcfs(procRoot),
 	})

@@ -1,4 +1,4 @@
-package builtin
+package proc
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ func FuzzParseCgroup(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		path, unit := parseCgroup(data)
+		path, unit := ParseCgroup(data)
 		if path != "" && !bytes.Contains(data, []byte(path)) {
 			t.Errorf("path %q is not in the input", path)
 		}
@@ -51,34 +51,40 @@ func FuzzHostFiles(f *testing.F) {
 		"0.10 0.16 0.07 1/83 4448\n",
 		"cpu  1 2 3\ncpu0 1 2\nbtime 1767225600\n",
 		"Name:\tx\nUid:\t1000\t33\t33\t33\n",
+		"MemTotal:       16318412 kB\nSwapFree: x\n",
 		"sh\x00-c\x00echo hi\x00\x00",
 		"1.2.3 4/5/6 \xff",
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if d, ok := parseUptime(data); ok && d < 0 {
+		if d, ok := ParseUptime(data); ok && d < 0 {
 			t.Errorf("negative uptime %v", d)
 		}
-		_ = parseLoadavg(data)
-		if _, cpus, _ := parseSystemStat(data); cpus < 0 {
+		_ = ParseLoadavg(data)
+		for key := range ParseMeminfo(data) {
+			if !bytes.Contains(data, []byte(key+":")) {
+				t.Errorf("meminfo key %q is not in the input", key)
+			}
+		}
+		if _, cpus, _ := ParseSystemStat(data); cpus < 0 {
 			t.Errorf("cpus %d", cpus)
 		}
-		if uid, ok := parseStatusEUID(data); ok && (uid < 0 || uid > 1<<32-1) {
+		if uid, ok := ParseStatusEUID(data); ok && (uid < 0 || uid > 1<<32-1) {
 			t.Errorf("uid %d", uid)
 		}
-		if v, ok := statusField(data, "Uid:"); ok && (bytes.IndexByte(v, '\n') >= 0 || !bytes.Contains(data, append([]byte("Uid:"), v...))) {
+		if v, ok := StatusField(data, "Uid:"); ok && (bytes.IndexByte(v, '\n') >= 0 || !bytes.Contains(data, append([]byte("Uid:"), v...))) {
 			t.Errorf("status value %q is not the rest of a line of the input", v)
 		}
-		argv := splitCmdline(data)
+		argv := SplitCmdline(data)
 		if got, want := strings.Join(argv, "\x00"), string(bytes.TrimRight(data, "\x00")); got != want {
 			t.Errorf("cmdline %q does not rejoin to %q", argv, want)
 		}
-		cmd := joinCmd(argv)
+		cmd := JoinCmd(argv)
 		if strings.TrimRight(cmd, " \t\n\v\f\r") != cmd {
 			t.Errorf("cmd %q ends in white space", cmd)
 		}
-		_, _ = socketInode(data)
+		_, _ = SocketInode(data)
 		// The digit readers agree with strconv, which allocates.
 		v, ok := digitsUint(data)
 		if w, err := strconv.ParseUint(string(data), 10, 64); ok != (err == nil) || ok && v != w {

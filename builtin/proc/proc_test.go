@@ -1,4 +1,4 @@
-package builtin
+package proc
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"ptrule/builtin/proctest"
 )
@@ -15,14 +16,14 @@ func TestParsePidStat(t *testing.T) {
 	// 52 fields, as a 6.x kernel prints them; starttime (22) is 777.
 	tail := " S 10 20 30 0 -1 4194560 1 0 0 0 5 6 0 0 20 0 1 0 777 1000 50 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0"
 	// want returns the fields of tail for a process pid named comm.
-	want := func(pid int, comm string, flags uint64) pidStat {
-		return pidStat{pid: pid, comm: comm, state: "S", ppid: 10, pgrp: 20, session: 30, ttyNr: 0, tpgid: -1,
-			flags: flags, utime: 5, stime: 6, nice: 0, threads: 1, starttime: 777, vsize: 1000, rss: 50}
+	want := func(pid int, comm string, flags uint64) Stat {
+		return Stat{PID: pid, Comm: comm, State: "S", PPID: 10, PGrp: 20, Session: 30, TTYNr: 0, TPGID: -1,
+			Flags: flags, UTime: 5, STime: 6, Nice: 0, Threads: 1, StartTime: 777, VSize: 1000, RSS: 50}
 	}
 	tests := []struct {
 		name    string
 		in      string
-		want    pidStat
+		want    Stat
 		wantErr bool
 	}{
 		{name: "plain", in: "42 (sleep)" + tail, want: want(42, "sleep", 4194560)},
@@ -30,14 +31,14 @@ func TestParsePidStat(t *testing.T) {
 		{name: "newline in comm", in: "42 (x\ny) 1 2)" + tail + "\n", want: want(42, "x\ny) 1 2", 4194560)},
 		{name: "kernel thread", in: "3 (kworker/0:0)" + strings.Replace(tail, "4194560", "2129984", 1), want: want(3, "kworker/0:0", 2129984)},
 		{name: "negative numbers", in: "7 (x) Z -1 -2 -3 -4 -5 0 0 0 0 0 0 0 0 0 0 -20 1 0 0 0 -6",
-			want: pidStat{pid: 7, comm: "x", state: "Z", ppid: -1, pgrp: -2, session: -3, ttyNr: -4, tpgid: -5, nice: -20, threads: 1, rss: -6}},
+			want: Stat{PID: 7, Comm: "x", State: "Z", PPID: -1, PGrp: -2, Session: -3, TTYNr: -4, TPGID: -5, Nice: -20, Threads: 1, RSS: -6}},
 		{name: "empty", in: "", wantErr: true},
 		{name: "no parens", in: "42 sleep S 1 2 3", wantErr: true},
 		{name: "truncated", in: "42 (sleep) S 1 2 3", wantErr: true},
 		{name: "bad pid", in: "x (sleep)" + tail, wantErr: true},
 		{name: "bad starttime", in: "42 (sleep)" + strings.Replace(tail, " 777 ", " -7 ", 1), wantErr: true},
 		{name: "close before open", in: "42 )sleep(" + tail, wantErr: true},
-		// Every field pidStat keeps must be whole, and the state one letter.
+		// Every field Stat keeps must be whole, and the state one letter.
 		{name: "ends before rss", in: "42 (sleep) S 10 20 30 0 -1 4194560 1 0 0 0 5 6 0 0 20 0 1 0 777 1000", wantErr: true},
 		{name: "bad utime", in: "42 (sleep)" + strings.Replace(tail, " 5 6 ", " x 6 ", 1), wantErr: true},
 		{name: "two-letter state", in: "42 (sleep) SS" + strings.TrimPrefix(tail, " S"), wantErr: true},
@@ -45,15 +46,15 @@ func TestParsePidStat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parsePidStat([]byte(tt.in))
+			got, err := ParseStat([]byte(tt.in))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
 			if err == nil && got != tt.want {
 				t.Errorf("got %+v\nwant %+v", got, tt.want)
 			}
-			if err == nil && got.kernelThread() != (got.flags&kthreadFlag != 0) {
-				t.Errorf("kernelThread() = %v for flags %#x", got.kernelThread(), got.flags)
+			if err == nil && got.KernelThread() != (got.Flags&KthreadFlag != 0) {
+				t.Errorf("KernelThread() = %v for flags %#x", got.KernelThread(), got.Flags)
 			}
 		})
 	}
@@ -75,9 +76,9 @@ func TestStatusField(t *testing.T) {
 		{"", "Tgid:", "", false},
 	}
 	for _, tt := range tests {
-		got, ok := statusField([]byte(tt.in), tt.key)
+		got, ok := StatusField([]byte(tt.in), tt.key)
 		if string(got) != tt.want || ok != tt.ok {
-			t.Errorf("statusField(%q, %q) = %q, %v; want %q, %v", tt.in, tt.key, got, ok, tt.want, tt.ok)
+			t.Errorf("StatusField(%q, %q) = %q, %v; want %q, %v", tt.in, tt.key, got, ok, tt.want, tt.ok)
 		}
 	}
 }
@@ -102,17 +103,17 @@ func FuzzParsePidStat(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		st, err := parsePidStat(data)
+		st, err := ParseStat(data)
 		if err != nil {
 			return
 		}
-		if len(st.state) != 1 || strings.ContainsAny(st.state, " \t\n\v\f\r") {
-			t.Errorf("state %q", st.state)
+		if len(st.State) != 1 || strings.ContainsAny(st.State, " \t\n\v\f\r") {
+			t.Errorf("state %q", st.State)
 		}
-		if !bytes.Contains(data, []byte("("+st.comm+")")) {
-			t.Errorf("comm %q is not between parentheses in the input", st.comm)
+		if !bytes.Contains(data, []byte("("+st.Comm+")")) {
+			t.Errorf("comm %q is not between parentheses in the input", st.Comm)
 		}
-		_, _ = st.zombie(), st.kernelThread()
+		_, _ = st.Zombie(), st.KernelThread()
 	})
 }
 
@@ -128,27 +129,27 @@ func TestParseNetLine(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want netEntry
+		want NetEntry
 		ok   bool
 	}{
 		{"v4", line(hexLo+":1388", hexLo+":01BB", "01", "00000010:00000020"),
-			netEntry{local: netip.AddrPortFrom(lo, 5000), remote: netip.AddrPortFrom(lo, 443), state: 1, txQueue: 16, rxQueue: 32, inode: 9001}, true},
+			NetEntry{Local: netip.AddrPortFrom(lo, 5000), Remote: netip.AddrPortFrom(lo, 443), State: 1, TxQueue: 16, RxQueue: 32, Inode: 9001}, true},
 		{"v6", line(strings.Repeat("0", 32)+":0016", strings.Repeat("0", 32)+":0000", "0A", "00000000:00000000"),
-			netEntry{local: netip.AddrPortFrom(netip.IPv6Unspecified(), 22), remote: netip.AddrPortFrom(netip.IPv6Unspecified(), 0), state: 10, inode: 9001}, true},
-		{"header", "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n", netEntry{}, false},
-		{"short", "   1: " + hexLo + ":1388 " + hexLo + ":01BB 01\n", netEntry{}, false},
-		{"families differ", line(hexLo+":1388", strings.Repeat("0", 32)+":0000", "0A", "00000000:00000000"), netEntry{}, false},
-		{"port too large", line(hexLo+":10000", hexLo+":01BB", "01", "00000000:00000000"), netEntry{}, false},
-		{"state too large", line(hexLo+":1388", hexLo+":01BB", "100", "00000000:00000000"), netEntry{}, false},
-		{"address of 7 digits", line("100007F:1388", hexLo+":01BB", "01", "00000000:00000000"), netEntry{}, false},
-		{"queues without colon", line(hexLo+":1388", hexLo+":01BB", "01", "0000000000000000"), netEntry{}, false},
-		{"queues not hex", line(hexLo+":1388", hexLo+":01BB", "01", "x:y"), netEntry{}, false},
-		{"inode not decimal", strings.Replace(line(hexLo+":1388", hexLo+":01BB", "01", "00000000:00000000"), " 9001 ", " 9F ", 1), netEntry{}, false},
+			NetEntry{Local: netip.AddrPortFrom(netip.IPv6Unspecified(), 22), Remote: netip.AddrPortFrom(netip.IPv6Unspecified(), 0), State: 10, Inode: 9001}, true},
+		{"header", "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n", NetEntry{}, false},
+		{"short", "   1: " + hexLo + ":1388 " + hexLo + ":01BB 01\n", NetEntry{}, false},
+		{"families differ", line(hexLo+":1388", strings.Repeat("0", 32)+":0000", "0A", "00000000:00000000"), NetEntry{}, false},
+		{"port too large", line(hexLo+":10000", hexLo+":01BB", "01", "00000000:00000000"), NetEntry{}, false},
+		{"state too large", line(hexLo+":1388", hexLo+":01BB", "100", "00000000:00000000"), NetEntry{}, false},
+		{"address of 7 digits", line("100007F:1388", hexLo+":01BB", "01", "00000000:00000000"), NetEntry{}, false},
+		{"queues without colon", line(hexLo+":1388", hexLo+":01BB", "01", "0000000000000000"), NetEntry{}, false},
+		{"queues not hex", line(hexLo+":1388", hexLo+":01BB", "01", "x:y"), NetEntry{}, false},
+		{"inode not decimal", strings.Replace(line(hexLo+":1388", hexLo+":01BB", "01", "00000000:00000000"), " 9001 ", " 9F ", 1), NetEntry{}, false},
 	}
 	for _, tt := range tests {
-		got, ok := parseNetLine([]byte(tt.in))
+		got, ok := ParseNetLine([]byte(tt.in))
 		if ok != tt.ok || got != tt.want {
-			t.Errorf("%s: parseNetLine(%q) = %+v, %v; want %+v, %v", tt.name, tt.in, got, ok, tt.want, tt.ok)
+			t.Errorf("%s: ParseNetLine(%q) = %+v, %v; want %+v, %v", tt.name, tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
 }
@@ -160,11 +161,12 @@ func littleEndian() bool {
 }
 
 // FuzzParseNetLine feeds arbitrary lines to the /proc/net parser: no
-// panic, and an accepted socket has valid addresses, ports and a kind
-// that follows from its remote address. Written back the way the kernel
-// (and proctest) writes it, an accepted socket reads the same, whatever
-// its address: only an all-zero remote may count as unconnected, which is
-// what lfd's quirk Q1 broke.
+// panic, and an accepted socket has valid addresses of one family and a
+// named state. Written back the way the kernel (and proctest) writes it,
+// an accepted socket reads the same, whatever its address. How the
+// collector and the attachments show a socket (only an all-zero remote may
+// count as unconnected, which is what lfd's quirk Q1 broke) is fuzzed in
+// their packages: FuzzSocketOf and FuzzEnrichSocketOf.
 func FuzzParseNetLine(f *testing.F) {
 	for _, seed := range []string{
 		"   0: 00000000:07E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 178 1 000000009933d7b2 100 0 0 10 0",
@@ -216,52 +218,99 @@ func FuzzParseNetLine(f *testing.F) {
 		f.Add(line, proto)
 	}
 	f.Fuzz(func(t *testing.T, line, proto string) {
-		e, ok := parseNetLine([]byte(line))
+		e, ok := ParseNetLine([]byte(line))
 		if !ok {
 			return
 		}
-		s := socketOf(e, proto)
-		if s.Proto != proto || s.State == "" {
-			t.Errorf("proto %q state %q", s.Proto, s.State)
+		if !e.Local.Addr().IsValid() || !e.Remote.Addr().IsValid() || e.Local.Addr().Is4() != e.Remote.Addr().Is4() {
+			t.Errorf("addresses %v %v of one line are not one family", e.Local, e.Remote)
 		}
-		local, err1 := netip.ParseAddr(s.LocalIP)
-		remote, err2 := netip.ParseAddr(s.RemoteIP)
-		if err1 != nil || err2 != nil {
-			t.Fatalf("addresses %q %q do not parse: %v %v", s.LocalIP, s.RemoteIP, err1, err2)
-		}
-		if local.Is4In6() || remote.Is4In6() {
-			t.Errorf("v4-mapped address not unmapped: %s %s", local, remote)
-		}
-		if s.LocalPort < 0 || s.LocalPort > 65535 || s.RemotePort < 0 || s.RemotePort > 65535 {
-			t.Errorf("ports %d %d", s.LocalPort, s.RemotePort)
-		}
-		if (s.kind == sockConnected) == remote.IsUnspecified() {
-			t.Errorf("kind %d with remote %s", s.kind, remote)
-		}
-		if es := enrichSocketOf(e, proto); es.inode != e.inode || es.local == "" || es.foreign == "" {
-			t.Errorf("enricher's socket %+v of %+v", es, e)
+		if TCPStateName(e.State) == "" {
+			t.Errorf("state %d has an empty name", e.State)
 		}
 
-		if !slices.Contains(netTables, proto) || strings.HasSuffix(proto, "6") != e.local.Addr().Is6() {
+		if !slices.Contains(NetTables, proto) || strings.HasSuffix(proto, "6") != e.Local.Addr().Is6() {
 			return
 		}
-		in := proctest.Socket{Proto: proto, Local: e.local.String(), Remote: e.remote.String(), State: int(e.state), Inode: e.inode}
+		in := proctest.Socket{Proto: proto, Local: e.Local.String(), Remote: e.Remote.String(), State: int(e.State), Inode: e.Inode}
 		back, err := proctest.FormatNetLine(0, in)
 		if err != nil {
 			t.Fatalf("FormatNetLine(%+v): %v", in, err)
 		}
-		got, ok := parseNetLine([]byte(back))
+		got, ok := ParseNetLine([]byte(back))
 		if !ok {
 			t.Fatalf("line %q of %+v does not parse", back, in)
 		}
 		want := e
 		// proctest writes empty queues, and picks a state for state 0.
-		want.txQueue, want.rxQueue = 0, 0
-		if want.state == 0 {
-			want.state = got.state
+		want.TxQueue, want.RxQueue = 0, 0
+		if want.State == 0 {
+			want.State = got.State
 		}
 		if got != want {
 			t.Errorf("%+v read back as %+v", want, got)
 		}
 	})
+}
+
+func TestHostParsers(t *testing.T) {
+	uptimes := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"431.47 790.86\n", 431*time.Second + 470*time.Millisecond, true},
+		{"0.00 0.00", 0, true},
+		{"12", 12 * time.Second, true},
+		{"1.123456789123", 1123456789 * time.Nanosecond, true},
+		{"-1.00 3", 0, false},
+		{"1e3 2", 0, false},
+		{"", 0, false},
+		{"99999999999999999999.00 0", 0, false},
+	}
+	for _, tt := range uptimes {
+		if got, ok := ParseUptime([]byte(tt.in)); got != tt.want || ok != tt.ok {
+			t.Errorf("ParseUptime(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+
+	loads := []struct {
+		in   string
+		want Loadavg
+	}{
+		{"0.10 0.16 0.07 1/83 4448\n", Loadavg{Avg1: 0.10, Avg5: 0.16, Avg15: 0.07, Running: 1, Total: 83}},
+		{"1 2 3", Loadavg{Avg1: 1, Avg5: 2, Avg15: 3}},
+		{"NaN x Inf 3/ 1", Loadavg{Running: 3}},
+		{"", Loadavg{}},
+	}
+	for _, tt := range loads {
+		if got := ParseLoadavg([]byte(tt.in)); got != tt.want {
+			t.Errorf("ParseLoadavg(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+
+	if b, cpus, ok := ParseSystemStat([]byte("cpu  1 2 3\ncpu0 1\ncpu1 1\ncpufreq 3\nintr 1 2\nbtime 1767225600\n")); b != 1767225600 || cpus != 2 || !ok {
+		t.Errorf("ParseSystemStat = %d, %d, %v", b, cpus, ok)
+	}
+	if _, _, ok := ParseSystemStat([]byte("btime -5\n")); ok {
+		t.Error("ParseSystemStat accepted a negative btime")
+	}
+
+	status := []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"Name:\tx\nUid:\t1000\t33\t33\t33\nGid:\t1\t1\t1\t1\n", 33, true},
+		{"Uid:\t0\t0\t0\t0", 0, true},
+		{"Uid:\t0\n", 0, false},
+		{"Uid:\t0\t99999999999\t0\t0\n", 0, false},
+		{"Name:\tUid:\t5\t5\n", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range status {
+		if got, ok := ParseStatusEUID([]byte(tt.in)); got != tt.want || ok != tt.ok {
+			t.Errorf("ParseStatusEUID(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
 }

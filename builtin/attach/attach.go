@@ -1,4 +1,10 @@
-package builtin
+// Package attach reads the attachments of an alert when it is rendered:
+// a process's open files and memory maps, tables like those of ps, vmstat
+// and netstat, and the fetch of a status page over HTTP (HostEnricher, an
+// engine.Enricher). Every /proc read goes through package proc, and
+// everything taken from a process is escaped with engine.Display. It
+// imports proc and engine, nothing else of ptrule's.
+package attach
 
 import (
 	"bytes"
@@ -17,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"ptrule/builtin/proc"
 	"ptrule/engine"
 )
 
@@ -78,7 +85,7 @@ func NewHostEnricher(procRoot string) *HostEnricher {
 	return &HostEnricher{
 		HTTPTimeout: DefaultHTTPTimeout,
 		root:        procRoot,
-		ticks:       clockTicks(),
+		ticks:       proc.ClockTicks(),
 		pageSize:    uint64(os.Getpagesize()),
 		transport:   t,
 		now:         time.Now,
@@ -109,7 +116,7 @@ func enrichCount(n int, one, many string) string {
 
 // enrichProcessNote is the note for a per-process file that could not be read.
 func enrichProcessNote(what string, pid int, err error) string {
-	if vanished(err) {
+	if proc.Vanished(err) {
 		return fmt.Sprintf("(process %d not found: it has exited)\n", pid)
 	}
 	return fmt.Sprintf("(unable to read the %s of process %d: %s)\n", what, pid, enrichErr(err))
@@ -124,43 +131,33 @@ func (e *HostEnricher) OpenFiles(pid int) string {
 	if pid <= 0 {
 		return fmt.Sprintf("(no process %d)\n", pid)
 	}
-	dir := e.path(strconv.Itoa(pid), "fd")
-	f, err := os.Open(dir)
-	if err != nil {
-		return enrichProcessNote("open files", pid, err)
-	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		return enrichProcessNote("open files", pid, err)
-	}
-	fds := appendFDs(make([]int, 0, len(names)), names)
-
 	var b strings.Builder
 	listed, more, unreadable := 0, 0, 0
 	var lastErr error
-	for _, fd := range fds {
-		target, err := os.Readlink(filepath.Join(dir, strconv.Itoa(fd)))
+	err := proc.EachFD(e.root, pid, func(_ int, target string, err error) {
 		switch {
-		case vanished(err):
+		case proc.Vanished(err):
 			// Closed since the directory was listed.
-			continue
+			return
 		case err != nil:
 			unreadable++
 			lastErr = err
-			continue
+			return
 		case strings.HasPrefix(target, "socket:["),
 			strings.HasPrefix(target, "pipe:["),
 			strings.HasPrefix(target, "anon_inode:"):
-			continue
+			return
 		}
 		if listed == enrichMaxFiles {
 			more++
-			continue
+			return
 		}
 		listed++
 		b.WriteString(engine.Display(target))
 		b.WriteByte('\n')
+	})
+	if err != nil {
+		return enrichProcessNote("open files", pid, err)
 	}
 	if more > 0 {
 		fmt.Fprintf(&b, "... %d more\n", more)
@@ -180,7 +177,7 @@ func (e *HostEnricher) MemoryMaps(pid int) string {
 	if pid <= 0 {
 		return fmt.Sprintf("(no process %d)\n", pid)
 	}
-	data, truncated, err := readCapped(e.path(strconv.Itoa(pid), "maps"), enrichMaxMaps)
+	data, truncated, err := proc.ReadCapped(e.path(strconv.Itoa(pid), "maps"), enrichMaxMaps)
 	if err != nil {
 		return enrichProcessNote("memory maps", pid, err)
 	}
@@ -242,20 +239,20 @@ type enrichHost struct {
 
 func (e *HostEnricher) readHost() enrichHost {
 	var h enrichHost
-	if data, _, err := readCapped(e.path("uptime"), enrichMaxFile); err == nil {
+	if data, _, err := proc.ReadCapped(e.path("uptime"), enrichMaxFile); err == nil {
 		if f := strings.Fields(string(data)); len(f) > 0 {
 			if v, err := strconv.ParseFloat(f[0], 64); err == nil && v > 0 && !math.IsInf(v, 0) {
 				h.uptime = v
 			}
 		}
 	}
-	if data, _, err := readCapped(e.path("stat"), enrichMaxFile); err == nil {
-		if btime, _, ok := parseSystemStat(data); ok {
+	if data, _, err := proc.ReadCapped(e.path("stat"), enrichMaxFile); err == nil {
+		if btime, _, ok := proc.ParseSystemStat(data); ok {
 			h.btime = btime
 		}
 	}
-	if data, _, err := readCapped(e.path("meminfo"), enrichMaxFile); err == nil {
-		h.memTotal, _ = enrichMeminfo(string(data))["MemTotal"]
+	if data, _, err := proc.ReadCapped(e.path("meminfo"), enrichMaxFile); err == nil {
+		h.memTotal, _ = proc.ParseMeminfo(data)["MemTotal"]
 	}
 	return h
 }
@@ -277,7 +274,7 @@ type enrichRow struct {
 // started, a lifetime average, not the current use, which would need two
 // readings some time apart. %MEM is RSS over MemTotal.
 func (e *HostEnricher) ProcessTable() string {
-	pids, err := listPIDs(e.root)
+	pids, err := proc.ListPIDs(e.root)
 	if err != nil {
 		return fmt.Sprintf("(unable to list processes: %s)\n", enrichErr(err))
 	}
@@ -289,7 +286,7 @@ func (e *HostEnricher) ProcessTable() string {
 	var lastErr error
 	for _, pid := range pids {
 		row, err := e.psRow(pid, host, now, users)
-		if vanished(err) {
+		if proc.Vanished(err) {
 			continue
 		}
 		if err != nil {
@@ -334,59 +331,59 @@ var errEnrichParse = errors.New("malformed stat")
 // exists but could not be shown.
 func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[string]string) (enrichRow, error) {
 	dir := strconv.Itoa(pid)
-	data, _, err := readCapped(e.path(dir, "stat"), enrichMaxFile)
+	data, _, err := proc.ReadCapped(e.path(dir, "stat"), enrichMaxFile)
 	if err != nil {
 		return enrichRow{}, err
 	}
-	st, err := parsePidStat(data)
+	st, err := proc.ParseStat(data)
 	if err != nil {
 		return enrichRow{}, errEnrichParse
 	}
 	// status and cmdline are optional: a row shows what could be read.
-	status, _, _ := readCapped(e.path(dir, "status"), enrichMaxFile)
-	cmdData, cut, _ := readCapped(e.path(dir, "cmdline"), enrichMaxCmdline)
+	status, _, _ := proc.ReadCapped(e.path(dir, "status"), enrichMaxFile)
+	cmdData, cut, _ := proc.ReadCapped(e.path(dir, "cmdline"), enrichMaxCmdline)
 
 	userName := "?"
-	uidLine, _ := statusField(status, "Uid:")
+	uidLine, _ := proc.StatusField(status, "Uid:")
 	if uids := strings.Fields(string(uidLine)); len(uids) >= 2 {
 		userName = enrichUser(e.root, uids[1], users)
 	}
 
-	stat := st.state
+	stat := st.State
 	switch {
-	case st.nice < 0:
+	case st.Nice < 0:
 		stat += "<"
-	case st.nice > 0:
+	case st.Nice > 0:
 		stat += "N"
 	}
-	lckLine, _ := statusField(status, "VmLck:")
+	lckLine, _ := proc.StatusField(status, "VmLck:")
 	if lck := strings.Fields(string(lckLine)); len(lck) > 0 && lck[0] != "0" {
 		stat += "L"
 	}
-	if st.session == pid {
+	if st.Session == pid {
 		stat += "s"
 	}
-	if st.threads > 1 {
+	if st.Threads > 1 {
 		stat += "l"
 	}
-	if st.tpgid > 0 && st.tpgid == st.pgrp {
+	if st.TPGID > 0 && st.TPGID == st.PGrp {
 		stat += "+"
 	}
 
-	cpuTicks := st.utime + st.stime
+	cpuTicks := st.UTime + st.STime
 	pcpu := 0.0
-	if age := host.uptime - float64(st.starttime)/float64(e.ticks); age > 0 {
+	if age := host.uptime - float64(st.StartTime)/float64(e.ticks); age > 0 {
 		pcpu = min(float64(cpuTicks)/float64(e.ticks)/age*100, 999.9)
 	}
 	// rss is signed in the kernel's format but never negative.
-	rssKiB := uint64(max(st.rss, 0)) * e.pageSize / 1024
+	rssKiB := uint64(max(st.RSS, 0)) * e.pageSize / 1024
 	pmem := "-"
 	if host.memTotal > 0 {
 		pmem = strconv.FormatFloat(min(float64(rssKiB)/float64(host.memTotal)*100, 99.9), 'f', 1, 64)
 	}
 	start := "?"
 	if host.btime > 0 {
-		t := time.Unix(host.btime+int64(st.starttime/e.ticks), 0).In(now.Location())
+		t := time.Unix(host.btime+int64(st.StartTime/e.ticks), 0).In(now.Location())
 		switch age := now.Sub(t); {
 		case age < 24*time.Hour:
 			start = t.Format("15:04")
@@ -399,7 +396,7 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 	cpuSecs := cpuTicks / e.ticks
 
 	head := fmt.Sprintf("%-8s %7d %4.1f %4s %6d %5d %-8s %-4s %5s %6s ",
-		userName, pid, pcpu, pmem, st.vsize/1024, rssKiB, enrichTTY(int64(st.ttyNr)),
+		userName, pid, pcpu, pmem, st.VSize/1024, rssKiB, enrichTTY(int64(st.TTYNr)),
 		engine.Display(stat), start, fmt.Sprintf("%d:%02d", cpuSecs/60, cpuSecs%60))
 
 	var cmd string
@@ -411,12 +408,12 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 			cmd += "..."
 		}
 	} else {
-		cmd = "[" + engine.Display(st.comm) + "]"
+		cmd = "[" + engine.Display(st.Comm) + "]"
 	}
-	if st.state == "Z" {
+	if st.State == "Z" {
 		cmd += " <defunct>"
 	}
-	return enrichRow{pid: pid, ppid: st.ppid, head: head, cmd: cmd}, nil
+	return enrichRow{pid: pid, ppid: st.PPID, head: head, cmd: cmd}, nil
 }
 
 // enrichUser names a uid from the passwd database, or shows the number.
@@ -424,7 +421,7 @@ func enrichUser(procRoot, uid string, cache map[string]string) string {
 	if name, ok := cache[uid]; ok {
 		return name
 	}
-	name := engine.Display(loginName(procRoot, uid))
+	name := engine.Display(proc.LoginName(procRoot, uid))
 	cache[uid] = name
 	return name
 }
@@ -477,25 +474,6 @@ func enrichForest(rows []enrichRow, visit func(r *enrichRow, depth int)) {
 	}
 }
 
-// enrichMeminfo parses /proc/meminfo into KiB values by key.
-func enrichMeminfo(data string) map[string]uint64 {
-	m := map[string]uint64{}
-	for line := range strings.Lines(data) {
-		key, rest, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		if v, err := strconv.ParseUint(f[0], 10, 64); err == nil {
-			m[key] = v
-		}
-	}
-	return m
-}
-
 // MemoryStats summarises memory, swap, processes, CPU and load from
 // /proc/meminfo, /proc/stat and /proc/loadavg, with the figures of the
 // first line of `vmstat` (which averages since boot), in KiB. A figure
@@ -506,96 +484,131 @@ func (e *HostEnricher) MemoryStats() string {
 	note := func(file string, err error) {
 		notes = append(notes, fmt.Sprintf("(unable to read %s: %s)", file, enrichErr(err)))
 	}
-	num := func(m map[string]uint64, key string) string {
-		if v, ok := m[key]; ok {
-			return strconv.FormatUint(v, 10)
-		}
-		return "?"
-	}
-
-	// /proc/stat: processes and CPU.
-	stat := map[string][]string{}
-	if data, _, err := readCapped(e.path("stat"), enrichMaxFile); err != nil {
+	stat, err := e.readStatLines()
+	if err != nil {
 		note("stat", err)
-	} else {
-		for line := range strings.Lines(string(data)) {
-			if f := strings.Fields(line); len(f) > 1 {
-				stat[f[0]] = f[1:]
-			}
-		}
 	}
-	field := func(key string) string {
-		if v := stat[key]; len(v) > 0 {
-			if _, err := strconv.ParseUint(v[0], 10, 64); err == nil {
-				return v[0]
-			}
-		}
-		return "?"
-	}
-	fmt.Fprintf(&b, "procs:  %s running, %s blocked\n", field("procs_running"), field("procs_blocked"))
-
-	if data, _, err := readCapped(e.path("meminfo"), enrichMaxFile); err != nil {
+	fmt.Fprintf(&b, "procs:  %s running, %s blocked\n", stat.count("procs_running"), stat.count("procs_blocked"))
+	if err := e.writeMemory(&b); err != nil {
 		note("meminfo", err)
-		fmt.Fprintf(&b, "memory: ?\nswap:   ?\n")
-	} else {
-		m := enrichMeminfo(string(data))
-		fmt.Fprintf(&b, "memory: total %s, free %s, available %s, buffers %s, cached %s (KiB)\n",
-			num(m, "MemTotal"), num(m, "MemFree"), num(m, "MemAvailable"), num(m, "Buffers"), num(m, "Cached"))
-		used := "?"
-		if t, ok := m["SwapTotal"]; ok {
-			if f, ok := m["SwapFree"]; ok && f <= t {
-				used = strconv.FormatUint(t-f, 10)
-			}
-		}
-		fmt.Fprintf(&b, "swap:   total %s, free %s, used %s (KiB)\n", num(m, "SwapTotal"), num(m, "SwapFree"), used)
 	}
-
-	// The cpu line counts ticks since boot: user nice system idle iowait
-	// irq softirq steal (guest time is included in user). The columns are
-	// vmstat's: us = user+nice, sy = system+irq+softirq.
-	cpu := "?"
-	if v := stat["cpu"]; len(v) >= 4 {
-		var t [8]uint64
-		ok := true
-		for i := range t {
-			if i < len(v) {
-				n, err := strconv.ParseUint(v[i], 10, 64)
-				ok = ok && err == nil
-				t[i] = n
-			}
-		}
-		total := 0.0
-		for _, n := range t {
-			total += float64(n)
-		}
-		if ok && total > 0 {
-			pct := func(n ...uint64) float64 {
-				s := 0.0
-				for _, x := range n {
-					s += float64(x)
-				}
-				return s / total * 100
-			}
-			cpu = fmt.Sprintf("us %.0f%%, sy %.0f%%, id %.0f%%, wa %.0f%%, st %.0f%% (since boot)",
-				pct(t[0], t[1]), pct(t[2], t[5], t[6]), pct(t[3]), pct(t[4]), pct(t[7]))
-		}
-	}
-	fmt.Fprintf(&b, "cpu:    %s\n", cpu)
-
-	if data, _, err := readCapped(e.path("loadavg"), enrichMaxFile); err != nil {
+	fmt.Fprintf(&b, "cpu:    %s\n", stat.cpuShares())
+	if err := e.writeLoad(&b); err != nil {
 		note("loadavg", err)
-		b.WriteString("load:   ?\n")
-	} else if f := strings.Fields(string(data)); len(f) >= 4 {
-		fmt.Fprintf(&b, "load:   %s %s %s (1, 5, 15 min), %s running/total\n",
-			engine.Display(f[0]), engine.Display(f[1]), engine.Display(f[2]), engine.Display(f[3]))
-	} else {
-		b.WriteString("load:   ? (malformed loadavg)\n")
 	}
 	for _, n := range notes {
 		b.WriteString(n)
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// statLines are the lines of /proc/stat by their first field.
+type statLines map[string][]string
+
+// readStatLines reads /proc/stat; an unreadable file gives no lines and
+// the error.
+func (e *HostEnricher) readStatLines() (statLines, error) {
+	stat := statLines{}
+	data, _, err := proc.ReadCapped(e.path("stat"), enrichMaxFile)
+	if err != nil {
+		return stat, err
+	}
+	for line := range strings.Lines(string(data)) {
+		if f := strings.Fields(line); len(f) > 1 {
+			stat[f[0]] = f[1:]
+		}
+	}
+	return stat, nil
+}
+
+// count is the number on the line key, "?" if there is none.
+func (stat statLines) count(key string) string {
+	if v := stat[key]; len(v) > 0 {
+		if _, err := strconv.ParseUint(v[0], 10, 64); err == nil {
+			return v[0]
+		}
+	}
+	return "?"
+}
+
+// cpuShares shows the cpu line, which counts ticks since boot: user nice
+// system idle iowait irq softirq steal (guest time is included in user).
+// The columns are vmstat's: us = user+nice, sy = system+irq+softirq.
+func (stat statLines) cpuShares() string {
+	v := stat["cpu"]
+	if len(v) < 4 {
+		return "?"
+	}
+	var t [8]uint64
+	ok := true
+	for i := range t {
+		if i < len(v) {
+			n, err := strconv.ParseUint(v[i], 10, 64)
+			ok = ok && err == nil
+			t[i] = n
+		}
+	}
+	total := 0.0
+	for _, n := range t {
+		total += float64(n)
+	}
+	if !ok || total <= 0 {
+		return "?"
+	}
+	pct := func(n ...uint64) float64 {
+		s := 0.0
+		for _, x := range n {
+			s += float64(x)
+		}
+		return s / total * 100
+	}
+	return fmt.Sprintf("us %.0f%%, sy %.0f%%, id %.0f%%, wa %.0f%%, st %.0f%% (since boot)",
+		pct(t[0], t[1]), pct(t[2], t[5], t[6]), pct(t[3]), pct(t[4]), pct(t[7]))
+}
+
+// writeMemory writes the memory and swap lines from /proc/meminfo; an
+// unreadable file shows as "?" and gives the error.
+func (e *HostEnricher) writeMemory(b *strings.Builder) error {
+	data, _, err := proc.ReadCapped(e.path("meminfo"), enrichMaxFile)
+	if err != nil {
+		b.WriteString("memory: ?\nswap:   ?\n")
+		return err
+	}
+	m := proc.ParseMeminfo(data)
+	num := func(key string) string {
+		if v, ok := m[key]; ok {
+			return strconv.FormatUint(v, 10)
+		}
+		return "?"
+	}
+	fmt.Fprintf(b, "memory: total %s, free %s, available %s, buffers %s, cached %s (KiB)\n",
+		num("MemTotal"), num("MemFree"), num("MemAvailable"), num("Buffers"), num("Cached"))
+	used := "?"
+	if t, ok := m["SwapTotal"]; ok {
+		if f, ok := m["SwapFree"]; ok && f <= t {
+			used = strconv.FormatUint(t-f, 10)
+		}
+	}
+	fmt.Fprintf(b, "swap:   total %s, free %s, used %s (KiB)\n", num("SwapTotal"), num("SwapFree"), used)
+	return nil
+}
+
+// writeLoad writes the load line from /proc/loadavg; an unreadable file
+// shows as "?" and gives the error.
+func (e *HostEnricher) writeLoad(b *strings.Builder) error {
+	data, _, err := proc.ReadCapped(e.path("loadavg"), enrichMaxFile)
+	if err != nil {
+		b.WriteString("load:   ?\n")
+		return err
+	}
+	if f := strings.Fields(string(data)); len(f) >= 4 {
+		fmt.Fprintf(b, "load:   %s %s %s (1, 5, 15 min), %s running/total\n",
+			engine.Display(f[0]), engine.Display(f[1]), engine.Display(f[2]), engine.Display(f[3]))
+	} else {
+		b.WriteString("load:   ? (malformed loadavg)\n")
+	}
+	return nil
 }
 
 // enrichSocket is one line of a /proc/net table as netstat shows it.
@@ -608,17 +621,17 @@ type enrichSocket struct {
 }
 
 // enrichSocketOf shows a line of the table proto as netstat does.
-func enrichSocketOf(n netEntry, proto string) enrichSocket {
-	s := enrichSocket{proto: proto, recvQ: n.rxQueue, sendQ: n.txQueue,
-		local: enrichAddr(n.local), foreign: enrichAddr(n.remote), inode: n.inode}
+func enrichSocketOf(n proc.NetEntry, proto string) enrichSocket {
+	s := enrichSocket{proto: proto, recvQ: n.RxQueue, sendQ: n.TxQueue,
+		local: enrichAddr(n.Local), foreign: enrichAddr(n.Remote), inode: n.Inode}
 	switch {
 	case strings.HasPrefix(proto, "udp"):
 		// netstat leaves the state of an unconnected UDP socket blank.
-		if n.state == 1 {
+		if n.State == 1 {
 			s.state = "ESTABLISHED"
 		}
 	default:
-		s.state = tcpStateName(n.state)
+		s.state = proc.TCPStateName(n.State)
 	}
 	return s
 }
@@ -641,8 +654,8 @@ func (e *HostEnricher) NetworkConnections() string {
 	var socks []enrichSocket
 	var notes []string
 	malformed, read := 0, 0
-	for _, proto := range netTables {
-		data, cut, err := readCapped(e.path("net", proto), 64<<20)
+	for _, proto := range proc.NetTables {
+		data, cut, err := proc.ReadCapped(e.path("net", proto), 64<<20)
 		if errors.Is(err, fs.ErrNotExist) {
 			// No IPv6 on this host, say.
 			continue
@@ -665,7 +678,7 @@ func (e *HostEnricher) NetworkConnections() string {
 			if len(bytes.TrimSpace(line)) == 0 {
 				continue
 			}
-			n, ok := parseNetLine(line)
+			n, ok := proc.ParseNetLine(line)
 			if !ok {
 				malformed++
 				continue
@@ -723,7 +736,7 @@ func (e *HostEnricher) socketOwners(socks []enrichSocket) (map[uint64]string, in
 	if len(want) == 0 {
 		return owners, 0
 	}
-	pids, err := listPIDs(e.root)
+	pids, err := proc.ListPIDs(e.root)
 	if err != nil {
 		return owners, 0
 	}
@@ -733,39 +746,25 @@ func (e *HostEnricher) socketOwners(socks []enrichSocket) (map[uint64]string, in
 		if len(owners) == len(want) {
 			break
 		}
-		dir := e.path(strconv.Itoa(pid), "fd")
-		f, err := os.Open(dir)
-		if err != nil {
-			if !vanished(err) {
-				unreadable++
-			}
-			continue
-		}
-		names, err := f.Readdirnames(-1)
-		f.Close()
-		if err != nil {
-			if !vanished(err) {
-				unreadable++
-			}
-			continue
-		}
 		name := ""
-		for _, n := range names {
-			target, err := os.Readlink(filepath.Join(dir, n))
+		err := proc.EachFD(e.root, pid, func(_ int, target string, err error) {
 			if err != nil {
-				continue
+				return
 			}
-			inode, ok := socketInode([]byte(target))
+			inode, ok := proc.SocketInode([]byte(target))
 			if !ok || !want[inode] {
-				continue
+				return
 			}
 			if _, known := owners[inode]; known {
-				continue
+				return
 			}
 			if name == "" {
 				name = e.commOf(pid)
 			}
 			owners[inode] = strconv.Itoa(pid) + "/" + name
+		})
+		if err != nil && !proc.Vanished(err) {
+			unreadable++
 		}
 	}
 	return owners, unreadable
@@ -773,7 +772,7 @@ func (e *HostEnricher) socketOwners(socks []enrichSocket) (map[uint64]string, in
 
 // commOf returns the escaped name of a process, or "?".
 func (e *HostEnricher) commOf(pid int) string {
-	data, _, err := readCapped(e.path(strconv.Itoa(pid), "comm"), 256)
+	data, _, err := proc.ReadCapped(e.path(strconv.Itoa(pid), "comm"), 256)
 	if err != nil || len(data) == 0 {
 		return "?"
 	}

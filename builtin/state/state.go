@@ -1,4 +1,9 @@
-package builtin
+// Package state keeps what ptrule must remember across restarts in its
+// state directory: the suppressions (FileStore) now, the alert spool next.
+// Every file it writes goes through WriteFile, the one atomic write. It
+// imports engine, for the Store it implements, and proc, for the boot
+// clock that migrates old keys.
+package state
 
 import (
 	"bytes"
@@ -14,8 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/renameio/v2"
-
+	"ptrule/builtin/proc"
 	"ptrule/engine"
 )
 
@@ -75,15 +79,6 @@ type FileStore struct {
 	beforeReplace func() error
 }
 
-// BootClock is what converts a wall-clock start time to clock ticks since
-// boot: the boot time the kernel reports (btime in /proc/stat) and the
-// clock ticks per second. OpenFileStore uses it to migrate the keys of a
-// version 1 state file.
-type BootClock struct {
-	Boot           time.Time
-	TicksPerSecond uint64
-}
-
 // unreadableError is a state file that exists but could not be read.
 type unreadableError struct{ err error }
 
@@ -101,7 +96,7 @@ func (e *unreadableError) Unwrap() error { return e.err }
 //   - a file that cannot be read (permissions, I/O error) is left where it
 //     is, and Save refuses to replace it until ptrule is restarted with
 //     the file fixed or removed.
-func OpenFileStore(dir string, now time.Time, clk BootClock) (*FileStore, error) {
+func OpenFileStore(dir string, now time.Time, clk proc.BootClock) (*FileStore, error) {
 	s, err := ReadFileStore(dir, now, clk)
 	if err == nil {
 		return s, nil
@@ -121,7 +116,7 @@ func OpenFileStore(dir string, now time.Time, clk BootClock) (*FileStore, error)
 // ReadFileStore reads the state like OpenFileStore but changes nothing on
 // disk: an unusable file gives an empty store and the error, and stays where
 // it is. A dry run uses it to show what the daemon has silenced.
-func ReadFileStore(dir string, now time.Time, clk BootClock) (*FileStore, error) {
+func ReadFileStore(dir string, now time.Time, clk proc.BootClock) (*FileStore, error) {
 	s := &FileStore{dir: dir, marks: map[markKey]time.Time{}}
 	data, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -178,7 +173,7 @@ func parseState(data []byte) (map[markKey]time.Time, int, error) {
 // earlier boot, which is gone: its mark is dropped, as is every converted
 // key when the boot time is unknown. The conversion is exact when the wall
 // clock was not stepped between the old ptrule's last save and now.
-func migrateV1(marks map[markKey]time.Time, clk BootClock) (out map[markKey]time.Time, converted, dropped int) {
+func migrateV1(marks map[markKey]time.Time, clk proc.BootClock) (out map[markKey]time.Time, converted, dropped int) {
 	out = make(map[markKey]time.Time, len(marks))
 	for k, until := range marks {
 		ticks, ok, legacy := legacyTicks(k.key, clk)
@@ -203,7 +198,7 @@ func migrateV1(marks map[markKey]time.Time, clk BootClock) (out map[markKey]time
 // whether key has that form (digits, "@", a UTC RFC 3339 time exactly as
 // the old ptrule wrote it), and ok whether the start converts to ticks
 // since clk's boot.
-func legacyTicks(key string, clk BootClock) (ticks uint64, ok, legacy bool) {
+func legacyTicks(key string, clk proc.BootClock) (ticks uint64, ok, legacy bool) {
 	pid, start, found := strings.Cut(key, "@")
 	if !found || pid == "" || strings.Trim(pid, "0123456789") != "" {
 		return 0, false, false
@@ -320,48 +315,8 @@ func (s *FileStore) Save(now time.Time) error {
 	return nil
 }
 
-// writeAtomic replaces path with data so that a crash or an error leaves
-// either the old or the new content, never a mix or nothing.
+// writeAtomic replaces path with the new state through WriteFile, with
+// the test hook beforeReplace.
 func (s *FileStore) writeAtomic(path string, data []byte) error {
-	pf, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)), renameio.WithStaticPermissions(0o600))
-	if err != nil {
-		return err
-	}
-	defer pf.Cleanup()
-	if _, err := pf.Write(data); err != nil {
-		return err
-	}
-	if s.beforeReplace != nil {
-		if err := s.beforeReplace(); err != nil {
-			return err
-		}
-	}
-	if err := pf.CloseAtomicallyReplace(); err != nil {
-		return err
-	}
-	// The rename is durable only once the directory is on disk; renameio
-	// leaves that to its caller.
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// BootClock reads the boot time of the collector's tree (btime in its
-// stat file) and the clock tick rate, to migrate old state files. An
-// unreadable btime gives an error and a clock with a zero Boot.
-func (c *Collector) BootClock() (BootClock, error) {
-	clk := BootClock{TicksPerSecond: c.ticks}
-	data, err := os.ReadFile(filepath.Join(c.root, "stat"))
-	if err != nil {
-		return clk, fmt.Errorf("reading the boot time: %w", err)
-	}
-	btime, _, ok := parseSystemStat(data)
-	if !ok {
-		return clk, fmt.Errorf("no btime line in %s", filepath.Join(c.root, "stat"))
-	}
-	clk.Boot = time.Unix(btime, 0)
-	return clk, nil
+	return writeFile(path, data, 0o600, s.beforeReplace)
 }

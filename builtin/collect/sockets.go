@@ -1,13 +1,10 @@
-package builtin
+package collect
 
 import (
-	"bufio"
-	"os"
 	"path/filepath"
 	"strconv"
 
-	"golang.org/x/sys/unix"
-
+	"ptrule/builtin/proc"
 	"ptrule/engine"
 )
 
@@ -42,7 +39,8 @@ type socketTable struct {
 	// loadedNS holds the network namespaces whose tables are in byInode,
 	// by the text of their /proc/PID/ns/net link.
 	loadedNS map[string]bool
-	// inodes, seen and fds are reused per process.
+	// all, inodes, seen and fds are reused per process.
+	all    []uint64
 	inodes []uint64
 	seen   map[uint64]struct{}
 	fds    []int
@@ -55,7 +53,7 @@ func newSocketTable(root string) *socketTable {
 	t := &socketTable{root: root, byInode: map[uint64]netSocket{}, loadedNS: map[string]bool{}, seen: map[uint64]struct{}{}}
 	// root/net is root/self/net; remembering our namespace keeps its
 	// tables from being read twice through some process's directory.
-	if ns, err := os.Readlink(filepath.Join(root, "self/ns/net")); err == nil {
+	if ns, err := proc.SelfNetNS(root); err == nil {
 		t.loadedNS[ns] = true
 	}
 	t.load(filepath.Join(root, "net"))
@@ -64,81 +62,33 @@ func newSocketTable(root string) *socketTable {
 
 // load adds the tables of the net directory dir.
 func (t *socketTable) load(dir string) {
-	for _, proto := range netTables {
-		f, err := os.Open(filepath.Join(dir, proto))
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-		for sc.Scan() {
-			// The header fails to parse like any malformed line.
-			e, ok := parseNetLine(sc.Bytes())
-			if !ok || e.inode == 0 {
-				continue
+	for _, proto := range proc.NetTables {
+		proc.ReadNetTable(dir, proto, func(e proc.NetEntry) {
+			if e.Inode == 0 {
+				return
 			}
 			if s := socketOf(e, proto); s.kind != sockNeither {
-				t.byInode[e.inode] = s
+				t.byInode[e.Inode] = s
 			}
-		}
-		f.Close()
+		})
 	}
 }
 
 // readSockets fills the connections and listening sockets of the process
 // whose directory is open as dir.
-func (col *collection) readSockets(dir, pid int, p *engine.Process) {
+func (col *collection) readSockets(dir proc.Dir, pid int, p *engine.Process) {
 	t := col.sockets
-	fdDir, err := unix.Openat(dir, "fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	all, fds, err := dir.AppendSocketInodes(t.all[:0], t.fds)
+	t.all, t.fds = all, fds
 	if err != nil {
 		return
 	}
-	f := os.NewFile(uintptr(fdDir), "fd")
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return
-	}
-	// Descriptor order makes the lists stable from one snapshot to the
-	// next whatever order the directory lists them in.
-	t.fds = appendFDs(t.fds[:0], names)
-
-	t.inodes = t.inodes[:0]
-	// Clearing costs the map's capacity, so a map grown by one busy
-	// server is dropped rather than cleared for every later process.
-	if len(t.seen) > 1024 {
-		t.seen = map[uint64]struct{}{}
-	} else {
-		clear(t.seen)
-	}
-	unknown := false
-	var link [64]byte
-	for _, fd := range t.fds {
-		// Socket links are short; a longer target is a path and is cut,
-		// which cannot make it look like a socket.
-		n, err := unix.Readlinkat(fdDir, strconv.Itoa(fd), link[:])
-		if err != nil {
-			continue
-		}
-		inode, ok := socketInode(link[:n])
-		if !ok {
-			continue
-		}
-		// A socket dup'ed to several descriptors is listed once.
-		if _, dup := t.seen[inode]; dup {
-			continue
-		}
-		t.seen[inode] = struct{}{}
-		t.inodes = append(t.inodes, inode)
-		if _, known := t.byInode[inode]; !known {
-			unknown = true
-		}
-	}
+	unknown := t.dedupe()
 	// Unix sockets are never in the tables, but a socket may also belong
 	// to another network namespace (a container): read that namespace's
 	// tables once, through this process.
 	if unknown {
-		if ns, err := col.readlinkAt(dir, "ns/net"); err == nil && !t.loadedNS[ns] {
+		if ns, err := col.r.ReadlinkAt(dir, "ns/net"); err == nil && !t.loadedNS[ns] {
 			t.loadedNS[ns] = true
 			t.load(filepath.Join(t.root, strconv.Itoa(pid), "net"))
 		}
@@ -155,16 +105,41 @@ func (col *collection) readSockets(dir, pid int, p *engine.Process) {
 	}
 }
 
+// dedupe sets inodes to the sockets of all without repeats, in the order
+// they first come (a socket dup'ed to several descriptors is listed once),
+// and reports whether one of them is in no table read so far.
+func (t *socketTable) dedupe() (unknown bool) {
+	t.inodes = t.inodes[:0]
+	// Clearing costs the map's capacity, so a map grown by one busy
+	// server is dropped rather than cleared for every later process.
+	if len(t.seen) > 1024 {
+		t.seen = map[uint64]struct{}{}
+	} else {
+		clear(t.seen)
+	}
+	for _, inode := range t.all {
+		if _, dup := t.seen[inode]; dup {
+			continue
+		}
+		t.seen[inode] = struct{}{}
+		t.inodes = append(t.inodes, inode)
+		if _, known := t.byInode[inode]; !known {
+			unknown = true
+		}
+	}
+	return unknown
+}
+
 // socketOf is the collector's view of a line of the table proto.
-func socketOf(e netEntry, proto string) netSocket {
+func socketOf(e proc.NetEntry, proto string) netSocket {
 	var s netSocket
-	remote := e.remote.Addr().Unmap()
+	remote := e.Remote.Addr().Unmap()
 	s.Proto = proto
-	s.LocalIP = e.local.Addr().Unmap().String()
-	s.LocalPort = int(e.local.Port())
+	s.LocalIP = e.Local.Addr().Unmap().String()
+	s.LocalPort = int(e.Local.Port())
 	s.RemoteIP = remote.String()
-	s.RemotePort = int(e.remote.Port())
-	s.State = tcpStateName(e.state)
+	s.RemotePort = int(e.Remote.Port())
+	s.State = proc.TCPStateName(e.State)
 
 	// Only an all-zero remote address means "no peer". lfd also dropped
 	// every address whose hex text read as zero to Perl (its quirk Q1),
@@ -173,7 +148,7 @@ func socketOf(e netEntry, proto string) netSocket {
 	switch {
 	case !remote.IsUnspecified():
 		s.kind = sockConnected
-	case tcp && e.state == tcpListen:
+	case tcp && e.State == tcpListen:
 		s.kind = sockListening
 	case !tcp:
 		s.kind = sockListening

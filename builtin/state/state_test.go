@@ -1,4 +1,4 @@
-package builtin
+package state
 
 import (
 	"fmt"
@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"ptrule/builtin/proc"
 )
 
 // t0 is the fixed "now" of the state tests.
@@ -16,7 +18,7 @@ var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
 // testClock is the boot clock of the state tests: booted a day before t0,
 // 100 ticks a second.
-var testClock = BootClock{Boot: t0.Add(-24 * time.Hour), TicksPerSecond: 100}
+var testClock = proc.BootClock{Boot: t0.Add(-24 * time.Hour), TicksPerSecond: 100}
 
 // dirNames lists the names in dir, sorted.
 func dirNames(t *testing.T, dir string) []string {
@@ -316,7 +318,7 @@ func TestFileStoreMigratesVersion1(t *testing.T) {
 	// Without a boot time nothing converts: the old keys are dropped
 	// rather than guessed.
 	os.WriteFile(filepath.Join(dir, stateFile), []byte(old), 0o600)
-	s, _ = OpenFileStore(dir, t0, BootClock{TicksPerSecond: 100})
+	s, _ = OpenFileStore(dir, t0, proc.BootClock{TicksPerSecond: 100})
 	if got := markList(s); slices.Contains(got, "pt-deleted 4242@360000") || len(got) != 4 {
 		t.Errorf("without a boot time: %q", got)
 	}

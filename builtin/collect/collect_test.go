@@ -1,4 +1,4 @@
-package builtin
+package collect
 
 import (
 	"errors"
@@ -17,9 +17,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"ptrule/builtin/proc"
 	"ptrule/builtin/proctest"
 	"ptrule/engine"
 )
+
+// nobody is the uid of the unprivileged processes of the tests.
+const nobody = 65534
 
 // collectTree collects a fake tree and fails the test on error.
 func collectTree(t *testing.T, tree *proctest.Tree, opts CollectOptions) (*Collector, *engine.Snapshot) {
@@ -403,8 +407,8 @@ func TestCollectCgroup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if cg, unit := parseCgroup([]byte(tt.content)); cg != tt.wantCgroup || unit != tt.wantUnit {
-				t.Errorf("parseCgroup = %q, %q; want %q, %q", cg, unit, tt.wantCgroup, tt.wantUnit)
+			if cg, unit := proc.ParseCgroup([]byte(tt.content)); cg != tt.wantCgroup || unit != tt.wantUnit {
+				t.Errorf("ParseCgroup = %q, %q; want %q, %q", cg, unit, tt.wantCgroup, tt.wantUnit)
 			}
 		})
 	}
@@ -701,67 +705,7 @@ func TestCollectErrors(t *testing.T) {
 	}
 }
 
-func TestCollectParsers(t *testing.T) {
-	uptimes := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"431.47 790.86\n", 431*time.Second + 470*time.Millisecond, true},
-		{"0.00 0.00", 0, true},
-		{"12", 12 * time.Second, true},
-		{"1.123456789123", 1123456789 * time.Nanosecond, true},
-		{"-1.00 3", 0, false},
-		{"1e3 2", 0, false},
-		{"", 0, false},
-		{"99999999999999999999.00 0", 0, false},
-	}
-	for _, tt := range uptimes {
-		if got, ok := parseUptime([]byte(tt.in)); got != tt.want || ok != tt.ok {
-			t.Errorf("parseUptime(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-
-	loads := []struct {
-		in   string
-		want engine.Load
-	}{
-		{"0.10 0.16 0.07 1/83 4448\n", engine.Load{Avg1: 0.10, Avg5: 0.16, Avg15: 0.07, Running: 1, Total: 83}},
-		{"1 2 3", engine.Load{Avg1: 1, Avg5: 2, Avg15: 3}},
-		{"NaN x Inf 3/ 1", engine.Load{Running: 3}},
-		{"", engine.Load{}},
-	}
-	for _, tt := range loads {
-		if got := parseLoadavg([]byte(tt.in)); got != tt.want {
-			t.Errorf("parseLoadavg(%q) = %+v, want %+v", tt.in, got, tt.want)
-		}
-	}
-
-	if b, cpus, ok := parseSystemStat([]byte("cpu  1 2 3\ncpu0 1\ncpu1 1\ncpufreq 3\nintr 1 2\nbtime 1767225600\n")); b != 1767225600 || cpus != 2 || !ok {
-		t.Errorf("parseSystemStat = %d, %d, %v", b, cpus, ok)
-	}
-	if _, _, ok := parseSystemStat([]byte("btime -5\n")); ok {
-		t.Error("parseSystemStat accepted a negative btime")
-	}
-
-	status := []struct {
-		in   string
-		want int
-		ok   bool
-	}{
-		{"Name:\tx\nUid:\t1000\t33\t33\t33\nGid:\t1\t1\t1\t1\n", 33, true},
-		{"Uid:\t0\t0\t0\t0", 0, true},
-		{"Uid:\t0\n", 0, false},
-		{"Uid:\t0\t99999999999\t0\t0\n", 0, false},
-		{"Name:\tUid:\t5\t5\n", 0, false},
-		{"", 0, false},
-	}
-	for _, tt := range status {
-		if got, ok := parseStatusEUID([]byte(tt.in)); got != tt.want || ok != tt.ok {
-			t.Errorf("parseStatusEUID(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-
+func TestCollectTicksToDuration(t *testing.T) {
 	c := &Collector{ticks: 100}
 	if got := c.ticksToDuration(12345); got != 123450*time.Millisecond {
 		t.Errorf("ticksToDuration(12345) = %v", got)
@@ -1062,8 +1006,8 @@ func TestCollectKeysSurviveClockStep(t *testing.T) {
 // TestCollectExeIdentity checks that deletion and the exe path's trust
 // come from the file the process runs, not from the text of its exe link.
 func TestCollectExeIdentity(t *testing.T) {
-	if FakeExeFile != proctest.ExeFile || FakeView != proctest.View {
-		t.Fatalf("the fake-tree seam differs: builtin %q %q, proctest %q %q", FakeExeFile, FakeView, proctest.ExeFile, proctest.View)
+	if proc.FakeExeFile != proctest.ExeFile || proc.FakeView != proctest.View {
+		t.Fatalf("the fake-tree seam differs: builtin %q %q, proctest %q %q", proc.FakeExeFile, proc.FakeView, proctest.ExeFile, proctest.View)
 	}
 	tests := []struct {
 		name         string

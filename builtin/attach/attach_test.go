@@ -1,4 +1,4 @@
-package builtin
+package attach
 
 import (
 	"encoding/binary"
@@ -157,7 +157,7 @@ func TestEnrichOpenFiles(t *testing.T) {
 			`/tmp/evil\nroot 1 forged line` + "\n" + `/tmp/esc\x1b[2J` + "\nnet:[4026531840]\n"},
 		{"capped", 200, want200.String()},
 		{"no files", 300, ""},
-		{"vanished", 999, "(process 999 not found: it has exited)\n"},
+		{"Vanished", 999, "(process 999 not found: it has exited)\n"},
 		{"garbage", 400, "(unable to read the open files of process 400: not a directory)\n"},
 		{"invalid pid", 0, "(no process 0)\n"},
 	}
@@ -197,7 +197,7 @@ func TestEnrichMemoryMaps(t *testing.T) {
 			`7f0000000000-7f0000001000 rw-s 00000000 00:01 1024 /dev/shm/x\012y\x1b (deleted)` + "\n"},
 		{"truncated", 200, big[:keep] + "[truncated]\n"},
 		{"empty", 300, ""},
-		{"vanished", 999, "(process 999 not found: it has exited)\n"},
+		{"Vanished", 999, "(process 999 not found: it has exited)\n"},
 		{"garbage", 400, "(unable to read the memory maps of process 400: is a directory)\n"},
 	}
 	for _, tt := range tests {
@@ -233,7 +233,7 @@ func TestEnrichProcessTable(t *testing.T) {
 	// A loop of parents, which only a garbage tree has.
 	tr.proc(enrichProc{pid: 600, ppid: 601, comm: "a", cmdline: "a\x00", start: day})
 	tr.proc(enrichProc{pid: 601, ppid: 600, comm: "b", cmdline: "b\x00", start: day})
-	// Unreadable: a noted row. Vanished (no stat): no row.
+	// Unreadable: a noted row. vanished (no stat): no row.
 	tr.file("700/stat", "700 (x) garbage\n")
 	if err := os.MkdirAll(filepath.Join(tr.root, "701/stat"), 0o755); err != nil {
 		t.Fatal(err)

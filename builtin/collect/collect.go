@@ -1,0 +1,401 @@
+// Package collect builds an engine.Snapshot from a /proc tree: the host
+// facts, the load, and every process with its identity, program, command
+// line, cgroup and, on request, its sockets. It reads /proc only through
+// package proc and imports nothing of ptrule's but proc and engine; the
+// construction of the engine.Snapshot is in Collect alone.
+package collect
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"ptrule/builtin/proc"
+	"ptrule/engine"
+)
+
+// Collector reads Snapshots from a /proc tree. It holds no state between
+// collections, so one Collector may serve concurrent calls to Collect.
+type Collector struct {
+	root     string
+	ticks    uint64
+	pageSize int64
+	// exeFile is the entry of a process directory that leads to the file
+	// the process runs, and view the directory that stands for "/" when
+	// an exe path is looked up in ptrule's own view of the file system:
+	// "exe" and "" (the real root) on a procfs, proc.FakeExeFile and the
+	// tree's proc.FakeView directory in a fake tree (package proctest).
+	exeFile string
+	view    string
+}
+
+// NewCollector returns a Collector for the /proc tree at procRoot: "/proc"
+// in production, a directory built by package proctest in tests.
+func NewCollector(procRoot string) (*Collector, error) {
+	fi, err := os.Stat(procRoot)
+	if err != nil {
+		return nil, fmt.Errorf("open proc tree: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("open proc tree: %s is not a directory", procRoot)
+	}
+	c := &Collector{
+		root:     procRoot,
+		ticks:    proc.ClockTicks(),
+		pageSize: int64(os.Getpagesize()),
+		exeFile:  "exe",
+	}
+	if !proc.IsProcfs(procRoot) {
+		c.exeFile, c.view = proc.FakeExeFile, filepath.Join(procRoot, proc.FakeView)
+	}
+	return c, nil
+}
+
+// BootClock reads the boot time of the collector's tree (btime in its
+// stat file) with the clock tick rate, to migrate old state files. An
+// unreadable btime gives an error and a clock with a zero Boot.
+func (c *Collector) BootClock() (proc.BootClock, error) {
+	return proc.ReadBootClock(c.root, c.ticks)
+}
+
+// CollectOptions selects what Collect gathers.
+type CollectOptions struct {
+	// Sockets walks /proc/PID/fd and the /proc/net tables to fill
+	// Connections and Listening. Without it no fd is looked at, which is
+	// most of the cost of a collection: the daemon asks for sockets only
+	// when a due rule references them.
+	Sockets bool
+	// PIDs, when non-empty, limits the snapshot to these processes (those
+	// that exist and are not kernel threads); the process list is then not
+	// read at all.
+	PIDs []int
+}
+
+// Collect reads one Snapshot of the tree. The snapshot is not derived: the
+// caller runs Derive with its ignore list. Processes that vanish while they
+// are read are left out, and a file that cannot be read leaves its fields
+// empty; the error is reserved for a tree from which nothing can be read.
+func (c *Collector) Collect(opts CollectOptions) (*engine.Snapshot, error) {
+	// Time and uptime are read together first, so that ages and the
+	// snapshot time describe the same instant.
+	now := time.Now()
+	col := &collection{c: c, users: map[int]string{}, files: map[string]proc.FileID{}, r: proc.NewReader()}
+	host, err := col.readHost(now)
+	if err != nil {
+		return nil, err
+	}
+	pids, err := c.pids(opts.PIDs)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Sockets {
+		col.sockets = newSocketTable(c.root)
+	}
+	procs := make([]engine.Process, 0, len(pids))
+	for _, pid := range pids {
+		if p, ok := col.readProc(pid); ok {
+			procs = append(procs, p)
+		}
+	}
+	return newSnapshot(now, host, col.readLoad(), procs), nil
+}
+
+// newSnapshot is the one place that builds the engine.Snapshot from what a
+// collection read.
+func newSnapshot(now time.Time, host engine.Host, load proc.Loadavg, procs []engine.Process) *engine.Snapshot {
+	host.Procs = len(procs)
+	return &engine.Snapshot{
+		Time:  now,
+		Host:  host,
+		Load:  engine.Load(load),
+		Procs: procs,
+	}
+}
+
+// pids returns the processes to read, sorted, without duplicates and
+// without ids that cannot be processes: only, when it is not empty, or
+// else every process of the tree.
+func (c *Collector) pids(only []int) ([]int, error) {
+	var pids []int
+	if len(only) > 0 {
+		pids = slices.Clone(only)
+	} else {
+		all, err := proc.ListPIDs(c.root)
+		if err != nil {
+			return nil, fmt.Errorf("list processes in %s: %w", c.root, err)
+		}
+		pids = all
+	}
+	slices.Sort(pids)
+	pids = slices.Compact(pids)
+	return slices.DeleteFunc(pids, func(pid int) bool { return pid <= 0 }), nil
+}
+
+// collection is the state of one Collect call: what is read once per
+// snapshot and shared by all its processes.
+type collection struct {
+	c      *Collector
+	boot   time.Time
+	uptime time.Duration
+	users  map[int]string
+	// files caches the identity of each exe path in ptrule's view: many
+	// processes run the same program. A failed stat is cached as the
+	// zero FileID.
+	files   map[string]proc.FileID
+	sockets *socketTable
+	// r is reused by every read; parsers copy what they keep.
+	r *proc.Reader
+}
+
+// readHost reads the host facts and keeps boot time and uptime for the
+// process ages. It fails only when the tree itself cannot be opened.
+func (col *collection) readHost(now time.Time) (engine.Host, error) {
+	root := col.c.root
+	if _, err := os.Stat(root); err != nil {
+		return engine.Host{}, fmt.Errorf("read proc tree: %w", err)
+	}
+	var h engine.Host
+	if data, err := col.r.Read(filepath.Join(root, "sys/kernel/hostname")); err == nil {
+		h.Name = string(bytes.TrimSpace(data))
+	}
+	if data, err := col.r.Read(filepath.Join(root, "uptime")); err == nil {
+		h.Uptime, _ = proc.ParseUptime(data)
+	}
+	var btime int64
+	var haveBtime bool
+	if data, err := col.r.Read(filepath.Join(root, "stat")); err == nil {
+		btime, h.CPUs, haveBtime = proc.ParseSystemStat(data)
+	}
+	if haveBtime {
+		h.Boot = time.Unix(btime, 0)
+	} else {
+		// Without btime the boot clock is the best estimate; it keeps
+		// start times plausible instead of near the year 1.
+		h.Boot = now.Add(-h.Uptime).Truncate(time.Second)
+	}
+	col.boot, col.uptime = h.Boot, h.Uptime
+	return h, nil
+}
+
+// readLoad reads /proc/loadavg; an unreadable file leaves the load at zero.
+func (col *collection) readLoad() proc.Loadavg {
+	data, err := col.r.Read(filepath.Join(col.c.root, "loadavg"))
+	if err != nil {
+		return proc.Loadavg{}
+	}
+	return proc.ParseLoadavg(data)
+}
+
+// readProc reads one process. ok is false when the process is a kernel
+// thread, has vanished, or its stat cannot be parsed.
+func (col *collection) readProc(pid int) (p engine.Process, ok bool) {
+	// Every file is read through one handle on the process directory, so
+	// that a PID reused meanwhile makes the reads fail instead of mixing
+	// two processes.
+	dir, err := proc.OpenDir(col.c.root, pid)
+	if err != nil {
+		return p, false
+	}
+	defer dir.Close()
+
+	st, ok := col.readStat(dir)
+	if !ok {
+		return p, false
+	}
+	p = col.processOf(pid, st)
+	if !col.readUser(dir, &p) {
+		return p, false
+	}
+	// A zombie has no exe link and fails with ENOENT like a vanished
+	// process, so an exe error never drops the process.
+	if exe, err := col.r.ReadlinkAt(dir, "exe"); err == nil {
+		col.readExe(dir, exe, &p)
+	}
+	if !col.readCmdline(dir, &p) {
+		return p, false
+	}
+	if orphanKernelThread(pid, st, &p) {
+		return p, false
+	}
+	if data, err := col.r.ReadAt(dir, "cgroup"); err == nil {
+		p.Cgroup, p.Unit = proc.ParseCgroup(data)
+	}
+	if col.sockets != nil {
+		col.readSockets(dir, pid, &p)
+	}
+	return p, true
+}
+
+// readStat reads and parses the stat of the process; ok is false for a
+// stat that cannot be read or parsed and for a kernel thread.
+func (col *collection) readStat(dir proc.Dir) (st proc.Stat, ok bool) {
+	data, err := col.r.ReadAt(dir, "stat")
+	if err != nil {
+		return st, false
+	}
+	st, err = proc.ParseStat(data)
+	if err != nil || st.KernelThread() {
+		return st, false
+	}
+	return st, true
+}
+
+// processOf is process pid as its stat describes it: ids, name, state,
+// times and sizes.
+func (col *collection) processOf(pid int, st proc.Stat) engine.Process {
+	p := engine.Process{
+		PID:        pid,
+		PPID:       st.PPID,
+		PGID:       st.PGrp,
+		SID:        st.Session,
+		Comm:       st.Comm,
+		State:      st.State,
+		StartTicks: st.StartTime,
+		Threads:    st.Threads,
+		VMSize:     saturateInt64(st.VSize),
+		RSS:        pagesToBytes(st.RSS, col.c.pageSize),
+	}
+	started := col.c.ticksToDuration(st.StartTime)
+	p.Start = col.boot.Add(started)
+	p.Age = max(col.uptime-started, 0)
+	p.CPU = col.c.ticksToDuration(st.UTime + st.STime)
+	return p
+}
+
+// readUser fills UID and User from the effective uid in status or, when
+// status is unusable, from the owner of the process directory, which is
+// the effective uid of a dumpable process. It is false when the process
+// vanished.
+func (col *collection) readUser(dir proc.Dir, p *engine.Process) bool {
+	haveUID := false
+	data, err := col.r.ReadAt(dir, "status")
+	switch {
+	case proc.Vanished(err):
+		return false
+	case err == nil:
+		p.UID, haveUID = proc.ParseStatusEUID(data)
+	}
+	if !haveUID {
+		uid, err := dir.Owner()
+		if err != nil {
+			return false
+		}
+		p.UID = uid
+	}
+	p.User = col.userName(p.UID)
+	return true
+}
+
+// readCmdline fills Cmdline and Cmd; it is false when the process
+// vanished. An unreadable command line stays empty.
+func (col *collection) readCmdline(dir proc.Dir, p *engine.Process) bool {
+	data, err := col.r.ReadAt(dir, "cmdline")
+	if proc.Vanished(err) {
+		return false
+	}
+	if err == nil {
+		p.Cmdline = proc.SplitCmdline(data)
+		p.Cmd = proc.JoinCmd(p.Cmdline)
+	}
+	return true
+}
+
+// orphanKernelThread reports a kernel thread whose stat lacks PF_KTHREAD
+// (an old kernel, a hand-made tree): kthreadd is PID 2 and the parent of
+// every other kernel thread. The test is limited to processes without a
+// program because in a PID namespace PID 2 is an ordinary process whose
+// children must not be hidden.
+func orphanKernelThread(pid int, st proc.Stat, p *engine.Process) bool {
+	return (pid == 2 || st.PPID == 2) && p.Exe == "" && len(p.Cmdline) == 0 && st.VSize == 0 && st.State != "Z"
+}
+
+// readExe fills Exe, ExeDeleted and ExeMismatch from the text of the exe
+// link and from the file behind it. The text alone proves nothing: a file
+// may be named "x (deleted)", and in another mount namespace, or under a
+// bind mount, any file may show under any path. So:
+//
+//   - the program is deleted when the kernel's link count of the file it
+//     runs is 0, when it runs from memory (memfd), or when the link ends in
+//     " (deleted)" and the file at that very path in ptrule's view is not
+//     the one it runs (the name it was started as was unlinked, even if
+//     another hard link keeps the file);
+//   - otherwise its path counts as its executable only when the file at
+//     that path in ptrule's view is the one it runs (device and inode).
+//
+// The suffix is removed only from a deleted program's path. When the file
+// behind the link cannot be stat'ed nothing is confirmed: the text is kept
+// whole and ExeMismatch is set, so no exe: entry hides the process.
+func (col *collection) readExe(dir proc.Dir, text string, p *engine.Process) {
+	p.Exe = text
+	running, err := dir.FileID(col.c.exeFile)
+	if err != nil {
+		p.ExeDeleted, p.ExeMismatch = strings.HasPrefix(text, proc.MemfdPrefix), true
+		return
+	}
+	same := col.viewFile(text).SameFile(running)
+	unlinked := strings.HasSuffix(text, proc.ExeDeletedSuffix) && !same
+	if running.Nlink == 0 || unlinked || strings.HasPrefix(text, proc.MemfdPrefix) {
+		p.ExeDeleted = true
+		p.Exe = strings.TrimSuffix(text, proc.ExeDeletedSuffix)
+		return
+	}
+	p.ExeMismatch = !same
+}
+
+// viewFile stats an exe path in ptrule's view, once per collection.
+func (col *collection) viewFile(path string) proc.FileID {
+	if id, ok := col.files[path]; ok {
+		return id
+	}
+	var id proc.FileID
+	if filepath.IsAbs(path) {
+		id = proc.StatFileID(col.c.view + path)
+	}
+	col.files[path] = id
+	return id
+}
+
+// userName resolves a uid once per snapshot; users can be renamed, so the
+// cache does not outlive the snapshot.
+func (col *collection) userName(uid int) string {
+	if name, ok := col.users[uid]; ok {
+		return name
+	}
+	name := proc.LoginName(col.c.root, strconv.Itoa(uid))
+	col.users[uid] = name
+	return name
+}
+
+// ticksToDuration converts kernel clock ticks to a duration without going
+// through floating point, saturating instead of overflowing.
+func (c *Collector) ticksToDuration(t uint64) time.Duration {
+	secs := t / c.ticks
+	if secs > math.MaxInt64/uint64(time.Second)-1 {
+		return math.MaxInt64
+	}
+	return time.Duration(secs)*time.Second + time.Duration(t%c.ticks)*time.Second/time.Duration(c.ticks)
+}
+
+// pagesToBytes converts the rss page count, saturating on nonsense.
+func pagesToBytes(pages, pageSize int64) int64 {
+	switch {
+	case pages <= 0:
+		return 0
+	case pages > math.MaxInt64/pageSize:
+		return math.MaxInt64
+	}
+	return pages * pageSize
+}
+
+func saturateInt64(v uint64) int64 {
+	if v > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(v)
+}

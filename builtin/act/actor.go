@@ -93,7 +93,7 @@ type KillDetail struct {
 	Planned []int `json:"planned"`
 	// Refusal is why the whole kill was, or would be, refused.
 	Refusal string `json:"refusal,omitempty"`
-	builtin.KillResult
+	KillResult
 }
 
 // RunDetail is what a run action ran or would run.
@@ -194,7 +194,7 @@ type Config struct {
 type Actor struct {
 	perform, monitor bool
 	monitorRepeat    time.Duration
-	killer           *builtin.Killer
+	killer           *Killer
 	sender           Sender
 	enricher         engine.Enricher
 	log              *slog.Logger
@@ -207,7 +207,7 @@ func New(c Config) *Actor {
 		perform:       c.Perform,
 		monitor:       c.Monitor,
 		monitorRepeat: c.MonitorRepeat,
-		killer:        builtin.NewKiller(),
+		killer:        NewKiller(),
 		sender:        c.Sender,
 		enricher:      c.Enricher,
 		log:           c.Log,
@@ -218,7 +218,7 @@ func New(c Config) *Actor {
 // ForeignProcfs returns why kill and run may not act on what procRoot
 // shows, or "" when procRoot is the procfs of ptrule's own PID namespace.
 func ForeignProcfs(procRoot string) string {
-	if err := builtin.CheckProcfs(procRoot); err != nil {
+	if err := CheckProcfs(procRoot); err != nil {
 		return fmt.Sprintf("the processes were read from %s, and %v: a pid there may name an unrelated process on this host, so kill and run act only on the procfs of ptrule's own PID namespace", procRoot, err)
 	}
 	return ""
@@ -415,25 +415,25 @@ func (a *Actor) alert(ctx context.Context, d engine.Decision, pa *engine.Planned
 // of the group or session the snapshot saw, which tie its number to the
 // one the rule matched. refusal is set when the kill must not happen
 // whatever the processes do now.
-func killRequest(d engine.Decision, pa *engine.PlannedAction) (req builtin.KillRequest, refusal string) {
-	req = builtin.KillRequest{Signal: syscall.Signal(pa.Signal), Grace: pa.Grace, Target: string(pa.Target)}
+func killRequest(d engine.Decision, pa *engine.PlannedAction) (req KillRequest, refusal string) {
+	req = KillRequest{Signal: syscall.Signal(pa.Signal), Grace: pa.Grace, Target: string(pa.Target)}
 	snap := d.Snapshot()
-	ident := func(pids []int) []builtin.ProcID {
-		var ids []builtin.ProcID
+	ident := func(pids []int) []ProcID {
+		var ids []ProcID
 		for _, pid := range pids {
 			if p := snap.Proc(pid); p != nil {
-				ids = append(ids, builtin.ProcID{PID: p.PID, StartTicks: p.StartTicks})
+				ids = append(ids, ProcID{PID: p.PID, StartTicks: p.StartTicks})
 			}
 		}
 		return ids
 	}
 	// members are every process the snapshot saw with in(p), ignored ones
 	// included: any of them still there proves the id was not reused.
-	members := func(in func(p *engine.Process) bool) []builtin.ProcID {
-		var ids []builtin.ProcID
+	members := func(in func(p *engine.Process) bool) []ProcID {
+		var ids []ProcID
 		for i := range snap.Procs {
 			if p := &snap.Procs[i]; in(p) {
-				ids = append(ids, builtin.ProcID{PID: p.PID, StartTicks: p.StartTicks})
+				ids = append(ids, ProcID{PID: p.PID, StartTicks: p.StartTicks})
 			}
 		}
 		return ids
@@ -481,12 +481,12 @@ func killRequest(d engine.Decision, pa *engine.PlannedAction) (req builtin.KillR
 func (a *Actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, r *ActionResult) {
 	req, refusal := killRequest(d, pa)
 	k := &KillDetail{Mode: a.mode(), Refusal: refusal,
-		KillResult: builtin.KillResult{Signal: builtin.SignalName(req.Signal), Target: req.Target,
-			Signalled: []int{}, Gone: []builtin.KillNote{}, Refused: []builtin.KillNote{}}}
+		KillResult: KillResult{Signal: SignalName(req.Signal), Target: req.Target,
+			Signalled: []int{}, Gone: []KillNote{}, Refused: []KillNote{}}}
 	if req.Grace > 0 && req.Signal != syscall.SIGKILL {
 		k.Grace = req.Grace.String()
 	}
-	for _, ids := range [][]builtin.ProcID{req.Procs, req.Seen} {
+	for _, ids := range [][]ProcID{req.Procs, req.Seen} {
 		for _, id := range ids {
 			k.Planned = append(k.Planned, id.PID)
 		}
@@ -511,7 +511,7 @@ func (a *Actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedA
 	}
 	res := a.killer.Kill(ctx, req)
 	k.KillResult = res
-	notes := func(ns []builtin.KillNote) string {
+	notes := func(ns []KillNote) string {
 		s := make([]string, len(ns))
 		for i, n := range ns {
 			s[i] = fmt.Sprintf("%d: %s", n.PID, n.Reason)
@@ -538,8 +538,8 @@ func (a *Actor) kill(ctx context.Context, d engine.Decision, pa *engine.PlannedA
 	a.log.Info("kill", append(attrs, "summary", res.String())...)
 }
 
-// runEnv gives a program the facts of the match. builtin.Run caps each
-// value (builtin.MaxEnvValue), so that a long command line cannot make
+// runEnv gives a program the facts of the match. Run caps each
+// value (MaxEnvValue), so that a long command line cannot make
 // the program fail to start.
 func runEnv(d engine.Decision) map[string]string {
 	env := map[string]string{
@@ -595,7 +595,7 @@ func (a *Actor) run(ctx context.Context, d engine.Decision, pa *engine.PlannedAc
 		r.Result, r.Error = ResultRefused, a.foreign
 		return
 	}
-	res := builtin.Run(ctx, builtin.RunRequest{Command: command, Args: args, Env: runEnv(d), Timeout: pa.Timeout})
+	res := Run(ctx, RunRequest{Command: command, Args: args, Env: runEnv(d), Timeout: pa.Timeout})
 	// A program that was refused, did not start, failed or timed out is
 	// an error an operator must see; a clean run is information.
 	level := slog.LevelInfo

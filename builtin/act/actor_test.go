@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"ptrule/builtin"
 	"ptrule/engine"
 )
 
@@ -52,34 +51,34 @@ func testSnapshot() *engine.Snapshot {
 // members of a group or session the snapshot saw, which tie its number to
 // the matched one.
 func TestKillRequest(t *testing.T) {
-	ids := func(pids ...int) []builtin.ProcID {
-		var out []builtin.ProcID
+	ids := func(pids ...int) []ProcID {
+		var out []ProcID
 		for _, p := range pids {
-			out = append(out, builtin.ProcID{PID: p, StartTicks: uint64(p) * 10})
+			out = append(out, ProcID{PID: p, StartTicks: uint64(p) * 10})
 		}
 		return out
 	}
 	for _, tc := range []struct {
 		name, rule string
-		want       builtin.KillRequest
+		want       KillRequest
 		plan       string
 	}{
 		{"process", `{name: k, scope: process, condition: proc.pid == 101, actions: [kill: {}]}`,
-			builtin.KillRequest{Signal: 9, Procs: ids(101)}, "SIGKILL to process 101"},
+			KillRequest{Signal: 9, Procs: ids(101)}, "SIGKILL to process 101"},
 		{"group", `{name: k, scope: process, condition: proc.pid == 102, actions: [kill: {target: group, signal: TERM, grace: 2s}]}`,
-			builtin.KillRequest{Signal: 15, Grace: 2 * time.Second, PGID: 101, Seen: ids(101, 102)},
+			KillRequest{Signal: 15, Grace: 2 * time.Second, PGID: 101, Seen: ids(101, 102)},
 			"SIGTERM to process group 101, then SIGKILL to what is still alive after 2s"},
 		{"session of a process", `{name: k, scope: process, condition: proc.pid == 102, actions: [kill: {target: session, signal: HUP, grace: 1m}]}`,
-			builtin.KillRequest{Signal: 1, Grace: time.Minute, SID: 100, Seen: ids(100, 101, 102)},
+			KillRequest{Signal: 1, Grace: time.Minute, SID: 100, Seen: ids(100, 101, 102)},
 			"SIGHUP to session 100, then SIGKILL to what is still alive after 1m0s"},
 		{"session scope", `{name: k, scope: session, condition: session.sid == 100, actions: [kill: {}]}`,
-			builtin.KillRequest{Signal: 9, SID: 100, Seen: ids(100, 101, 102)}, "SIGKILL to session 100"},
+			KillRequest{Signal: 9, SID: 100, Seen: ids(100, 101, 102)}, "SIGKILL to session 100"},
 		{"group in session scope", `{name: k, scope: session, condition: session.sid == 100, actions: [kill: {target: group}]}`,
-			builtin.KillRequest{Signal: 9, PGID: 100, Seen: ids(100)}, "SIGKILL to process group 100"},
+			KillRequest{Signal: 9, PGID: 100, Seen: ids(100)}, "SIGKILL to process group 100"},
 		{"user of a process", `{name: k, scope: process, condition: proc.pid == 100, actions: [kill: {target: user}]}`,
-			builtin.KillRequest{Signal: 9, Procs: ids(100, 101, 102)}, "SIGKILL to user bob (3 processes)"},
+			KillRequest{Signal: 9, Procs: ids(100, 101, 102)}, "SIGKILL to user bob (3 processes)"},
 		{"user scope", `{name: k, scope: user, condition: user.name == "eve", actions: [kill: {signal: "15"}]}`,
-			builtin.KillRequest{Signal: 15, Procs: ids(200)}, "SIGTERM to user eve (1 processes)"},
+			KillRequest{Signal: 15, Procs: ids(200)}, "SIGTERM to user eve (1 processes)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ds := decisions(t, "rules: ["+tc.rule+"]", testSnapshot())
@@ -94,7 +93,7 @@ func TestKillRequest(t *testing.T) {
 			// The dry run says what will really be sent, escalation included.
 			o := testActor(false, false).Apply(context.Background(), ds[0], false)
 			var planned []int
-			for _, ids := range [][]builtin.ProcID{tc.want.Procs, tc.want.Seen} {
+			for _, ids := range [][]ProcID{tc.want.Procs, tc.want.Seen} {
 				for _, id := range ids {
 					planned = append(planned, id.PID)
 				}
@@ -446,7 +445,7 @@ func TestRunActionLongCmdline(t *testing.T) {
 	if len(arg) > engine.MaxFieldBytes || !strings.Contains(arg, "…[truncated, ") {
 		t.Errorf("the argument {{.proc.cmd}} arrived with %d bytes, ending %q", len(arg), arg[max(0, len(arg)-40):])
 	}
-	if len(env) > builtin.MaxEnvValue || !strings.HasPrefix(snap.Procs[0].Cmd, env[:strings.LastIndex(env, "…")]) ||
+	if len(env) > MaxEnvValue || !strings.HasPrefix(snap.Procs[0].Cmd, env[:strings.LastIndex(env, "…")]) ||
 		!strings.Contains(env, "…[truncated, ") {
 		t.Errorf("PTRULE_CMD arrived with %d bytes, ending %q", len(env), env[max(0, len(env)-40):])
 	}

@@ -1,10 +1,11 @@
-package builtin
+package act
 
 import (
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"ptrule/builtin"
 	"slices"
 	"strconv"
 	"strings"
@@ -102,7 +103,7 @@ func TestRunExitStatus(t *testing.T) {
 	requireRoot(t)
 	script := writeScript(t, t.TempDir(), "fail.sh", "echo failing; exit 3\n", 0o755)
 	res := Run(context.Background(), RunRequest{Command: script})
-	if res.ExitCode != 3 || res.Err == nil || errors.Is(res.Err, ErrRefused) || errors.Is(res.Err, ErrTimeout) {
+	if res.ExitCode != 3 || res.Err == nil || errors.Is(res.Err, builtin.ErrRefused) || errors.Is(res.Err, ErrTimeout) {
 		t.Errorf("exit %d, err %v: want exit 3 and a plain error", res.ExitCode, res.Err)
 	}
 	if res.Output != "failing\n" {
@@ -176,116 +177,19 @@ func TestRunRefused(t *testing.T) {
 	ran := filepath.Join(dir, "ran")
 	script := writeScript(t, dir, "open.sh", "touch "+ran+"\n", 0o777)
 	res := Run(context.Background(), RunRequest{Command: script})
-	if !errors.Is(res.Err, ErrRefused) || res.ExitCode != -1 {
+	if !errors.Is(res.Err, builtin.ErrRefused) || res.ExitCode != -1 {
 		t.Errorf("exit %d, err %v: want refused", res.ExitCode, res.Err)
 	}
 	if _, err := os.Stat(ran); err == nil {
 		t.Error("a refused program ran")
 	}
 	res = Run(context.Background(), RunRequest{Command: "sh", Args: []string{"-c", "true"}})
-	if !errors.Is(res.Err, ErrRefused) {
+	if !errors.Is(res.Err, builtin.ErrRefused) {
 		t.Errorf("relative path: err %v, want refused", res.Err)
 	}
 	res = Run(context.Background(), RunRequest{Command: "/bin/true", Env: map[string]string{"A=B": "x"}})
-	if res.Err == nil || errors.Is(res.Err, ErrRefused) {
+	if res.Err == nil || errors.Is(res.Err, builtin.ErrRefused) {
 		t.Errorf("bad env name: err %v, want a plain error", res.Err)
-	}
-}
-
-func TestCheckProgram(t *testing.T) {
-	requireRoot(t)
-	dir := t.TempDir()
-	good := writeScript(t, dir, "good.sh", "true\n", 0o755)
-	nobodys := writeScript(t, dir, "nobody.sh", "true\n", 0o755)
-	if err := os.Chown(nobodys, nobody, nobody); err != nil {
-		t.Fatal(err)
-	}
-	open := writeScript(t, dir, "open.sh", "true\n", 0o757)
-	groupw := writeScript(t, dir, "groupw.sh", "true\n", 0o775)
-	plain := writeScript(t, dir, "plain.sh", "true\n", 0o644)
-	link := filepath.Join(dir, "link")
-	if err := os.Symlink(good, link); err != nil {
-		t.Fatal(err)
-	}
-	badLink := filepath.Join(dir, "badlink")
-	if err := os.Symlink(open, badLink); err != nil {
-		t.Fatal(err)
-	}
-	nobodyLink := filepath.Join(dir, "nobodylink")
-	if err := os.Symlink(good, nobodyLink); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Lchown(nobodyLink, nobody, nobody); err != nil {
-		t.Fatal(err)
-	}
-	sub := filepath.Join(dir, "sub")
-	if err := os.Mkdir(sub, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	inSub := writeScript(t, sub, "x.sh", "true\n", 0o755)
-	sticky := filepath.Join(dir, "sticky")
-	if err := os.Mkdir(sticky, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	inSticky := writeScript(t, sticky, "x.sh", "true\n", 0o755)
-	if err := os.Chmod(sticky, 0o777|os.ModeSticky); err != nil {
-		t.Fatal(err)
-	}
-	wdir := filepath.Join(dir, "wdir")
-	if err := os.Mkdir(wdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	inWdir := writeScript(t, wdir, "x.sh", "true\n", 0o755)
-	if err := os.Chmod(wdir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	udir := filepath.Join(dir, "udir")
-	if err := os.Mkdir(udir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	inUdir := writeScript(t, udir, "x.sh", "true\n", 0o755)
-	if err := os.Chown(udir, nobody, nobody); err != nil {
-		t.Fatal(err)
-	}
-
-	tests := []struct {
-		name   string
-		path   string
-		reason string // "" = accepted
-	}{
-		{"good", good, ""},
-		{"symlink to good", link, ""},
-		{"in a subdirectory", inSub, ""},
-		{"in a sticky world-writable directory", inSticky, ""},
-		{"system binary", "/bin/sh", ""},
-		{"empty", "", "empty"},
-		{"relative", "bin/action.sh", "not an absolute path"},
-		{"bare name", "sh", "not an absolute path"},
-		{"missing", filepath.Join(dir, "missing"), "no such file"},
-		{"directory", dir, "not a regular file"},
-		{"not executable", plain, "not executable"},
-		{"owned by nobody", nobodys, "not root"},
-		{"world-writable", open, "writable by group or others"},
-		{"group-writable", groupw, "writable by group or others"},
-		{"symlink to world-writable", badLink, "writable by group or others"},
-		{"symlink owned by nobody", nobodyLink, "symlink owned by uid 65534"},
-		{"in a world-writable directory", inWdir, "directory " + wdir + " is writable"},
-		{"in a directory of nobody", inUdir, "directory " + udir + " is owned by uid 65534"},
-		{"device", "/dev/null", "not a regular file"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := CheckProgram(tt.path)
-			if tt.reason == "" {
-				if err != nil {
-					t.Errorf("CheckProgram(%q) = %v, want nil", tt.path, err)
-				}
-				return
-			}
-			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tt.reason) {
-				t.Errorf("CheckProgram(%q) = %v, want ErrRefused saying %q", tt.path, err, tt.reason)
-			}
-		})
 	}
 }
 
@@ -323,17 +227,17 @@ func TestCappedBuffer(t *testing.T) {
 }
 
 func TestRunEnv(t *testing.T) {
-	got, err := runEnv(map[string]string{"PTRULE_B": "2", "PTRULE_A": "1"})
+	got, err := environ(map[string]string{"PTRULE_B": "2", "PTRULE_A": "1"})
 	want := []string{RunPath, "PTRULE_A=1", "PTRULE_B=2"}
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("runEnv = %q, %v; want %q", got, err, want)
 	}
-	got, err = runEnv(map[string]string{"PATH": "/opt/bin"})
+	got, err = environ(map[string]string{"PATH": "/opt/bin"})
 	if err != nil || !slices.Equal(got, []string{"PATH=/opt/bin"}) {
 		t.Errorf("runEnv with PATH = %q, %v", got, err)
 	}
 	for _, bad := range []map[string]string{{"": "x"}, {"A=B": "x"}, {"A": "x\x00y"}} {
-		if _, err := runEnv(bad); err == nil {
+		if _, err := environ(bad); err == nil {
 			t.Errorf("runEnv(%q) accepted", bad)
 		}
 	}

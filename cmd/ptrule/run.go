@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"ptrule/builtin"
+	"ptrule/builtin/act"
 	"ptrule/builtin/collect"
 	"ptrule/builtin/proc"
 	"ptrule/builtin/state"
@@ -32,7 +32,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ptrule run:", err)
 		return exitUsage
 	}
-	if err := builtin.CheckProcfs(c.proc); err != nil {
+	if err := act.CheckProcfs(c.proc); err != nil {
 		fmt.Fprintf(stderr, "ptrule run: refused: %v. The daemon signals and runs programs on this host, where a pid read there may name an unrelated process: drop --proc, or try rules on that tree with ptrule scan (without --act)\n", err)
 		return exitUsage
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"ptrule/builtin"
 	"ptrule/builtin/act"
 	"ptrule/builtin/collect"
 	"ptrule/builtin/state"
@@ -34,7 +33,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *perform && cfg.Mode != modeMonitor {
-		if err := builtin.CheckProcfs(c.proc); err != nil {
+		if err := act.CheckProcfs(c.proc); err != nil {
 			fmt.Fprintf(stderr, "ptrule scan: --act refused: %v. A pid read there may name an unrelated process on this host; scan acts only on the procfs of its own PID namespace. Drop --proc to act on this host, drop --act for a dry run, or use mode: monitor\n", err)
 			return exitUsage
 		}

@@ -90,10 +90,11 @@ type CollectOptions struct {
 	PIDs []int
 }
 
-// Collect reads one Snapshot of the tree. The snapshot is not derived: the
-// caller runs Derive with its ignore list. Processes that vanish while they
-// are read are left out, and a file that cannot be read leaves its fields
-// empty; the error is reserved for a tree from which nothing can be read.
+// Collect reads one Snapshot of the tree, built by engine.NewSnapshot (the
+// aggregates that depend on rules are each evaluation's). Processes that
+// vanish while they are read are left out, and a file that cannot be read
+// leaves its fields empty; the error is reserved for a tree from which
+// nothing can be read.
 func (c *Collector) Collect(opts CollectOptions) (*engine.Snapshot, error) {
 	// Time and uptime are read together first, so that ages and the
 	// snapshot time describe the same instant.
@@ -134,12 +135,7 @@ func (c *Collector) Collect(opts CollectOptions) (*engine.Snapshot, error) {
 	}
 	host.Procs = len(procs)
 
-	return &engine.Snapshot{
-		Time:  now,
-		Host:  host,
-		Load:  col.readLoad(),
-		Procs: procs,
-	}, nil
+	return engine.NewSnapshot(now, host, col.readLoad(), procs), nil
 }
 
 // collection is the state of one Collect call: what is read once per

@@ -315,47 +315,25 @@ func parseExpect(src *source, n *yaml.Node, ps *Problems) []*expectation {
 // relative to given, so their ages advance when a later step reuses the
 // snapshot.
 func (fs *fixtureSnapshot) build(given, now time.Time) *Snapshot {
-	s := &Snapshot{Time: now}
+	var host Host
+	var load Load
 	if fs.Host != nil {
-		s.Host = *fs.Host
+		host = *fs.Host
 	}
 	if fs.Load != nil {
-		s.Load = *fs.Load
+		load = *fs.Load
 	}
-	if s.Host.Boot.IsZero() {
-		s.Host.Boot = given.Add(-s.Host.Uptime)
+	if host.Boot.IsZero() {
+		host.Boot = given.Add(-host.Uptime)
 	}
-	s.Host.Uptime = now.Sub(s.Host.Boot)
-	s.Host.Procs = len(fs.Processes)
-	if s.Load.Total == 0 {
-		s.Load.Total = len(fs.Processes)
+	host.Uptime = now.Sub(host.Boot)
+	if load.Total == 0 {
+		load.Total = len(fs.Processes)
 	}
+	procs := make([]Process, 0, len(fs.Processes))
 	for _, p := range fs.Processes {
-		if p.PPID == 0 && p.PID != 1 {
-			p.PPID = 1
-		}
-		if p.PGID == 0 {
-			p.PGID = p.PID
-		}
-		if p.SID == 0 {
-			p.SID = p.PID
-		}
-		if p.User == "" {
-			p.User = "root"
-			if p.UID != 0 {
-				p.User = strconv.Itoa(p.UID)
-			}
-		}
-		if p.Comm == "" && p.Exe != "" {
-			p.Comm = path.Base(p.Exe)
-		}
-		if p.Cmdline == nil {
-			p.Cmdline = []string{p.Exe}
-		}
+		p.FillDefaults()
 		p.Cmd = strings.TrimRight(strings.Join(p.Cmdline, " "), " \t\n\r\v\f")
-		if p.State == "" {
-			p.State = "S"
-		}
 		if p.Start.IsZero() {
 			p.Start = given.Add(-p.Age)
 		}
@@ -363,9 +341,9 @@ func (fs *fixtureSnapshot) build(given, now time.Time) *Snapshot {
 		p.StartTicks = fixtureTicks(p.Start)
 		p.Connections = slices.Clone(p.Connections)
 		p.Listening = slices.Clone(p.Listening)
-		s.Procs = append(s.Procs, p)
+		procs = append(procs, p)
 	}
-	return s
+	return NewSnapshot(now, host, load, procs)
 }
 
 // fixtureTicks is a fixture process's StartTicks: its start in 10ms ticks

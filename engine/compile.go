@@ -77,7 +77,7 @@ func (dr *draft) compile() (*Rule, Problems) {
 	if f, src, ok := get("actions"); ok {
 		r.Actions = c.actions(src, f.value, r.Scope)
 	}
-	r.readsSockets = dr.mentions("connections", "listening")
+	r.needs = c.needs
 	if len(r.Actions) == 0 && len(ps) == 0 {
 		ps = append(ps, dr.originSrc.problemAt(r.Origin, "rule %q has no actions: give at least one of alert, kill, run, suppress", r.Name))
 	}
@@ -87,22 +87,6 @@ func (dr *draft) compile() (*Rule, Problems) {
 	return r, nil
 }
 
-// mentions reports whether any field of the rule contains one of words.
-// It errs on the side of yes: a mention in a description costs only a
-// socket walk.
-func (dr *draft) mentions(words ...string) bool {
-	for _, f := range dr.fields {
-		var b strings.Builder
-		_ = yaml.NewEncoder(&b).Encode(f.value)
-		for _, w := range words {
-			if strings.Contains(b.String(), w) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // compiler compiles the expressions and templates of one rule.
 type compiler struct {
 	env *cel.Env
@@ -110,6 +94,9 @@ type compiler struct {
 	// scope and params are what templates are checked against.
 	scope  Scope
 	params map[string]any
+	// needs gathers the costly facts of every expression and template
+	// compiled.
+	needs Facts
 }
 
 // cel compiles an expression and checks its result type. Errors point into
@@ -141,6 +128,7 @@ func (c *compiler) cel(t text, want *cel.Type) *program {
 	// one has nothing to interrupt, and evaluates without the context's
 	// cost.
 	loops := celast.MatchDescendants(celast.NavigateAST(ast.NativeRep()), celast.KindMatcher(celast.ComprehensionKind))
+	c.needs |= exprNeeds(ast)
 	return &program{text: strings.TrimSpace(t.node.Value), pos: t.pos(), prg: prg, interruptible: len(loops) > 0}
 }
 
@@ -160,5 +148,6 @@ func (c *compiler) template(src *source, n *yaml.Node, what string) *template.Te
 		*c.ps = append(*c.ps, src.problem(n, "%s: %v", what, err))
 		return nil
 	}
+	c.needs |= templateNeeds(tpl)
 	return tpl
 }

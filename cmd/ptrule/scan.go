@@ -108,12 +108,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 
 // needsSockets reports whether any enabled rule that is due reads sockets.
 func needsSockets(rs *engine.RuleSet, due func(*engine.Rule) bool) bool {
-	for _, r := range rs.Rules {
-		if r.Enabled && (due == nil || due(r)) && r.ReadsSockets() {
-			return true
-		}
-	}
-	return false
+	return rs.Needs(due).Has(engine.FactSockets)
 }
 
 func enabledCount(rs *engine.RuleSet) int {

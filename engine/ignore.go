@@ -414,25 +414,12 @@ func (l *IgnoreList) Match(p *Process) (IgnoreEntry, bool) {
 	return l.entries[best], true
 }
 
-// Ignored reports whether some entry hides p. It implements IgnoreMatcher.
+// Ignored reports whether some entry hides p: Match's decision, without
+// the entry, so that what is counted and what is explained cannot differ.
+// It implements IgnoreMatcher.
 func (l *IgnoreList) Ignored(p *Process) bool {
-	if l == nil || p == nil {
-		return false
-	}
-	has := func(m map[string]int, key string) bool {
-		_, ok := m[key]
-		return ok
-	}
-	if (exeTrusted(p) && has(l.exe, p.Exe)) || has(l.cmd, p.Cmd) || has(l.user, p.User) ||
-		(p.Unit != "" && has(l.unit, p.Unit)) {
-		return true
-	}
-	for i := range l.patterns {
-		if l.patterns[i].match(p) {
-			return true
-		}
-	}
-	return false
+	_, ok := l.Match(p)
+	return ok
 }
 
 // MatchUser returns the first user: or puser: entry, in file order, that

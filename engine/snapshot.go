@@ -1,9 +1,23 @@
-// Package engine is ptrule's pure core: the rule model, loading and patching,
-// the CEL environment, evaluation, decisions and the fixture runner.
+// Package engine is ptrule's pure core. It owns:
 //
-// Nothing here reads /proc, sends signals, starts programs or touches the
-// network. Time enters only as a Snapshot's timestamp, which is what makes
-// `ptrule test` exact.
+//   - the facts model: Snapshot (built by NewSnapshot), Process and the
+//     contract's process defaults, and View, the user and session
+//     aggregates of one evaluation;
+//   - loading: finding rule files and ignore lists (find.go), parsing and
+//     patching rules (load.go, patch.go), compiling their CEL and templates
+//     (compile.go, cel.go) and checking their actions (actions.go), with
+//     problems that point into the YAML; the ignore lists (ignore.go);
+//   - which costly facts the rules read (needs.go);
+//   - evaluation, suppression decisions and the rendering of alert and run
+//     text (eval.go, render.go);
+//   - the fixture runner behind `ptrule test` and the snapshot format of
+//     `ptrule facts` (fixture.go, facts.go).
+//
+// It imports nothing of ptrule's own packages: builtin collects the facts
+// and carries out actions, notify sends alerts and cmd wires them to this
+// core. Nothing here reads /proc, sends signals, starts programs or touches
+// the network. Time enters only as a Snapshot's timestamp, which is what
+// makes `ptrule test` exact.
 package engine
 
 import (

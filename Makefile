@@ -6,7 +6,7 @@ BIN         := .build/ptrule
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Each fuzz target runs this long in `make test`; `make fuzz` runs longer.
 FUZZTIME    ?= 5s
-FUZZ_TARGETS := ./engine:FuzzControlledOutput ./engine:FuzzMaskSecret ./engine:FuzzParseIgnore ./engine:FuzzIgnoreLine ./engine:FuzzSnapshotStringRoundTrip ./engine:FuzzLoadRules ./engine:FuzzRunFixtures ./engine:FuzzTruncate ./builtin:FuzzParsePidStat ./builtin:FuzzParseNetLine ./builtin:FuzzParseCgroup ./builtin:FuzzHostFiles ./builtin:FuzzParseState
+FUZZ_TARGETS := ./engine:FuzzControlledOutput ./engine:FuzzMaskSecret ./engine:FuzzParseIgnore ./engine:FuzzIgnoreLine ./engine:FuzzSnapshotStringRoundTrip ./engine:FuzzLoadRules ./engine:FuzzRunFixtures ./engine:FuzzTruncate ./engine:FuzzTemplateNeeds ./engine:FuzzExprNeeds ./builtin:FuzzParsePidStat ./builtin:FuzzParseNetLine ./builtin:FuzzParseCgroup ./builtin:FuzzHostFiles ./builtin:FuzzParseState
 
 .PHONY: build run test fmt-check tidy-check vet staticcheck unit rules-check fuzz-short fuzz bench install clean
 

@@ -51,9 +51,10 @@ var socketFields = map[string]bool{"connections": true, "listening": true}
 // exprNeeds returns the costly facts a checked expression reads. A field
 // is read through a select (proc.connections, has(proc.listening)) or an
 // optional select (proc.?connections) on a value that is or may be a
-// process: of type Process, dyn, or an optional of either. A process used
-// whole other than through a field (compared, or given to a function)
-// counts as reading every fact.
+// process: of type Process, dyn, or an optional of either. A value that
+// holds a process used whole, other than to reach a field (compared, given
+// to a function, or the expression's result), counts as reading every
+// fact.
 func exprNeeds(ast *cel.Ast) Facts {
 	native := ast.NativeRep()
 	var f Facts
@@ -66,30 +67,63 @@ func exprNeeds(ast *cel.Ast) Facts {
 			}
 		case celast.CallKind:
 			call := e.AsCall()
-			args := call.Args()
-			if call.FunctionName() == operators.OptSelect && len(args) == 2 {
+			if args := call.Args(); call.FunctionName() == operators.OptSelect && len(args) == 2 {
 				field, _ := args[1].AsLiteral().Value().(string)
 				if socketFields[field] && mayBeProcess(native.GetType(args[0].ID())) {
 					f |= FactSockets
 				}
-				continue
 			}
-			if call.FunctionName() == "dyn" {
-				// dyn(proc) only hides the type: what is read of
-				// it is read through a select on a dyn.
-				continue
-			}
-			if call.IsMemberFunction() {
-				args = append(args, call.Target())
-			}
-			for _, a := range args {
-				if isProcess(native.GetType(a.ID())) {
-					f |= FactSockets
-				}
-			}
+		}
+		if holdsProcessType(e.Type()) && usedWhole(e) {
+			f |= FactSockets
 		}
 	}
 	return f
+}
+
+// usedWhole reports whether the value of e, which holds a process, is
+// used other than to reach one of its fields or to build a value that
+// holds it in turn (a list, a map, an element picked by index, a
+// comprehension's range), which is judged where it is used.
+func usedWhole(e celast.NavigableExpr) bool {
+	parent, ok := e.Parent()
+	if !ok {
+		return true // the expression's result
+	}
+	switch parent.Kind() {
+	case celast.SelectKind, celast.ListKind, celast.MapKind, celast.StructKind, celast.ComprehensionKind:
+		return false
+	case celast.CallKind:
+		switch parent.AsCall().FunctionName() {
+		case operators.OptSelect, operators.Index, operators.OptIndex:
+			return false
+		case "dyn":
+			// dyn(proc) only hides the type: what matters is what is
+			// done with it.
+			return usedWhole(parent)
+		}
+	}
+	return true
+}
+
+// holdsProcessType reports whether a value of type t is a process or
+// holds one: a list, map or optional of processes.
+func holdsProcessType(t *types.Type) bool {
+	if t == nil {
+		return false
+	}
+	if isProcess(t) {
+		return true
+	}
+	switch t.Kind() {
+	case types.ListKind, types.MapKind, types.OpaqueKind:
+		for _, p := range t.Parameters() {
+			if holdsProcessType(p) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // isProcess reports whether t is the Process type.
@@ -221,17 +255,19 @@ func (w *templateWalker) declare(vars []*parse.VariableNode, h holder) {
 	}
 }
 
-// pipe walks a pipeline. Its operands are read whole when the pipeline is
-// printed, and whenever they are a function's arguments.
+// pipe walks a pipeline. A value is read whole when it is printed (the
+// pipeline's value, and its operands, when printed is set) and when it is
+// handed to a function: as an argument, or as the result of a command
+// piped into the next.
 func (w *templateWalker) pipe(p *parse.PipeNode, dot holder, printed bool) {
 	if p == nil {
 		return
 	}
-	for _, c := range p.Cmds {
+	for i, c := range p.Cmds {
 		fn, isFunc := c.Args[0].(*parse.IdentifierNode)
-		for i, a := range c.Args {
+		for j, a := range c.Args {
 			w.idents(a, dot)
-			if isFunc && i == 0 {
+			if isFunc && j == 0 {
 				continue
 			}
 			read := printed || isFunc
@@ -242,6 +278,15 @@ func (w *templateWalker) pipe(p *parse.PipeNode, dot holder, printed bool) {
 				w.f |= FactSockets
 			}
 		}
+		if i+1 < len(p.Cmds) {
+			next, ok := p.Cmds[i+1].Args[0].(*parse.IdentifierNode)
+			if !(ok && navigating[next.Ident]) && w.command(c, dot) != holdsNone {
+				w.f |= FactSockets
+			}
+		}
+	}
+	if printed && w.value(p, dot) != holdsNone {
+		w.f |= FactSockets
 	}
 }
 
@@ -274,7 +319,14 @@ func (w *templateWalker) value(p *parse.PipeNode, dot holder) holder {
 	if p == nil || len(p.Cmds) == 0 {
 		return holdsNone
 	}
-	args := p.Cmds[len(p.Cmds)-1].Args
+	return w.command(p.Cmds[len(p.Cmds)-1], dot)
+}
+
+// command says what a command's value holds. A function's result holds
+// nothing whole, but for index and slice, which give a part of their
+// first argument (or the argument itself).
+func (w *templateWalker) command(c *parse.CommandNode, dot holder) holder {
+	args := c.Args
 	if fn, ok := args[0].(*parse.IdentifierNode); ok {
 		// index and slice give a part of their first argument.
 		if (fn.Ident == "index" || fn.Ident == "slice") && len(args) > 1 {

@@ -260,7 +260,7 @@ type vars struct {
 	user    *User
 	session *Session
 	ignored bool
-	snap    *Snapshot
+	snap    *View
 	params  map[string]any
 	// deadline times each evaluation (see evalTimeout); nil gives each
 	// evaluation a context of its own.

@@ -48,7 +48,8 @@ func yamlFields(t reflect.Type) (names []string, index map[string]int) {
 	return names, index
 }
 
-// decode fills dst from n; what names the value in messages.
+// decode fills dst from n; what names the value in messages. Each kind of
+// destination has a step of its own.
 func (s *source) decode(n *yaml.Node, dst reflect.Value, what string, ps *Problems) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
@@ -63,97 +64,24 @@ func (s *source) decode(n *yaml.Node, dst reflect.Value, what string, ps *Proble
 		}
 		return
 	case timeType:
-		str, ok := s.str(n, what, ps)
-		if !ok {
-			return
-		}
-		t, err := time.Parse(time.RFC3339Nano, str)
-		if err != nil {
-			*ps = append(*ps, s.problem(n, "%s: bad timestamp %q: write RFC 3339, like 2026-01-01T00:00:00Z", what, str))
-			return
-		}
-		dst.Set(reflect.ValueOf(t))
+		s.decodeTime(n, dst, what, ps)
 		return
 	}
 	switch dst.Kind() {
 	case reflect.Struct:
-		names, index := yamlFields(dst.Type())
-		for _, f := range s.mapping(n, what, names, ps) {
-			s.decode(f.value, dst.Field(index[f.key]), f.key, ps)
-		}
+		s.decodeStruct(n, dst, what, ps)
 	case reflect.Pointer:
-		if isNull(n) {
-			return
+		if !isNull(n) {
+			nv := reflect.New(dst.Type().Elem())
+			s.decode(n, nv.Elem(), what, ps)
+			dst.Set(nv)
 		}
-		nv := reflect.New(dst.Type().Elem())
-		s.decode(n, nv.Elem(), what, ps)
-		dst.Set(nv)
 	case reflect.Slice:
-		if isNull(n) {
-			return
-		}
-		if n.Kind != yaml.SequenceNode {
-			*ps = append(*ps, s.problem(n, "%s must be a list", what))
-			return
-		}
-		out := reflect.MakeSlice(dst.Type(), len(n.Content), len(n.Content))
-		for i, e := range n.Content {
-			s.decode(e, out.Index(i), what+" entry", ps)
-		}
-		dst.Set(out)
+		s.decodeList(n, dst, what, ps)
 	case reflect.Map:
-		if isNull(n) {
-			return
-		}
-		m := reflect.MakeMap(dst.Type())
-		for _, f := range s.mapping(n, what, nil, ps) {
-			ev := reflect.New(dst.Type().Elem()).Elem()
-			if ev.Type() == nodeType {
-				// A raw value keeps its key: a problem about a key
-				// missing from it points there.
-				ev.Set(reflect.ValueOf(Node{src: s, key: f.kNode, value: f.value}))
-			} else {
-				s.decode(f.value, ev, what+"."+f.key, ps)
-			}
-			m.SetMapIndex(reflect.ValueOf(f.key).Convert(dst.Type().Key()), ev)
-		}
-		dst.Set(m)
-	case reflect.Int64:
-		if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
-			size, err := ParseSize(n.Value)
-			if err != nil {
-				*ps = append(*ps, s.problem(n, "%s: %v", what, err))
-				return
-			}
-			dst.SetInt(size)
-			return
-		}
-		fallthrough
-	case reflect.Int, reflect.Uint64, reflect.Float64, reflect.Bool, reflect.String:
-		if dst.Kind() == reflect.String && s.snapshot && n.Kind == yaml.MappingNode {
-			if b, ok := s.decodeBytes(n, what, ps); ok {
-				dst.SetString(b)
-			}
-			return
-		}
-		if n.Kind != yaml.ScalarNode {
-			*ps = append(*ps, s.problem(n, "%s must be a single value", what))
-			return
-		}
-		isInt := dst.Kind() == reflect.Int || dst.Kind() == reflect.Int64 || dst.Kind() == reflect.Uint64
-		if dst.Kind() == reflect.Bool && n.Tag != "!!bool" {
-			// yaml.v3 would take yes, no, on and off; rule files do not.
-			*ps = append(*ps, s.problem(n, "%s: %q is not %s", what, n.Value, kindName(dst.Kind())))
-			return
-		}
-		if isInt && n.Tag == "!!float" {
-			// yaml.v3 would truncate 1.5 to 1 without a word.
-			*ps = append(*ps, s.problem(n, "%s: %q is not %s", what, n.Value, kindName(dst.Kind())))
-			return
-		}
-		if err := n.Decode(dst.Addr().Interface()); err != nil {
-			*ps = append(*ps, s.problem(n, "%s: %q is not %s", what, n.Value, kindName(dst.Kind())))
-		}
+		s.decodeMap(n, dst, what, ps)
+	case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Float64, reflect.Bool, reflect.String:
+		s.decodeScalar(n, dst, what, ps)
 	case reflect.Interface:
 		var v any
 		if err := n.Decode(&v); err != nil {
@@ -163,6 +91,104 @@ func (s *source) decode(n *yaml.Node, dst reflect.Value, what string, ps *Proble
 		dst.Set(reflect.ValueOf(&v).Elem())
 	default:
 		*ps = append(*ps, s.problem(n, "%s: cannot decode into %s", what, dst.Type()))
+	}
+}
+
+// decodeTime reads an RFC 3339 timestamp.
+func (s *source) decodeTime(n *yaml.Node, dst reflect.Value, what string, ps *Problems) {
+	str, ok := s.str(n, what, ps)
+	if !ok {
+		return
+	}
+	t, err := time.Parse(time.RFC3339Nano, str)
+	if err != nil {
+		*ps = append(*ps, s.problem(n, "%s: bad timestamp %q: write RFC 3339, like 2026-01-01T00:00:00Z", what, str))
+		return
+	}
+	dst.Set(reflect.ValueOf(t))
+}
+
+// decodeStruct reads a mapping whose keys are the struct's YAML names.
+func (s *source) decodeStruct(n *yaml.Node, dst reflect.Value, what string, ps *Problems) {
+	names, index := yamlFields(dst.Type())
+	for _, f := range s.mapping(n, what, names, ps) {
+		s.decode(f.value, dst.Field(index[f.key]), f.key, ps)
+	}
+}
+
+// decodeList reads a sequence; null leaves the list nil.
+func (s *source) decodeList(n *yaml.Node, dst reflect.Value, what string, ps *Problems) {
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		*ps = append(*ps, s.problem(n, "%s must be a list", what))
+		return
+	}
+	out := reflect.MakeSlice(dst.Type(), len(n.Content), len(n.Content))
+	for i, e := range n.Content {
+		s.decode(e, out.Index(i), what+" entry", ps)
+	}
+	dst.Set(out)
+}
+
+// decodeMap reads a mapping of any keys; null leaves the map nil.
+func (s *source) decodeMap(n *yaml.Node, dst reflect.Value, what string, ps *Problems) {
+	if isNull(n) {
+		return
+	}
+	m := reflect.MakeMap(dst.Type())
+	for _, f := range s.mapping(n, what, nil, ps) {
+		ev := reflect.New(dst.Type().Elem()).Elem()
+		if ev.Type() == nodeType {
+			// A raw value keeps its key: a problem about a key missing
+			// from it points there.
+			ev.Set(reflect.ValueOf(Node{src: s, key: f.kNode, value: f.value}))
+		} else {
+			s.decode(f.value, ev, what+"."+f.key, ps)
+		}
+		m.SetMapIndex(reflect.ValueOf(f.key).Convert(dst.Type().Key()), ev)
+	}
+	dst.Set(m)
+}
+
+// decodeScalar reads a number, boolean or string. An int64 also takes a
+// size ("512MiB"); in a snapshot a string also takes the bytes form.
+// yaml.v3's own leniencies (yes/no as booleans, 1.5 truncated to an
+// integer) are refused.
+func (s *source) decodeScalar(n *yaml.Node, dst reflect.Value, what string, ps *Problems) {
+	if dst.Kind() == reflect.Int64 && n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		size, err := ParseSize(n.Value)
+		if err != nil {
+			*ps = append(*ps, s.problem(n, "%s: %v", what, err))
+			return
+		}
+		dst.SetInt(size)
+		return
+	}
+	if dst.Kind() == reflect.String && s.snapshot && n.Kind == yaml.MappingNode {
+		if b, ok := s.decodeBytes(n, what, ps); ok {
+			dst.SetString(b)
+		}
+		return
+	}
+	if n.Kind != yaml.ScalarNode {
+		*ps = append(*ps, s.problem(n, "%s must be a single value", what))
+		return
+	}
+	isInt := dst.Kind() == reflect.Int || dst.Kind() == reflect.Int64 || dst.Kind() == reflect.Uint64
+	if dst.Kind() == reflect.Bool && n.Tag != "!!bool" {
+		// yaml.v3 would take yes, no, on and off; rule files do not.
+		*ps = append(*ps, s.problem(n, "%s: %q is not %s", what, n.Value, kindName(dst.Kind())))
+		return
+	}
+	if isInt && n.Tag == "!!float" {
+		// yaml.v3 would truncate 1.5 to 1 without a word.
+		*ps = append(*ps, s.problem(n, "%s: %q is not %s", what, n.Value, kindName(dst.Kind())))
+		return
+	}
+	if err := n.Decode(dst.Addr().Interface()); err != nil {
+		*ps = append(*ps, s.problem(n, "%s: %q is not %s", what, n.Value, kindName(dst.Kind())))
 	}
 }
 

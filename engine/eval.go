@@ -79,10 +79,11 @@ func (e *EvalError) Unwrap() error { return e.Err }
 
 // Evaluate runs every enabled rule for which due returns true (all of them
 // when due is nil) against the snapshot, visiting entities in ascending
-// order: processes by pid, users by uid, sessions by sid. It derives the
-// snapshot's aggregates with the rule set's ignore list first.
-func (rs *RuleSet) Evaluate(snap *Snapshot, due func(*Rule) bool) ([]*Match, []error) {
-	snap.Derive(rs.Ignore)
+// order: processes by pid, users by uid, sessions by sid. The user and
+// session aggregates leave out what the rule set's ignore list hides; they
+// are computed into a View of the snapshot, which is not changed.
+func (rs *RuleSet) Evaluate(s *Snapshot, due func(*Rule) bool) ([]*Match, []error) {
+	snap := NewView(s, rs.Ignore)
 	var matches []*Match
 	var errs []error
 	dl := newDeadline()
@@ -387,5 +388,6 @@ func (m *Match) Entity() string {
 	return "host " + Display(m.vars.snap.Host.Name)
 }
 
-// Snapshot returns the snapshot the match was evaluated against.
-func (m *Match) Snapshot() *Snapshot { return m.vars.snap }
+// Snapshot returns the snapshot the match was evaluated against, as the
+// rule set saw it: with the aggregates of that evaluation.
+func (m *Match) Snapshot() *View { return m.vars.snap }

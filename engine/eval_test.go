@@ -40,26 +40,24 @@ func sampleSnapshot() *Snapshot {
 			StartTicks: uint64((48*time.Hour - age) / (10 * time.Millisecond)),
 		}
 	}
-	s := &Snapshot{
-		Time: t0,
-		Host: Host{Name: "web1", CPUs: 4, Uptime: 48 * time.Hour, Boot: t0.Add(-48 * time.Hour), Procs: 8},
-		Load: Load{Avg1: 2.5, Avg5: 1.5, Avg15: 0.5, Running: 2, Total: 8},
-		// Deliberately out of order: Derive sorts by pid.
-		Procs: []Process{
-			p(4300, 4200, 4200, 1001, "bob", "/usr/bin/php", 2*time.Hour, 600<<20, "php", "worker.php"),
-			p(1, 0, 1, 0, "root", "/sbin/init", 48*time.Hour, 10<<20),
-			p(4200, 800, 4200, 1001, "bob", "/bin/bash", 3*time.Hour, 8<<20, "-bash"),
-			p(800, 1, 800, 0, "root", "/usr/sbin/sshd", 47*time.Hour, 12<<20, "sshd: /usr/sbin/sshd -D"),
-			p(4301, 4200, 4200, 1001, "bob", "/usr/bin/php", 30*time.Minute, 100<<20, "php", "worker.php"),
-			p(5000, 1, 5000, 1002, "alice", "/opt/agent/agent", 10*time.Hour, 50<<20),
-			p(5100, 800, 5100, 1002, "alice", "/bin/bash", time.Hour, 8<<20, "-bash"),
-			p(6000, 1, 6000, 1003, "1003", "/tmp/x", time.Minute, 1<<20),
-		},
+	// Deliberately out of order: NewSnapshot sorts by pid.
+	procs := []Process{
+		p(4300, 4200, 4200, 1001, "bob", "/usr/bin/php", 2*time.Hour, 600<<20, "php", "worker.php"),
+		p(1, 0, 1, 0, "root", "/sbin/init", 48*time.Hour, 10<<20),
+		p(4200, 800, 4200, 1001, "bob", "/bin/bash", 3*time.Hour, 8<<20, "-bash"),
+		p(800, 1, 800, 0, "root", "/usr/sbin/sshd", 47*time.Hour, 12<<20, "sshd: /usr/sbin/sshd -D"),
+		p(4301, 4200, 4200, 1001, "bob", "/usr/bin/php", 30*time.Minute, 100<<20, "php", "worker.php"),
+		p(5000, 1, 5000, 1002, "alice", "/opt/agent/agent", 10*time.Hour, 50<<20),
+		p(5100, 800, 5100, 1002, "alice", "/bin/bash", time.Hour, 8<<20, "-bash"),
+		p(6000, 1, 6000, 1003, "1003", "/tmp/x", time.Minute, 1<<20),
 	}
-	s.Procs[0].Connections = []Socket{{Proto: "tcp", LocalIP: "10.0.0.1", LocalPort: 40000, RemoteIP: "198.51.100.7", RemotePort: 6667, State: "ESTABLISHED"}}
-	s.Procs[3].Listening = []Socket{{Proto: "tcp6", LocalIP: "::", LocalPort: 22, State: "LISTEN"}}
-	s.Procs[7].ExeDeleted = true
-	return s
+	procs[0].Connections = []Socket{{Proto: "tcp", LocalIP: "10.0.0.1", LocalPort: 40000, RemoteIP: "198.51.100.7", RemotePort: 6667, State: "ESTABLISHED"}}
+	procs[3].Listening = []Socket{{Proto: "tcp6", LocalIP: "::", LocalPort: 22, State: "LISTEN"}}
+	procs[7].ExeDeleted = true
+	return NewSnapshot(t0,
+		Host{Name: "web1", CPUs: 4, Uptime: 48 * time.Hour, Boot: t0.Add(-48 * time.Hour)},
+		Load{Avg1: 2.5, Avg5: 1.5, Avg15: 0.5, Running: 2, Total: 8},
+		procs)
 }
 
 // evalOne loads one rule and evaluates it against snap.
@@ -679,14 +677,16 @@ func TestDecideTwoSuppressions(t *testing.T) {
 	}
 }
 
-func TestDeriveFillsRelations(t *testing.T) {
-	s := &Snapshot{Procs: []Process{
+func TestNewSnapshotFillsRelations(t *testing.T) {
+	s := NewView(NewSnapshot(t0, Host{}, Load{}, []Process{
 		{PID: 30, PPID: 20, PGID: 20, Exe: "/c"},
 		{PID: 20, PPID: 10, PGID: 20, Exe: "/b", ExeDeleted: true},
 		{PID: 10, PPID: 10, PGID: 10, Exe: "/a"},
 		{PID: 40, PPID: 99, PGID: 99, Exe: "/d", ParentExe: "/given", PgrpExe: "/given-too"},
-	}}
-	s.Derive(nil)
+	}), nil)
+	if s.Host.Procs != 4 {
+		t.Errorf("host.procs = %d, want the 4 processes", s.Host.Procs)
+	}
 	got := fmt.Sprintln(s.Proc(30).ParentExe, s.Proc(30).ParentExeDeleted, s.Proc(30).PgrpExe, "|",
 		s.Proc(20).ParentExe, s.Proc(20).PgrpExe, "|", s.Proc(10).ParentExe, s.Proc(10).PgrpExe, "|",
 		s.Proc(40).ParentExe, s.Proc(40).PgrpExe)

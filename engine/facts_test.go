@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// liveSnapshot is what the collector could return: absolute start times,
+// liveSnapshot is what the collector could return, built as the collector
+// builds it (so parent_exe and pgrp_exe are derived): absolute start times,
 // ages with sub-second parts, sockets, a deleted binary, a zombie, a name
 // that looks like a number and a hostile command line.
 func liveSnapshot() *Snapshot {
@@ -21,11 +22,10 @@ func liveSnapshot() *Snapshot {
 		p.Cmd = strings.TrimRight(strings.Join(p.Cmdline, " "), " ")
 		return p
 	}
-	return &Snapshot{
-		Time: now,
-		Host: Host{Name: "web1.example.com", CPUs: 8, Uptime: 50*time.Hour + 300*time.Millisecond, Boot: boot, Procs: 6},
-		Load: Load{Avg1: 1.25, Avg5: 0.5, Avg15: 0.1, Running: 3, Total: 212},
-		Procs: []Process{
+	return NewSnapshot(now,
+		Host{Name: "web1.example.com", CPUs: 8, Uptime: 50*time.Hour + 300*time.Millisecond, Boot: boot},
+		Load{Avg1: 1.25, Avg5: 0.5, Avg15: 0.1, Running: 3, Total: 212},
+		[]Process{
 			proc(Process{PID: 1, PPID: 0, PGID: 1, SID: 1, UID: 0, User: "root", Exe: "/usr/lib/systemd/systemd", Comm: "systemd",
 				Cmdline: []string{"/sbin/init", "splash"}, State: "S", CPU: 12*time.Second + 400*time.Millisecond, VMSize: 22 << 20, RSS: 13 << 20, Threads: 1,
 				Unit: "init.scope", Cgroup: "/init.scope"}, 50*time.Hour),
@@ -44,8 +44,7 @@ func liveSnapshot() *Snapshot {
 			// escape and quotes, and a newline in the name.
 			proc(Process{PID: 6000, PPID: 1, PGID: 6000, SID: 6000, UID: 1001, User: "1001", Exe: "/tmp/\xff\xfe/\x1b\x80x", Comm: "ev\nil",
 				Cmdline: []string{"/tmp/\xff", "\xff", `\xff`, "it's \"\xc3\x28\"", "\u00ff", "ok"}, State: "S", Cgroup: "/user.slice/\xe2\x82"}, time.Minute),
-		},
-	}
+		})
 }
 
 func TestEncodeSnapshotGolden(t *testing.T) {
@@ -233,12 +232,15 @@ func TestEncodeSnapshotValues(t *testing.T) {
 		`exe: {bytes: '/tmp/\xff\xfe/\x1b\x80x'}`,
 		`comm: "ev\nil"`,
 		`cmdline: [{bytes: '/tmp/\xff'}, {bytes: '\xff'}, \xff, {bytes: 'it''s \"\xc3(\"'}, ÿ, ok]`,
+		// Derived from the parent in the same snapshot, as the collector's
+		// NewSnapshot derives them.
+		"parent_exe: /home/bob/.x/agent\n    parent_exe_deleted: true\n    pgrp_exe: /home/bob/.x/agent\n",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("YAML lacks %q", want)
 		}
 	}
-	for _, absent := range []string{"start:", "boot:", "cmd:", "start_ticks", "parent_exe_deleted:"} {
+	for _, absent := range []string{"start:", "boot:", "cmd:", "start_ticks", "parent_exe_deleted: false"} {
 		if strings.Contains(string(out), absent) {
 			t.Errorf("YAML has %q", absent)
 		}

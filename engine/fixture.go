@@ -62,6 +62,39 @@ type fixtureTest struct {
 // against the fixture's directory. A fixture that cannot be loaded yields
 // Problems and no results.
 func RunFixtures(f File, base []File, readFile func(string) ([]byte, error)) ([]FixtureResult, Problems) {
+	fx, ps := parseFixture(f, base, readFile)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	rs, ps := fx.ruleSet()
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	var results []FixtureResult
+	for _, t := range fx.tests {
+		results = append(results, t.run(f.Path, rs))
+	}
+	return results, nil
+}
+
+// fixture is a parsed fixture file, its rules not yet loaded.
+type fixture struct {
+	src *source
+	// files are the rule files to load: the base ones, then rule_files.
+	files []File
+	// only are the rules the fixture selects (nil for every enabled rule),
+	// onlyNodes where each was named.
+	only      []string
+	onlyNodes []*yaml.Node
+	// ignore are the fixture's own ignore lines, which come after every
+	// file's.
+	ignore *IgnoreList
+	tests  []*fixtureTest
+}
+
+// parseFixture reads the keys of fixture file f; base are the rule files
+// its rule_files add to.
+func parseFixture(f File, base []File, readFile func(string) ([]byte, error)) (*fixture, Problems) {
 	src := newSource(f.Path, f.Data)
 	root, p := src.parseYAML()
 	if p != nil {
@@ -71,76 +104,89 @@ func RunFixtures(f File, base []File, readFile func(string) ([]byte, error)) ([]
 		return nil, Problems{src.problemAt(Pos{File: f.Path, Line: 1}, "empty fixture file: give tests")}
 	}
 	var ps Problems
-	files := slices.Clone(base)
-	var only []string
-	var onlyNodes []*yaml.Node
-	var tests []*fixtureTest
-	var extra *IgnoreList // the fixture's own ignore lines, after every file
+	fx := &fixture{src: src, files: slices.Clone(base)}
 	for _, top := range src.mapping(root, "a fixture file", []string{"rules", "rule_files", "ignore", "tests"}, &ps) {
 		switch top.key {
 		case "rules":
-			only, _ = src.strList(top.value, "rules", &ps)
+			fx.only, _ = src.strList(top.value, "rules", &ps)
 			if top.value.Kind == yaml.SequenceNode {
-				onlyNodes = top.value.Content
+				fx.onlyNodes = top.value.Content
 			}
 		case "rule_files":
-			names, _ := src.strList(top.value, "rule_files", &ps)
-			for i, name := range names {
-				p := name
-				if !path.IsAbs(p) {
-					p = path.Join(path.Dir(f.Path), name)
-				}
-				data, err := readFile(p)
-				if err != nil {
-					ps = append(ps, src.problem(top.value.Content[i], "rule_files: cannot read %s: %v", name, err))
-					continue
-				}
-				files = append(files, File{Path: p, Data: data, ReadFile: readFile})
-			}
+			fx.files = append(fx.files, fixtureRuleFiles(src, top.value, readFile, &ps)...)
 		case "ignore":
-			s, ok := src.str(top.value, "ignore", &ps)
-			if !ok {
-				continue
-			}
-			t := src.text(top.value)
-			var lps Problems
-			extra, lps = ParseIgnore(f.Path, []byte(s), t.firstLine, readFile)
-			if t.verbatim && top.value.Style&yaml.FoldedStyle == 0 {
-				// ParseIgnore counts columns in the block's text, which
-				// is indented in the fixture: point into the file.
-				for _, p := range lps {
-					if p.Pos.File != f.Path {
-						continue // a problem in an included file
-					}
-					if p.Pos.Col > 0 {
-						p.Pos.Col += t.indent
-					}
-					p.Source = src.line(p.Pos.Line)
-				}
-			}
-			ps = append(ps, lps...)
+			fx.ignore = fixtureIgnore(src, top.value, readFile, &ps)
 		case "tests":
-			tests = parseTests(src, top.value, &ps)
+			fx.tests = parseTests(src, top.value, &ps)
 		}
 	}
+	return fx, ps
+}
+
+// fixtureRuleFiles reads the rule_files list n; a relative name is
+// relative to the fixture's directory.
+func fixtureRuleFiles(src *source, n *yaml.Node, readFile func(string) ([]byte, error), ps *Problems) []File {
+	var files []File
+	names, _ := src.strList(n, "rule_files", ps)
+	for i, name := range names {
+		p := name
+		if !path.IsAbs(p) {
+			p = path.Join(path.Dir(src.path), name)
+		}
+		data, err := readFile(p)
+		if err != nil {
+			*ps = append(*ps, src.problem(n.Content[i], "rule_files: cannot read %s: %v", name, err))
+			continue
+		}
+		files = append(files, File{Path: p, Data: data, ReadFile: readFile})
+	}
+	return files
+}
+
+// fixtureIgnore parses the fixture's ignore block n, its problems pointing
+// into the fixture file.
+func fixtureIgnore(src *source, n *yaml.Node, readFile func(string) ([]byte, error), ps *Problems) *IgnoreList {
+	s, ok := src.str(n, "ignore", ps)
+	if !ok {
+		return nil
+	}
+	t := src.text(n)
+	list, lps := ParseIgnore(src.path, []byte(s), t.firstLine, readFile)
+	if t.verbatim && n.Style&yaml.FoldedStyle == 0 {
+		// ParseIgnore counts columns in the block's text, which is
+		// indented in the fixture: point into the file.
+		for _, p := range lps {
+			if p.Pos.File != src.path {
+				continue // a problem in an included file
+			}
+			if p.Pos.Col > 0 {
+				p.Pos.Col += t.indent
+			}
+			p.Source = src.line(p.Pos.Line)
+		}
+	}
+	*ps = append(*ps, lps...)
+	return list
+}
+
+// ruleSet loads the fixture's rules, adds its ignore lines, checks that
+// every rule it names exists and keeps the ones it selects.
+func (fx *fixture) ruleSet() (*RuleSet, Problems) {
+	rs, ps := LoadRules(fx.files)
 	if len(ps) > 0 {
 		return nil, ps
 	}
-	rs, lps := LoadRules(files)
-	if len(lps) > 0 {
-		return nil, lps
-	}
-	rs.Ignore.Append(extra)
-	for i, name := range only {
+	rs.Ignore.Append(fx.ignore)
+	for i, name := range fx.only {
 		if rs.Rule(name) == nil {
-			ps = append(ps, src.problem(onlyNodes[i], "unknown rule %q", name))
+			ps = append(ps, fx.src.problem(fx.onlyNodes[i], "unknown rule %q", name))
 		}
 	}
-	for _, t := range tests {
+	for _, t := range fx.tests {
 		for _, st := range t.steps {
 			for _, e := range st.expect {
 				if rs.Rule(e.Rule) == nil {
-					ps = append(ps, src.problemAt(e.pos, "expect names unknown rule %q", e.Rule))
+					ps = append(ps, fx.src.problemAt(e.pos, "expect names unknown rule %q", e.Rule))
 				}
 			}
 		}
@@ -148,21 +194,17 @@ func RunFixtures(f File, base []File, readFile func(string) ([]byte, error)) ([]
 	if len(ps) > 0 {
 		return nil, ps
 	}
-	if only != nil {
-		sel := &RuleSet{Ignore: rs.Ignore, byName: map[string]*Rule{}}
-		for _, r := range rs.Rules {
-			if slices.Contains(only, r.Name) {
-				sel.Rules = append(sel.Rules, r)
-				sel.byName[r.Name] = r
-			}
+	if fx.only == nil {
+		return rs, nil
+	}
+	sel := &RuleSet{Ignore: rs.Ignore, byName: map[string]*Rule{}}
+	for _, r := range rs.Rules {
+		if slices.Contains(fx.only, r.Name) {
+			sel.Rules = append(sel.Rules, r)
+			sel.byName[r.Name] = r
 		}
-		rs = sel
 	}
-	var results []FixtureResult
-	for _, t := range tests {
-		results = append(results, t.run(f.Path, rs))
-	}
-	return results, nil
+	return sel, nil
 }
 
 func parseTests(src *source, n *yaml.Node, ps *Problems) []*fixtureTest {
@@ -315,47 +357,25 @@ func parseExpect(src *source, n *yaml.Node, ps *Problems) []*expectation {
 // relative to given, so their ages advance when a later step reuses the
 // snapshot.
 func (fs *fixtureSnapshot) build(given, now time.Time) *Snapshot {
-	s := &Snapshot{Time: now}
+	var host Host
+	var load Load
 	if fs.Host != nil {
-		s.Host = *fs.Host
+		host = *fs.Host
 	}
 	if fs.Load != nil {
-		s.Load = *fs.Load
+		load = *fs.Load
 	}
-	if s.Host.Boot.IsZero() {
-		s.Host.Boot = given.Add(-s.Host.Uptime)
+	if host.Boot.IsZero() {
+		host.Boot = given.Add(-host.Uptime)
 	}
-	s.Host.Uptime = now.Sub(s.Host.Boot)
-	s.Host.Procs = len(fs.Processes)
-	if s.Load.Total == 0 {
-		s.Load.Total = len(fs.Processes)
+	host.Uptime = now.Sub(host.Boot)
+	if load.Total == 0 {
+		load.Total = len(fs.Processes)
 	}
+	procs := make([]Process, 0, len(fs.Processes))
 	for _, p := range fs.Processes {
-		if p.PPID == 0 && p.PID != 1 {
-			p.PPID = 1
-		}
-		if p.PGID == 0 {
-			p.PGID = p.PID
-		}
-		if p.SID == 0 {
-			p.SID = p.PID
-		}
-		if p.User == "" {
-			p.User = "root"
-			if p.UID != 0 {
-				p.User = strconv.Itoa(p.UID)
-			}
-		}
-		if p.Comm == "" && p.Exe != "" {
-			p.Comm = path.Base(p.Exe)
-		}
-		if p.Cmdline == nil {
-			p.Cmdline = []string{p.Exe}
-		}
+		p.FillDefaults()
 		p.Cmd = strings.TrimRight(strings.Join(p.Cmdline, " "), " \t\n\r\v\f")
-		if p.State == "" {
-			p.State = "S"
-		}
 		if p.Start.IsZero() {
 			p.Start = given.Add(-p.Age)
 		}
@@ -363,9 +383,9 @@ func (fs *fixtureSnapshot) build(given, now time.Time) *Snapshot {
 		p.StartTicks = fixtureTicks(p.Start)
 		p.Connections = slices.Clone(p.Connections)
 		p.Listening = slices.Clone(p.Listening)
-		s.Procs = append(s.Procs, p)
+		procs = append(procs, p)
 	}
-	return s
+	return NewSnapshot(now, host, load, procs)
 }
 
 // fixtureTicks is a fixture process's StartTicks: its start in 10ms ticks

@@ -135,49 +135,72 @@ func (ip *ignoreParser) parse(name string, src []byte, firstLine int, chain []st
 	}
 }
 
-// line handles one line, without its line ending.
-func (ip *ignoreParser) line(name, line string, lineNo int, chain []string) {
-	pos := func(off int) Pos {
-		return Pos{File: name, Line: lineNo, Col: utf8.RuneCountInString(line[:off]) + 1}
-	}
-	fail := func(off int, format string, args ...any) {
-		ip.probs = append(ip.probs, &Problem{Pos: pos(off), Msg: fmt.Sprintf(format, args...), Source: line})
-	}
-	// notEntry reports a line that is no ignore entry at all. In an
-	// included file it is not quoted: Include may have named a passwd or
-	// shadow file.
-	notEntry := func(off int, format string, args ...any) {
-		p := &Problem{Pos: pos(off), Msg: fmt.Sprintf(format, args...), Source: line}
-		if len(chain) > 1 {
-			p.Source = ""
-		}
-		ip.probs = append(ip.probs, p)
-	}
+// ignoreLine is one line of an ignore list being parsed, which its
+// problems point into.
+type ignoreLine struct {
+	ip   *ignoreParser
+	file string
+	text string // without its line ending
+	no   int
+	// included is set in a file read through Include.
+	included bool
+}
 
-	body := strings.TrimLeftFunc(line, unicode.IsSpace)
-	start := len(line) - len(body) // offset of the first non-space character
+// pos is the position of byte offset off of the line.
+func (l *ignoreLine) pos(off int) Pos {
+	return Pos{File: l.file, Line: l.no, Col: utf8.RuneCountInString(l.text[:off]) + 1}
+}
+
+// fail reports a problem at byte offset off, quoting the line.
+func (l *ignoreLine) fail(off int, format string, args ...any) {
+	l.ip.probs = append(l.ip.probs, &Problem{Pos: l.pos(off), Msg: fmt.Sprintf(format, args...), Source: l.text})
+}
+
+// notEntry reports a line that is no ignore entry at all. In an included
+// file it is not quoted: Include may have named a passwd or shadow file.
+func (l *ignoreLine) notEntry(off int, format string, args ...any) {
+	p := &Problem{Pos: l.pos(off), Msg: fmt.Sprintf(format, args...), Source: l.text}
+	if l.included {
+		p.Source = ""
+	}
+	l.ip.probs = append(l.ip.probs, p)
+}
+
+// line handles one line, without its line ending: a blank line or a
+// comment, an Include, or an entry.
+func (ip *ignoreParser) line(name, text string, lineNo int, chain []string) {
+	l := &ignoreLine{ip: ip, file: name, text: text, no: lineNo, included: len(chain) > 1}
+	body := strings.TrimLeftFunc(text, unicode.IsSpace)
+	start := len(text) - len(body) // offset of the first non-space character
 	body = strings.TrimRightFunc(body, unicode.IsSpace)
 	if body == "" || body[0] == '#' {
 		return
 	}
 	if i := strings.IndexByte(body, '\r'); i >= 0 {
-		fail(start+i, "stray carriage return: save the file with LF or CRLF line endings")
+		l.fail(start+i, "stray carriage return: save the file with LF or CRLF line endings")
 		return
 	}
-
 	if rest, ok := cutInclude(body); ok {
-		ip.include(name, rest, start+len(body)-len(rest), chain, fail)
+		ip.include(l, rest, start+len(body)-len(rest), chain)
 		return
 	}
+	if e, valOff, ok := l.entry(body, start); ok {
+		ip.add(l, e, valOff)
+	}
+}
 
+// entry splits body, the trimmed line from byte offset start on, into
+// item and value, and checks both are there and the item is known. valOff
+// is the byte offset of the value in the line.
+func (l *ignoreLine) entry(body string, start int) (e IgnoreEntry, valOff int, ok bool) {
 	colon := strings.IndexByte(body, ':')
 	if colon < 0 {
 		if strings.EqualFold(body, "include") {
-			fail(start, "Include needs a file: write Include PATH")
-			return
+			l.fail(start, "Include needs a file: write Include PATH")
+			return IgnoreEntry{}, 0, false
 		}
-		notEntry(start, `no ":" in line: write item:value and %s`, ignoreItems)
-		return
+		l.notEntry(start, `no ":" in line: write item:value and %s`, ignoreItems)
+		return IgnoreEntry{}, 0, false
 	}
 	item := strings.ToLower(strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
@@ -187,65 +210,72 @@ func (ip *ignoreParser) line(name, line string, lineNo int, chain []string) {
 	}, body[:colon]))
 	raw := body[colon+1:]
 	value := strings.TrimLeftFunc(raw, unicode.IsSpace) // body is already right-trimmed
-	valOff := start + colon + 1 + len(raw) - len(value)
+	valOff = start + colon + 1 + len(raw) - len(value)
 
 	switch item {
 	case ignoreExe, ignoreCmd, ignoreUser, ignorePExe, ignorePCmd, ignorePUser, ignoreUnit:
 	case "":
-		fail(start, `missing item before ":": %s`, ignoreItems)
-		return
+		l.fail(start, `missing item before ":": %s`, ignoreItems)
+		return IgnoreEntry{}, 0, false
 	case "include":
-		fail(start, "Include takes its file after a space, not a colon: write Include PATH")
-		return
+		l.fail(start, "Include takes its file after a space, not a colon: write Include PATH")
+		return IgnoreEntry{}, 0, false
 	default:
-		notEntry(start, "unknown item %q: %s", item, ignoreItems)
-		return
+		l.notEntry(start, "unknown item %q: %s", item, ignoreItems)
+		return IgnoreEntry{}, 0, false
 	}
 	if value == "" {
-		fail(start+colon+1, "empty value after %q: give the %s to ignore, or remove the line", item+":", ignoreWhat(item))
-		return
+		l.fail(start+colon+1, "empty value after %q: give the %s to ignore, or remove the line", item+":", ignoreWhat(item))
+		return IgnoreEntry{}, 0, false
 	}
+	return IgnoreEntry{Pos: l.pos(valOff), Item: item, Value: value}, valOff, true
+}
 
-	e := IgnoreEntry{Pos: pos(valOff), Item: item, Value: value}
-	l := ip.list
-	idx := len(l.entries)
-	switch item {
+// add files an entry of line l, whose value starts at byte offset valOff:
+// a literal in its item's map, a glob or regex compiled among the
+// patterns. A bad glob or regex is reported at the value and the entry
+// dropped.
+func (ip *ignoreParser) add(l *ignoreLine, e IgnoreEntry, valOff int) {
+	list := ip.list
+	idx := len(list.entries)
+	switch e.Item {
 	case ignoreExe:
-		l.exe = addFirst(l.exe, value, idx)
+		list.exe = addFirst(list.exe, e.Value, idx)
 	case ignoreCmd:
-		l.cmd = addFirst(l.cmd, value, idx)
+		list.cmd = addFirst(list.cmd, e.Value, idx)
 	case ignoreUser:
-		l.user = addFirst(l.user, value, idx)
+		list.user = addFirst(list.user, e.Value, idx)
 	case ignoreUnit:
-		if !strings.ContainsAny(value, `*?[\`) {
-			l.unit = addFirst(l.unit, value, idx)
+		if !strings.ContainsAny(e.Value, `*?[\`) {
+			list.unit = addFirst(list.unit, e.Value, idx)
 			break
 		}
-		if _, err := path.Match(value, ""); err != nil {
-			fail(valOff, "bad glob %q: use *, ? and [...] as in php*-fpm.service", value)
+		if _, err := path.Match(e.Value, ""); err != nil {
+			l.fail(valOff, "bad glob %q: use *, ? and [...] as in php*-fpm.service", e.Value)
 			return
 		}
-		l.patterns = append(l.patterns, ignorePattern{idx: idx, item: item, glob: value})
+		list.patterns = append(list.patterns, ignorePattern{idx: idx, item: e.Item, glob: e.Value})
 	default: // pexe, pcmd, puser
 		// Compile the expression alone first: wrapped in ^(?:...)$ an
 		// unbalanced one like "a)(b" would compile into something else.
-		if _, err := regexp.Compile(value); err != nil {
-			fail(valOff, "bad regex in %s: %v: use RE2 syntax (no look-around or back-references)", item, err)
+		if _, err := regexp.Compile(e.Value); err != nil {
+			l.fail(valOff, "bad regex in %s: %v: use RE2 syntax (no look-around or back-references)", e.Item, err)
 			return
 		}
-		re, err := regexp.Compile("^(?:" + value + ")$")
+		re, err := regexp.Compile("^(?:" + e.Value + ")$")
 		if err != nil {
-			fail(valOff, "bad regex in %s: %v: use RE2 syntax (no look-around or back-references)", item, err)
+			l.fail(valOff, "bad regex in %s: %v: use RE2 syntax (no look-around or back-references)", e.Item, err)
 			return
 		}
-		l.patterns = append(l.patterns, ignorePattern{idx: idx, item: item, re: re})
+		list.patterns = append(list.patterns, ignorePattern{idx: idx, item: e.Item, re: re})
 	}
-	l.entries = append(l.entries, e)
+	list.entries = append(list.entries, e)
 }
 
-// include handles an Include line; rest is the text after the word Include
-// (starting with white space) and off its offset in the line.
-func (ip *ignoreParser) include(name, rest string, off int, chain []string, fail func(int, string, ...any)) {
+// include handles the Include line l; rest is the text after the word
+// Include (starting with white space) and off its offset in the line.
+func (ip *ignoreParser) include(l *ignoreLine, rest string, off int, chain []string) {
+	name, fail := l.file, l.fail
 	target := strings.TrimLeftFunc(rest, unicode.IsSpace)
 	off += len(rest) - len(target)
 	if target == "" {
@@ -414,25 +444,12 @@ func (l *IgnoreList) Match(p *Process) (IgnoreEntry, bool) {
 	return l.entries[best], true
 }
 
-// Ignored reports whether some entry hides p. It implements IgnoreMatcher.
+// Ignored reports whether some entry hides p: Match's decision, without
+// the entry, so that what is counted and what is explained cannot differ.
+// It implements IgnoreMatcher.
 func (l *IgnoreList) Ignored(p *Process) bool {
-	if l == nil || p == nil {
-		return false
-	}
-	has := func(m map[string]int, key string) bool {
-		_, ok := m[key]
-		return ok
-	}
-	if (exeTrusted(p) && has(l.exe, p.Exe)) || has(l.cmd, p.Cmd) || has(l.user, p.User) ||
-		(p.Unit != "" && has(l.unit, p.Unit)) {
-		return true
-	}
-	for i := range l.patterns {
-		if l.patterns[i].match(p) {
-			return true
-		}
-	}
-	return false
+	_, ok := l.Match(p)
+	return ok
 }
 
 // MatchUser returns the first user: or puser: entry, in file order, that

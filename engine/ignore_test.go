@@ -543,14 +543,13 @@ func TestIgnoreCsfDefaults(t *testing.T) {
 	}
 }
 
-func TestIgnoreDeriveCounts(t *testing.T) {
+func TestIgnoreViewCounts(t *testing.T) {
 	l := parseIgnoreOK(t, "exe:/usr/sbin/httpd\n")
-	s := Snapshot{Procs: []Process{
+	s := NewView(NewSnapshot(t0, Host{}, Load{}, []Process{
 		{PID: 1, UID: 48, User: "apache", Exe: "/usr/sbin/httpd"},
 		{PID: 2, UID: 48, User: "apache", Exe: "/usr/sbin/httpd", ExeDeleted: true},
 		{PID: 3, UID: 48, User: "apache", Exe: "/usr/bin/perl"},
-	}}
-	s.Derive(l)
+	}), l)
 	u := s.UserOf(48)
 	if u == nil || u.Count != 2 || u.CountAll != 3 {
 		t.Fatalf("user = %+v, want Count 2 of 3", u)

@@ -916,16 +916,8 @@ func TestLoadRulesDefaults(t *testing.T) {
 	if r.Severity != "warning" || !r.Enabled || r.Every != 0 || r.Description != "" || len(r.Tags) != 0 || len(r.Params) != 0 {
 		t.Errorf("defaults: %+v", r)
 	}
-	if r.ReadsSockets() {
-		t.Error("ReadsSockets for a rule that does not mention sockets")
-	}
-	r = oneRule(t, strings.Replace(okRule, `"true"`, `proc.connections.size() > 0`, 1))
-	if !r.ReadsSockets() {
-		t.Error("ReadsSockets is false for a rule that reads proc.connections")
-	}
-	r = oneRule(t, strings.Replace(okRule, "[alert: {}]", "[alert: {message: '{{range .proc.listening}}{{.local_port}}{{end}}'}]", 1))
-	if !r.ReadsSockets() {
-		t.Error("ReadsSockets is false for a rule whose message lists listening sockets")
+	if r.Needs() != 0 {
+		t.Errorf("a rule that reads no socket needs %v", r.Needs())
 	}
 }
 

@@ -547,8 +547,7 @@ func checkTemplate(t *template.Template, scope Scope, params map[string]any) err
 	if t == nil {
 		return nil
 	}
-	snap := &Snapshot{Procs: []Process{{PID: 1, Cmdline: []string{"x"}, Connections: []Socket{{}}, Listening: []Socket{{}}}}}
-	snap.Derive(nil)
+	snap := NewView(NewSnapshot(time.Time{}, Host{}, Load{}, []Process{{PID: 1, Cmdline: []string{"x"}, Connections: []Socket{{}}, Listening: []Socket{{}}}}), nil)
 	m := &Match{Rule: &Rule{Scope: scope}, vars: vars{snap: snap, params: params}}
 	switch scope {
 	case ScopeProcess:

@@ -244,22 +244,21 @@ func benchRender(b *testing.B, message string) {
 	}
 }
 
-// TestDeriveUserSessions counts the distinct sessions of each user's
+// TestViewUserSessions counts the distinct sessions of each user's
 // counted processes: ignored ones do not add a session.
-func TestDeriveUserSessions(t *testing.T) {
+func TestViewUserSessions(t *testing.T) {
 	l, probs := ParseIgnore("t.pignore", []byte("exe:/usr/sbin/httpd\n"), 1, nil)
 	if len(probs) > 0 {
 		t.Fatal(probs)
 	}
-	s := Snapshot{Procs: []Process{
+	s := NewView(NewSnapshot(t0, Host{}, Load{}, []Process{
 		{PID: 10, SID: 10, UID: 1001, User: "bob", Exe: "/bin/sh"},
 		{PID: 11, SID: 10, UID: 1001, User: "bob", Exe: "/bin/sh"},
 		{PID: 12, SID: 12, UID: 1001, User: "bob", Exe: "/bin/sh"},
 		{PID: 13, SID: 13, UID: 1001, User: "bob", Exe: "/usr/sbin/httpd"},
 		{PID: 14, SID: 10, UID: 1002, User: "eve", Exe: "/bin/sh"},
 		{PID: 15, SID: 15, UID: 48, User: "apache", Exe: "/usr/sbin/httpd"},
-	}}
-	s.Derive(l)
+	}), l)
 	for uid, want := range map[int]int{1001: 2, 1002: 1, 48: 0} {
 		if u := s.UserOf(uid); u == nil || u.Sessions != want {
 			t.Errorf("uid %d: %+v, want %d sessions", uid, u, want)

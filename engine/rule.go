@@ -33,14 +33,9 @@ type Rule struct {
 	cond    *program
 	subject *template.Template
 	message *template.Template
-	// readsSockets is set when the rule's text mentions connections or
-	// listening sockets, which cost a walk of every process's fds.
-	readsSockets bool
+	// needs are the costly facts its expressions and templates read.
+	needs Facts
 }
-
-// ReadsSockets reports whether the rule needs the processes' sockets, so
-// that a collection for rules that do not can skip the fd walk.
-func (r *Rule) ReadsSockets() bool { return r.readsSockets }
 
 // ActionKind names what an action does.
 type ActionKind string

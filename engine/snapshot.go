@@ -1,12 +1,27 @@
-// Package engine is ptrule's pure core: the rule model, loading and patching,
-// the CEL environment, evaluation, decisions and the fixture runner.
+// Package engine is ptrule's pure core. It owns:
 //
-// Nothing here reads /proc, sends signals, starts programs or touches the
-// network. Time enters only as a Snapshot's timestamp, which is what makes
-// `ptrule test` exact.
+//   - the facts model: Snapshot (built by NewSnapshot), Process and the
+//     contract's process defaults, and View, the user and session
+//     aggregates of one evaluation;
+//   - loading: finding rule files and ignore lists (find.go), parsing and
+//     patching rules (load.go, patch.go), compiling their CEL and templates
+//     (compile.go, cel.go) and checking their actions (actions.go), with
+//     problems that point into the YAML; the ignore lists (ignore.go);
+//   - which costly facts the rules read (needs.go);
+//   - evaluation, suppression decisions and the rendering of alert and run
+//     text (eval.go, render.go);
+//   - the fixture runner behind `ptrule test` and the snapshot format of
+//     `ptrule facts` (fixture.go, facts.go).
+//
+// It imports nothing of ptrule's own packages: builtin collects the facts
+// and carries out actions, notify sends alerts and cmd wires them to this
+// core. Nothing here reads /proc, sends signals, starts programs or touches
+// the network. Time enters only as a Snapshot's timestamp, which is what
+// makes `ptrule test` exact.
 package engine
 
 import (
+	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,8 +29,10 @@ import (
 )
 
 // Snapshot is one reading of the host: every user-space process plus the
-// host-wide facts. The collector in builtin fills it from /proc; the fixture
-// runner fills it from YAML.
+// host-wide facts. The collector in builtin reads it from /proc and the
+// fixture runner from YAML; both build it with NewSnapshot. Once built it
+// is not changed: what rules see of it beyond its processes (the user and
+// session aggregates, which depend on the ignore list) is a View's.
 type Snapshot struct {
 	// Time is the moment the snapshot was taken; rules see it as `now`.
 	Time time.Time `yaml:"-"`
@@ -23,12 +40,6 @@ type Snapshot struct {
 	Load Load      `yaml:"load"`
 	// Procs are the user-space processes (no kernel threads), sorted by PID.
 	Procs []Process `yaml:"processes"`
-
-	// Derived aggregates, filled by Derive.
-	users    []User
-	sessions []Session
-	byPID    map[int]int
-	ignored  []bool
 }
 
 // Process is one user-space process. Field names in CEL and YAML are the
@@ -176,44 +187,112 @@ type Host struct {
 	Procs  int           `cel:"procs" yaml:"procs"`
 }
 
-// IgnoreMatcher tells whether an ignore list hides a process. Derive uses it
-// to leave ignored processes out of the user and session counts.
+// IgnoreMatcher tells whether an ignore list hides a process. NewView uses
+// it to leave ignored processes out of the user and session counts.
 type IgnoreMatcher interface {
 	Ignored(p *Process) bool
 }
 
-// Derive sorts the processes by PID, fills the fields that follow from other
-// processes (parent_exe, pgrp_exe) where the collector left them empty, and
-// computes the user and session aggregates. Processes matched by ign are
-// left out of the counts, as in lfd. ign may be nil.
-func (s *Snapshot) Derive(ign IgnoreMatcher) {
-	sort.Slice(s.Procs, func(i, j int) bool { return s.Procs[i].PID < s.Procs[j].PID })
-	s.byPID = make(map[int]int, len(s.Procs))
-	for i := range s.Procs {
-		s.byPID[s.Procs[i].PID] = i
-	}
+// NewSnapshot builds the snapshot of the processes procs, read at time t.
+// It is the one way the collector and the fixture runner make a Snapshot:
+// it takes procs over and sorts them by PID, sets host.procs to their
+// number, and fills the facts that follow from other processes of the same
+// snapshot where the reader left them empty: parent_exe and
+// parent_exe_deleted from the process whose PID is the ppid, pgrp_exe from
+// the one whose PID is the pgid. Nothing here depends on rules; the
+// aggregates that do are a View's.
+func NewSnapshot(t time.Time, host Host, load Load, procs []Process) *Snapshot {
+	s := &Snapshot{Time: t, Host: host, Load: load, Procs: procs}
+	slices.SortStableFunc(s.Procs, func(a, b Process) int { return a.PID - b.PID })
+	s.Host.Procs = len(s.Procs)
+	byPID := indexByPID(s.Procs)
 	for i := range s.Procs {
 		p := &s.Procs[i]
 		if p.ParentExe == "" {
-			if q := s.Proc(p.PPID); q != nil && q.PID != p.PID {
-				p.ParentExe, p.ParentExeDeleted = q.Exe, q.ExeDeleted
+			if j, ok := byPID[p.PPID]; ok && j != i {
+				p.ParentExe, p.ParentExeDeleted = s.Procs[j].Exe, s.Procs[j].ExeDeleted
 			}
 		}
 		if p.PgrpExe == "" {
-			if q := s.Proc(p.PGID); q != nil {
-				p.PgrpExe = q.Exe
+			if j, ok := byPID[p.PGID]; ok {
+				p.PgrpExe = s.Procs[j].Exe
 			}
 		}
 	}
+	return s
+}
 
+// indexByPID maps each PID to the index of its first process in procs.
+func indexByPID(procs []Process) map[int]int {
+	m := make(map[int]int, len(procs))
+	for i := range procs {
+		if _, dup := m[procs[i].PID]; !dup {
+			m[procs[i].PID] = i
+		}
+	}
+	return m
+}
+
+// FillDefaults gives the zero fields of p the contract's process defaults
+// (§4): ppid 1 (none for PID 1), pgid and sid the PID, the user name of uid
+// (root for 0, else the decimal uid), comm the base name of exe, cmdline
+// [exe] and state S. The fixture runner and the fake /proc trees of tests
+// (builtin/proctest) both fill a process through it, so that a process
+// described once means the same in either.
+func (p *Process) FillDefaults() {
+	if p.PPID == 0 && p.PID != 1 {
+		p.PPID = 1
+	}
+	if p.PGID == 0 {
+		p.PGID = p.PID
+	}
+	if p.SID == 0 {
+		p.SID = p.PID
+	}
+	if p.User == "" {
+		p.User = "root"
+		if p.UID != 0 {
+			p.User = strconv.Itoa(p.UID)
+		}
+	}
+	if p.Comm == "" && p.Exe != "" {
+		p.Comm = path.Base(p.Exe)
+	}
+	if p.Cmdline == nil {
+		p.Cmdline = []string{p.Exe}
+	}
+	if p.State == "" {
+		p.State = "S"
+	}
+}
+
+// View is a snapshot as one rule set sees it: the snapshot, which it
+// never changes, and the user and session aggregates, which leave out
+// the processes the rule set's ignore list hides (as lfd does). Evaluate
+// makes one per evaluation; matches and templates read it.
+type View struct {
+	*Snapshot
+
+	users    []User
+	sessions []Session
+	byPID    map[int]int
+	// ignored is, by index in Procs, whether the ignore list hides the
+	// process.
+	ignored []bool
+}
+
+// NewView computes the aggregates of s with the processes ign hides left
+// out of the counts. ign may be nil. s is only read: one snapshot may be
+// viewed by several rule sets, and `ptrule facts` prints it as it was read.
+func NewView(s *Snapshot, ign IgnoreMatcher) *View {
+	v := &View{Snapshot: s, byPID: indexByPID(s.Procs), ignored: make([]bool, len(s.Procs))}
 	users := map[int]*User{}
 	sessions := map[int]*Session{}
 	userSessions := map[[2]int]bool{} // uid, sid of counted processes
-	s.ignored = make([]bool, len(s.Procs))
 	for i := range s.Procs {
 		p := &s.Procs[i]
 		ignored := ign != nil && ign.Ignored(p)
-		s.ignored[i] = ignored
+		v.ignored[i] = ignored
 
 		u := users[p.UID]
 		if u == nil {
@@ -250,51 +329,50 @@ func (s *Snapshot) Derive(ign IgnoreMatcher) {
 		}
 	}
 
-	s.users = s.users[:0]
 	for _, u := range users {
-		s.users = append(s.users, *u)
+		v.users = append(v.users, *u)
 	}
-	sort.Slice(s.users, func(i, j int) bool { return s.users[i].UID < s.users[j].UID })
-	s.sessions = s.sessions[:0]
+	sort.Slice(v.users, func(i, j int) bool { return v.users[i].UID < v.users[j].UID })
 	for _, se := range sessions {
-		if leader := s.Proc(se.SID); leader != nil {
+		if leader := v.Proc(se.SID); leader != nil {
 			se.LeaderExe = leader.Exe
 			se.startTicks = leader.StartTicks
 		}
 		sort.Strings(se.Users)
-		s.sessions = append(s.sessions, *se)
+		v.sessions = append(v.sessions, *se)
 	}
-	sort.Slice(s.sessions, func(i, j int) bool { return s.sessions[i].SID < s.sessions[j].SID })
+	sort.Slice(v.sessions, func(i, j int) bool { return v.sessions[i].SID < v.sessions[j].SID })
+	return v
 }
 
-// Proc returns the process with the given PID, or nil. It needs Derive.
-func (s *Snapshot) Proc(pid int) *Process {
-	if i, ok := s.byPID[pid]; ok {
-		return &s.Procs[i]
-	}
-	return nil
-}
-
-// Users returns the user aggregates, by ascending uid. It needs Derive.
-func (s *Snapshot) Users() []User { return s.users }
-
-// Sessions returns the session aggregates, by ascending sid. It needs Derive.
-func (s *Snapshot) Sessions() []Session { return s.sessions }
-
-// UserOf returns the aggregate of uid, or nil. It needs Derive.
-func (s *Snapshot) UserOf(uid int) *User {
-	i := sort.Search(len(s.users), func(i int) bool { return s.users[i].UID >= uid })
-	if i < len(s.users) && s.users[i].UID == uid {
-		return &s.users[i]
+// Proc returns the process with the given PID, or nil.
+func (v *View) Proc(pid int) *Process {
+	if i, ok := v.byPID[pid]; ok {
+		return &v.Procs[i]
 	}
 	return nil
 }
 
-// SessionOf returns the aggregate of sid, or nil. It needs Derive.
-func (s *Snapshot) SessionOf(sid int) *Session {
-	i := sort.Search(len(s.sessions), func(i int) bool { return s.sessions[i].SID >= sid })
-	if i < len(s.sessions) && s.sessions[i].SID == sid {
-		return &s.sessions[i]
+// Users returns the user aggregates, by ascending uid.
+func (v *View) Users() []User { return v.users }
+
+// Sessions returns the session aggregates, by ascending sid.
+func (v *View) Sessions() []Session { return v.sessions }
+
+// UserOf returns the aggregate of uid, or nil.
+func (v *View) UserOf(uid int) *User {
+	i := sort.Search(len(v.users), func(i int) bool { return v.users[i].UID >= uid })
+	if i < len(v.users) && v.users[i].UID == uid {
+		return &v.users[i]
+	}
+	return nil
+}
+
+// SessionOf returns the aggregate of sid, or nil.
+func (v *View) SessionOf(sid int) *Session {
+	i := sort.Search(len(v.sessions), func(i int) bool { return v.sessions[i].SID >= sid })
+	if i < len(v.sessions) && v.sessions[i].SID == sid {
+		return &v.sessions[i]
 	}
 	return nil
 }

@@ -18,16 +18,12 @@ const taintMark = "QXTAINTQX"
 // process could have chosen holds taintMark.
 func taintMatch() *Match {
 	m := taintMark
-	snap := &Snapshot{
-		Host: Host{Name: m, CPUs: 2},
-		Procs: []Process{{
-			PID: 1, PPID: 1, PGID: 1, SID: 1, UID: 1, User: m, Exe: m, Comm: m, Cmdline: []string{m, m}, Cmd: m,
-			State: m, ParentExe: m, PgrpExe: m, Unit: m, Cgroup: m,
-			Connections: []Socket{{Proto: m, LocalIP: m, RemoteIP: m, State: m}},
-			Listening:   []Socket{{Proto: m, LocalIP: m, RemoteIP: m, State: m}},
-		}},
-	}
-	snap.Derive(nil)
+	snap := NewView(NewSnapshot(FixtureEpoch, Host{Name: m, CPUs: 2}, Load{}, []Process{{
+		PID: 1, PPID: 1, PGID: 1, SID: 1, UID: 1, User: m, Exe: m, Comm: m, Cmdline: []string{m, m}, Cmd: m,
+		State: m, ParentExe: m, PgrpExe: m, Unit: m, Cgroup: m,
+		Connections: []Socket{{Proto: m, LocalIP: m, RemoteIP: m, State: m}},
+		Listening:   []Socket{{Proto: m, LocalIP: m, RemoteIP: m, State: m}},
+	}}), nil)
 	return &Match{Rule: &Rule{Name: "r", Scope: ScopeProcess}, Key: m, vars: vars{
 		snap: snap, params: map[string]any{"s": "admin", "n": int64(3), "l": []any{"a", "b"}},
 		proc: &snap.Procs[0], user: &snap.Users()[0], session: &snap.Sessions()[0],

@@ -109,13 +109,7 @@ func (c *Collector) Collect(opts CollectOptions) (*engine.Snapshot, error) {
 // newSnapshot is the one place that builds the engine.Snapshot from what a
 // collection read.
 func newSnapshot(now time.Time, host engine.Host, load proc.Loadavg, procs []engine.Process) *engine.Snapshot {
-	host.Procs = len(procs)
-	return &engine.Snapshot{
-		Time:  now,
-		Host:  host,
-		Load:  engine.Load(load),
-		Procs: procs,
-	}
+	return engine.NewSnapshot(now, host, engine.Load(load), procs)
 }
 
 // pids returns the processes to read, sorted, without duplicates and

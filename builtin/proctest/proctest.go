@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"ptrule/engine"
 )
 
 // ClockTicks is the kernel's USER_HZ that the tree's tick counts assume:
@@ -311,23 +313,15 @@ func (tr *Tree) AddProc(p Proc) {
 		tr.f.Fatalf("proctest: process without a positive PID: %+v", p)
 		return
 	}
-	if p.PPID == 0 && p.PID != 1 {
-		p.PPID = 1
-	}
-	if p.PGID == 0 {
-		p.PGID = p.PID
-	}
-	if p.SID == 0 {
-		p.SID = p.PID
-	}
+	// The contract's process defaults, as a fixture fills them, so a
+	// process described once means the same in a tree and in a fixture.
+	d := engine.Process{PID: p.PID, PPID: p.PPID, PGID: p.PGID, SID: p.SID, Exe: p.Exe, Comm: p.Comm, State: p.State}
+	d.FillDefaults()
+	p.PPID, p.PGID, p.SID, p.Comm, p.State = d.PPID, d.PGID, d.SID, d.Comm, d.State
 	if p.Comm == "" {
+		// Every process has a name in stat; a fixture's has none
+		// without an exe.
 		p.Comm = "proc"
-		if p.Exe != "" {
-			p.Comm = filepath.Base(p.Exe)
-		}
-	}
-	if p.State == "" {
-		p.State = "S"
 	}
 	if p.Threads == 0 {
 		p.Threads = 1

@@ -308,10 +308,5 @@ func (r *Runner) Flush() error {
 
 // NeedsSockets reports whether any enabled rule that is due reads sockets.
 func NeedsSockets(rs *engine.RuleSet, due func(*engine.Rule) bool) bool {
-	for _, rule := range rs.Rules {
-		if rule.Enabled && (due == nil || due(rule)) && rule.ReadsSockets() {
-			return true
-		}
-	}
-	return false
+	return rs.Needs(due).Has(engine.FactSockets)
 }

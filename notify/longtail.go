@@ -47,13 +47,6 @@ func checkServiceURL(c *Checker, key, raw string, required bool, what string) {
 	}
 }
 
-// checkTimeoutKey reports a negative timeout.
-func checkTimeoutKey(c *Checker, d time.Duration) {
-	if d < 0 {
-		c.Problem([]any{"timeout"}, "timeout must not be negative: use 0 or leave it out for the default %s", DefaultSendTimeout)
-	}
-}
-
 // requireSecret reads the secret of key and key_file and reports when
 // neither is set.
 func requireSecret(c *Checker, key string, inline Secret, file string, what string) Secret {

@@ -31,7 +31,8 @@ type MatrixConfig struct {
 	AccessTokenFile string `yaml:"access_token_file"`
 	// RoomID is the room's ID (!abc123:example.org), not an alias.
 	RoomID string `yaml:"room_id"`
-	// Timeout bounds one attempt; default DefaultSendTimeout.
+	// Timeout bounds one attempt; 0 or unset means DefaultSendTimeout
+	// (the config decoder refuses a negative one).
 	Timeout time.Duration `yaml:"timeout"`
 
 	token Secret
@@ -52,7 +53,6 @@ func (c *MatrixConfig) Check(ck *Checker) {
 	case !strings.HasPrefix(c.RoomID, "!") || len(c.RoomID) < 2 || strings.IndexFunc(c.RoomID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '/' }) >= 0:
 		ck.Problem([]any{"room_id"}, "room_id %q is not a room ID: use the ID that starts with ! (in the room's advanced settings), not an alias (#room:server)", c.RoomID)
 	}
-	checkTimeoutKey(ck, c.Timeout)
 }
 
 // Channel implements TypeConfig.

@@ -33,7 +33,8 @@ type MattermostConfig struct {
 	// ChannelID is the ID of the channel to post to (26 characters, from
 	// the channel's "View Info").
 	ChannelID string `yaml:"channel_id"`
-	// Timeout bounds one attempt; default DefaultSendTimeout.
+	// Timeout bounds one attempt; 0 or unset means DefaultSendTimeout
+	// (the config decoder refuses a negative one).
 	Timeout time.Duration `yaml:"timeout"`
 
 	token Secret
@@ -52,7 +53,6 @@ func (c *MattermostConfig) Check(ck *Checker) {
 	case !mattermostID(c.ChannelID):
 		ck.Problem([]any{"channel_id"}, "channel_id %q is not a Mattermost ID: it is 26 lower-case letters and digits (the channel's name, View Info), not the channel's name", c.ChannelID)
 	}
-	checkTimeoutKey(ck, c.Timeout)
 }
 
 // mattermostID reports whether s has the shape of a Mattermost ID.
@@ -81,11 +81,14 @@ type MattermostChannel struct {
 	timeout        time.Duration
 }
 
-// mattermostMarkdown are the characters Mattermost's markdown gives a
-// meaning to (emphasis, code, tables, quotes, headings, lists, links,
-// autolinks, emoji, channel links, entities); each is shown literally
-// after a backslash.
-const mattermostMarkdown = "\\*_~`|>#-+[]()<:&!"
+// mattermostMarkdown are the characters with which Mattermost's markdown
+// changes how text reads: emphasis, strike-through, code, tables, quotes,
+// headings, lists and rules, links and images, autolinks and HTML, and
+// entities (&lt; would show as <). Each is shown literally after a
+// backslash. Characters that only format harmlessly (":" of an emoji,
+// "(" without a "[" before it) are left alone, since Mattermost's push and
+// e-mail notifications show the backslashes.
+const mattermostMarkdown = "\\*_~`|>#-[]<&"
 
 // mattermostEscape escapes Mattermost markdown with backslashes and breaks
 // @channel, @all and @here with a zero-width space, so that a command line

@@ -43,7 +43,8 @@ type PagerDutyConfig struct {
 	// APIURL is the REST API base; default DefaultPagerDutyAPIURL. Tests
 	// and proxies set it.
 	APIURL string `yaml:"api_url"`
-	// Timeout bounds one attempt; default DefaultSendTimeout.
+	// Timeout bounds one attempt; 0 or unset means DefaultSendTimeout
+	// (the config decoder refuses a negative one).
 	Timeout time.Duration `yaml:"timeout"`
 
 	// token is the key as Check read it.
@@ -78,7 +79,6 @@ func (c *PagerDutyConfig) Check(ck *Checker) {
 		ck.Problem([]any{"urgency"}, "urgency %q: use high or low, or leave it out for the service's own rules", c.Urgency)
 	}
 	checkServiceURL(ck, "api_url", c.APIURL, false, "the PagerDuty REST API")
-	checkTimeoutKey(ck, c.Timeout)
 }
 
 // pagerDutyID reports whether s looks like a PagerDuty object ID.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // The pagerduty, mattermost and matrix channel types deliver through the
@@ -48,14 +49,22 @@ func checkServiceURL(c *Checker, key, raw string, required bool, what string) {
 }
 
 // requireSecret reads the secret of key and key_file and reports when
-// neither is set.
+// neither is set. A secret goes into an HTTP header, so one with a line
+// break or another control character (which no token has) is refused here
+// rather than failing every send.
 func requireSecret(c *Checker, key string, inline Secret, file string, what string) Secret {
-	s := c.Secret(key, inline, key+"_file", file)
-	if inline == "" && !c.node.Has(key+"_file") {
-		c.Problem([]any{key + "_file"}, "%s_file is required: name a file, readable by root alone, that holds %s", key, what)
+	fileKey := key + "_file"
+	s := c.Secret(key, inline, fileKey, file)
+	if inline == "" && !c.node.Has(fileKey) {
+		c.Problem([]any{fileKey}, "%s is required: name a file, readable by root alone, that holds %s", fileKey, what)
 	}
-	if inline != "" && strings.ContainsAny(inline.Reveal(), "\r\n") {
-		c.Problem([]any{key}, "%s holds a line break: write the secret on one line", key)
+	if strings.ContainsFunc(s.Reveal(), unicode.IsControl) {
+		at := key
+		if file != "" {
+			at = fileKey
+		}
+		c.Problem([]any{at}, "the secret of %s holds a line break or control character: write it on one line", at)
+		return ""
 	}
 	return s
 }

@@ -21,6 +21,8 @@ func readLongtailSecret(path string) ([]byte, error) {
 		return []byte("SECRET-pd-key\n"), nil
 	case "/etc/ptrule/mattermost-token":
 		return []byte("SECRET-mm-token\n"), nil
+	case "/etc/ptrule/two-lines":
+		return []byte("SECRET-first\nSECRET-second\n"), nil
 	case "/etc/ptrule/matrix-token":
 		return []byte("syt_SECRET_matrix\n"), nil
 	}
@@ -444,7 +446,9 @@ func TestLongtailConfig(t *testing.T) {
 		{"pagerduty token file missing", "type: pagerduty\ntoken_file: /etc/ptrule/nope\nfrom: a@b.org\nservice_id: P1\n", []string{
 			"token_file: open /etc/ptrule/nope: no such file or directory"}},
 		{"pagerduty token with a line break", "type: pagerduty\ntoken: \"abc\\ndef\"\nfrom: a@b.org\nservice_id: P1\n", []string{
-			"token holds a line break"}},
+			"the secret of token holds a line break"}},
+		{"mattermost token file with two lines", "type: mattermost\nurl: https://chat.example.org\ntoken_file: /etc/ptrule/two-lines\nchannel_id: 4xp9fdt77pncbef59f4k1qe83o\n", []string{
+			"the secret of token_file holds a line break"}},
 		{"pagerduty ok inline", "type: pagerduty\ntoken: abc\nfrom: a@b.org\nservice_id: P1\n", nil},
 		{"mattermost empty", "type: mattermost\n", []string{
 			"url is required", "token_file is required", "channel_id is required"}},

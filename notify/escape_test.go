@@ -20,9 +20,11 @@ var formats = []struct {
 	{"slack", slackEscape, decodeEntities},
 	{"telegram", telegramEscape, decodeEntities},
 	{"discord", discordEscape, decodeDiscord},
+	{"mattermost", mattermostEscape, decodeMattermost},
+	{"matrix", matrixEscape, decodeMatrix},
 }
 
-var measures = []measure{utf16Len, byteLen, jsonLen}
+var measures = []measure{utf16Len, byteLen, jsonLen, htmlJSONLen}
 
 // decodeEntities decodes &amp;, &lt; and &gt;, failing on a raw < or >
 // or an & that starts none of them (a broken escape).

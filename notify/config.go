@@ -89,7 +89,7 @@ var channelTypes = map[string]ChannelType{}
 // ptrule does not build yet: a channel of one of them is refused as not
 // available rather than as unknown. A type leaves this list when it is
 // registered.
-var plannedTypes = []string{"email", "slack", "webhook", "alertmanager"}
+var plannedTypes = []string{"email", "slack", "webhook"}
 
 // RegisterType adds a channel type. It is meant for package
 // initialisation and panics on a type without a name or constructor, or

@@ -29,7 +29,7 @@ func TestConfigChannelProblems(t *testing.T) {
 		}},
 		{"not a mapping", "channels:\n  ops: log\n", []string{"C:2:8: channel ops must be a mapping"}},
 		{"a type not built, with its keys", "channels:\n  ops: {type: email, host: mx, password_file: /nonexistent}\n", []string{
-			"C:2:15: channel ops: type email is not available in this version of ptrule yet; only log delivers",
+			"C:2:15: channel ops: type email is not available in this version of ptrule yet; only alertmanager or log deliver",
 		}},
 		{"every channel, in name order, among the other problems", "mode: x\nchannels:\n  b: {type: log, port: 1}\n  a: {type: log, min_severity: 3}\ndefault_channels: [nope]\n", []string{
 			"C:1:7: mode \"x\"",

@@ -328,9 +328,6 @@ func labelName(name string) string {
 		return ""
 	}
 	var b strings.Builder
-	if name[0] >= '0' && name[0] <= '9' {
-		b.WriteByte('_')
-	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') {
@@ -340,7 +337,11 @@ func labelName(name string) string {
 			b.WriteByte('_')
 		}
 	}
-	return b.String()
+	out := b.String()
+	if out != "" && out[0] >= '0' && out[0] <= '9' {
+		out = "_" + out
+	}
+	return out
 }
 
 // labelValue returns v fit for a label: one line of valid UTF-8 without

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,8 +138,7 @@ func (c *AlertmanagerConfig) Channel(Env) Channel {
 		tracker: NewAlertmanagerTracker(),
 	}
 	if c.Username != "" {
-		req := http.Request{Header: ch.header}
-		req.SetBasicAuth(c.Username, c.password.Reveal())
+		ch.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.Username+":"+c.password.Reveal())))
 	}
 	if c.bearer != "" {
 		ch.header.Set("Authorization", "Bearer "+c.bearer.Reveal())
@@ -424,7 +424,7 @@ func (t *AlertmanagerTracker) Observe(rule string, period time.Duration, holding
 			StartsAt:    amTime(now),
 			EndsAt:      ends,
 		}
-		if prev, ok := before[fp]; ok {
+		if prev, ok := before[fp]; ok && !prev.StartsAt.After(now) {
 			pa.StartsAt = prev.StartsAt
 		}
 		after[fp] = pa
@@ -436,6 +436,11 @@ func (t *AlertmanagerTracker) Observe(rule string, period time.Duration, holding
 		}
 		pa := before[fp]
 		pa.EndsAt = amTime(now)
+		// A clock stepped back must not give an alert that ends before it
+		// starts, which Alertmanager refuses.
+		if pa.StartsAt.After(pa.EndsAt) {
+			pa.StartsAt = pa.EndsAt
+		}
 		out = append(out, pa)
 	}
 	if len(after) == 0 {
@@ -492,9 +497,13 @@ func (d *Dispatcher) ObserveRule(ctx context.Context, rule string, period time.D
 			names = append(names, name)
 		}
 	}
-	res := make([]Result, len(names))
-	var wg sync.WaitGroup
-	for i, name := range names {
+	type post struct {
+		name   string
+		lc     AlertLifecycle
+		alerts []PostableAlert
+	}
+	var posts []post
+	for _, name := range names {
 		lc, _ := lifecycleOf(d.channels[name])
 		var mine []Alert
 		for _, h := range holding {
@@ -502,12 +511,15 @@ func (d *Dispatcher) ObserveRule(ctx context.Context, rule string, period time.D
 				mine = append(mine, h.Alert)
 			}
 		}
-		res[i].Channel = name
-		alerts := lc.Observe(rule, period, mine, now)
-		if len(alerts) == 0 {
-			res[i].Skipped = true
-			continue
+		if alerts := lc.Observe(rule, period, mine, now); len(alerts) > 0 {
+			posts = append(posts, post{name, lc, alerts})
 		}
+	}
+	res := make([]Result, len(posts))
+	var wg sync.WaitGroup
+	for i, p := range posts {
+		name, lc, alerts := p.name, p.lc, p.alerts
+		res[i].Channel = name
 		wg.Go(func() {
 			defer func() {
 				if p := recover(); p != nil {
@@ -520,7 +532,7 @@ func (d *Dispatcher) ObserveRule(ctx context.Context, rule string, period time.D
 		})
 	}
 	wg.Wait()
-	return slices.DeleteFunc(res, func(r Result) bool { return r.Skipped })
+	return res
 }
 
 // lifecycleOf returns ch as an AlertLifecycle, looking through the

@@ -225,6 +225,10 @@ func TestAlertmanagerTracker(t *testing.T) {
 			{rule: "r", period: time.Second, at: 0, holding: []Alert{amAlert("r", 1)}, want: []string{"1 firing 0s 1m0s"}},
 			{rule: "r", period: 0, at: time.Second, holding: []Alert{amAlert("r", 1)}, want: []string{"1 firing 0s 1m1s"}},
 		}},
+		{name: "a clock stepped back never ends an alert before it starts", steps: []trackerStep{
+			{rule: "r", period: p, at: 10 * p, holding: []Alert{amAlert("r", 1), amAlert("r", 2)}, want: []string{"1 firing 10m0s 13m0s", "2 firing 10m0s 13m0s"}},
+			{rule: "r", period: p, at: 0, holding: []Alert{amAlert("r", 1)}, want: []string{"1 firing 0s 3m0s", "2 resolved 0s 0s"}},
+		}},
 		{name: "the rule's name wins over the alert's", steps: []trackerStep{
 			{rule: "r", period: p, at: 0, holding: []Alert{amAlert("other", 1)}, want: []string{"1 firing 0s 3m0s"}},
 			{rule: "other", period: p, at: p, want: nil},

@@ -30,8 +30,9 @@ FUZZ_TARGETS += ./notify:FuzzEscapeLimit
 FUZZ_TARGETS += ./notify:FuzzRenderTelegram
 FUZZ_TARGETS += ./notify:FuzzParseRetryAfter
 FUZZ_TARGETS += ./notify:FuzzEmailMessage
+FUZZ_TARGETS += ./notify:FuzzAlertmanagerLabels
 
-.PHONY: build run test fmt-check tidy-check vet staticcheck unit rules-check fuzz-short fuzz bench install clean
+.PHONY: build run test fmt-check tidy-check vet staticcheck alertmanager-deps unit rules-check fuzz-short fuzz bench install clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ptrule
@@ -41,7 +42,7 @@ build:
 run: build
 	$(BIN) scan
 
-test: fmt-check tidy-check vet staticcheck unit rules-check fuzz-short
+test: fmt-check tidy-check vet staticcheck alertmanager-deps unit rules-check fuzz-short
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -55,6 +56,17 @@ vet:
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
+
+# The alertmanager channel's test runs a real Alertmanager: Debian's
+# prometheus-alertmanager, installed here when missing and when run as
+# root (as CI is); otherwise that one test skips and says why.
+alertmanager-deps:
+	@command -v prometheus-alertmanager >/dev/null || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus-alertmanager; \
+	else \
+		echo "prometheus-alertmanager is missing and this is not root on Debian: TestAlertmanagerLive will skip"; \
+	fi
 
 unit:
 	$(GO) test -race -count=1 ./...

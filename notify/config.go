@@ -91,12 +91,6 @@ type ReadFileFunc func(path string) ([]byte, error)
 // channelTypes holds the types that deliver, by name.
 var channelTypes = map[string]ChannelType{}
 
-// plannedTypes are the types contract §6 names that this version of
-// ptrule does not build yet: a channel of one of them is refused as not
-// available rather than as unknown. A type leaves this list when it is
-// registered.
-var plannedTypes = []string{"alertmanager"}
-
 // RegisterType adds a channel type. It is meant for package
 // initialisation and panics on a type without a name or constructor, or
 // on a name registered twice, which are programming errors.
@@ -112,18 +106,6 @@ func RegisterType(t ChannelType) {
 
 // builtTypes returns the names of the registered types, sorted.
 func builtTypes() []string { return slices.Sorted(maps.Keys(channelTypes)) }
-
-// knownTypes returns every type a user may be pointed at: those that
-// deliver, then those announced but not built.
-func knownTypes() []string {
-	names := builtTypes()
-	for _, p := range plannedTypes {
-		if _, ok := channelTypes[p]; !ok {
-			names = append(names, p)
-		}
-	}
-	return names
-}
 
 // orList joins names as "a, b or c".
 func orList(names []string) string {
@@ -165,11 +147,7 @@ func ParseChannel(name string, node engine.Node, readFile ReadFileFunc) (*Channe
 	}
 	t, ok := channelTypes[typ]
 	if !ok {
-		if slices.Contains(plannedTypes, typ) {
-			return nil, engine.Problems{typeNode.At(nil, "%s: type %s is not available in this version of ptrule yet; only %s %s",
-				what, typ, orList(builtTypes()), deliverVerb())}
-		}
-		return nil, engine.Problems{typeNode.At(nil, "%s: unknown type %q: use %s", what, typ, orList(knownTypes()))}
+		return nil, engine.Problems{typeNode.At(nil, "%s: unknown type %q: use %s", what, typ, orList(builtTypes()))}
 	}
 	cfg := &ChannelConfig{Name: name, Settings: defaultSettings(), Own: t.NewConfig()}
 	var target any = cfg.Own
@@ -190,17 +168,7 @@ func ParseChannel(name string, node engine.Node, readFile ReadFileFunc) (*Channe
 
 // typeHint suggests a type for a channel that has none.
 func typeHint() string {
-	if b := builtTypes(); len(b) == 1 {
-		return b[0] + " (the only type that delivers in this version)"
-	}
 	return "one of " + orList(builtTypes())
-}
-
-func deliverVerb() string {
-	if len(channelTypes) == 1 {
-		return "delivers"
-	}
-	return "deliver"
 }
 
 // checkSettings reports the common keys' values that are not allowed.

@@ -132,16 +132,13 @@ func TestParseChannel(t *testing.T) {
 			"C:6:19: channel ops: max_per_hour is not available",
 		}},
 		{name: "no type", config: "channels:\n  ops:\n    host: mx\n", want: []string{
-			"C:2:3: channel ops has no type: add type: one of discord, email, fake, log, matrix, mattermost, msteams, pagerduty, slack, telegram or webhook\n      ops:\n      ^",
+			"C:2:3: channel ops has no type: add type: one of alertmanager, discord, email, fake, log, matrix, mattermost, msteams, pagerduty, slack, telegram or webhook\n      ops:\n      ^",
 		}},
 		{name: "empty", config: "channels:\n  ops:\n", want: []string{"C:2:3: channel ops has no type"}},
 		{name: "not a mapping", config: "channels:\n  ops: [log]\n", want: []string{"C:2:8: channel ops must be a mapping"}},
 		{name: "type not a string", config: "channels:\n  ops: {type: [log]}\n", want: []string{"C:2:15: type must be a single value"}},
-		{name: "planned type", config: "channels:\n  ops: {type: alertmanager, host: mx, whatever: 1}\n", want: []string{
-			"C:2:15: channel ops: type alertmanager is not available in this version of ptrule yet; only discord, email, fake, log, matrix, mattermost, msteams, pagerduty, slack, telegram or webhook deliver",
-		}},
 		{name: "unknown type", config: "channels:\n  ops:\n    type: pager\n", want: []string{
-			"C:3:11: channel ops: unknown type \"pager\": use discord, email, fake, log, matrix, mattermost, msteams, pagerduty, slack, telegram, webhook or alertmanager\n        type: pager\n              ^",
+			"C:3:11: channel ops: unknown type \"pager\": use alertmanager, discord, email, fake, log, matrix, mattermost, msteams, pagerduty, slack, telegram or webhook\n        type: pager\n              ^",
 		}},
 	}
 	for _, tt := range tests {

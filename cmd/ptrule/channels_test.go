@@ -30,9 +30,6 @@ func TestConfigChannelProblems(t *testing.T) {
 			"C:2:34: channel ops: max_per_hour is not available in this version of ptrule yet: remove it",
 		}},
 		{"not a mapping", "channels:\n  ops: log\n", []string{"C:2:8: channel ops must be a mapping"}},
-		{"a type not built, with its keys", "channels:\n  ops: {type: alertmanager, urls: [http://am:9093]}\n", []string{
-			"C:2:15: channel ops: type alertmanager is not available in this version of ptrule yet; only discord, email, log, matrix, mattermost, msteams, pagerduty, slack, telegram or webhook deliver",
-		}},
 		{"an email channel's own checks", "channels:\n  ops: {type: email, host: mx, from: a@example.com, password_file: /nonexistent}\n", []string{
 			"C:2:3: channel ops: no recipient",
 			"C:2:3: channel ops: a password is set but no username",

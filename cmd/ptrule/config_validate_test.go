@@ -24,10 +24,10 @@ func TestConfigProblemsAtTheirLine(t *testing.T) {
 			"C:1:11: interval must be longer than 0s\n    interval: 0s\n              ^",
 		}},
 		{"unknown channel type", "channels:\n  ops:\n    type: pager\n", []string{
-			"C:3:11: channel ops: unknown type \"pager\": use discord, email, log, matrix, mattermost, msteams, pagerduty, slack, telegram, webhook or alertmanager\n        type: pager\n              ^",
+			"C:3:11: channel ops: unknown type \"pager\": use alertmanager, discord, email, log, matrix, mattermost, msteams, pagerduty, slack, telegram or webhook\n        type: pager\n              ^",
 		}},
 		{"channel without type", "channels:\n  ops:\n    host: mail.example.com\n", []string{
-			"C:2:3: channel ops has no type: add type: one of discord, email, log, matrix, mattermost, msteams, pagerduty, slack, telegram or webhook\n      ops:\n      ^",
+			"C:2:3: channel ops has no type: add type: one of alertmanager, discord, email, log, matrix, mattermost, msteams, pagerduty, slack, telegram or webhook\n      ops:\n      ^",
 		}},
 		{"default channel not in channels", "default_channels: [log, ops]\nchannels:\n  log2: {type: log}\n", []string{
 			"C:1:25: default_channels names \"ops\", which is not in channels: add it under channels or remove it here\n    default_channels: [log, ops]\n                            ^",

@@ -535,6 +535,17 @@ func (d *Dispatcher) ObserveRule(ctx context.Context, rule string, period time.D
 	return res
 }
 
+// Follows reports whether any channel follows alerts while they hold
+// (an alertmanager channel), so that ObserveRule is worth calling.
+func (d *Dispatcher) Follows() bool {
+	for _, ch := range d.channels {
+		if _, ok := lifecycleOf(ch); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // lifecycleOf returns ch as an AlertLifecycle, looking through the
 // min_severity wrapper.
 func lifecycleOf(ch Channel) (AlertLifecycle, bool) {

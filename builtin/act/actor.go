@@ -62,6 +62,26 @@ type Sender interface {
 	Route(severity string, channels []string) (send, skip []string)
 }
 
+// Follower is a Sender with channels that follow an alert while its match
+// holds and resolve it when the match ends (Alertmanager). After each
+// evaluation of a rule it is told every match of the rule that holds,
+// fired or suppressed alike.
+type Follower interface {
+	// Follows reports whether any channel follows alerts: when none
+	// does, Hold is not worth rendering suppressed matches for.
+	Follows() bool
+	// Hold hands one evaluation of rule, run every period, to the
+	// following channels: held are the matches that hold now.
+	Hold(ctx context.Context, rule string, period time.Duration, held []Held, now time.Time) []Delivery
+}
+
+// Held is one holding match's alert and the channels its alert action
+// names (none: the defaults).
+type Held struct {
+	Alert    Alert
+	Channels []string
+}
+
 // ActionResult is what one action of a decision did, as data: the text
 // output (Detail) and `scan --format json` are both made from it.
 type ActionResult struct {
@@ -282,6 +302,36 @@ func (a *Actor) Apply(ctx context.Context, d engine.Decision, renderSuppressed b
 	return o
 }
 
+// Hold tells a Follower sender which matches of rule hold after an
+// evaluation whose decisions were applied as results: each alert action
+// that would run, of a fired or a suppressed match, is held, so that
+// Alertmanager keeps it firing while it holds and resolves it when it
+// ends. Only an acting daemon holds: a dry run and a sender that does not
+// follow do nothing. It returns what each following channel did.
+func (a *Actor) Hold(ctx context.Context, rule *engine.Rule, period time.Duration, results []Result, now time.Time) []Delivery {
+	f, ok := a.sender.(Follower)
+	if !a.perform || !ok || !f.Follows() {
+		return nil
+	}
+	var held []Held
+	for _, o := range results {
+		if o.Rule != rule {
+			continue
+		}
+		for _, pa := range o.Decision.Actions {
+			if pa.Kind != engine.ActAlert || !pa.Runs() {
+				continue
+			}
+			subject, message := o.Subject, o.Message
+			if o.Status == engine.StatusSuppressed || pa.OverridesText() {
+				subject, message = a.render(o.Decision, pa, nil)
+			}
+			held = append(held, Held{Alert: alertOf(o.Decision, subject, message), Channels: pa.Channels})
+		}
+	}
+	return f.Hold(ctx, rule.Name, period, held, now)
+}
+
 // render renders the rule's (or an alert action's) subject and message
 // after the actions whose outcome done holds. A template that fails at run
 // time still yields an alert: the error text takes the place of the
@@ -387,6 +437,20 @@ func (a *Actor) alert(ctx context.Context, d engine.Decision, pa *engine.Planned
 		r.Result = ResultOK
 		return
 	}
+	var errs []string
+	for _, res := range a.sender.Send(ctx, alertOf(d, subject, message), send) {
+		if res.Err != nil {
+			errs = append(errs, res.Channel+": "+res.Err.Error())
+		}
+	}
+	r.Result = ResultOK
+	if len(errs) > 0 {
+		r.Result, r.Error = ResultError, strings.Join(errs, "; ")
+	}
+}
+
+// alertOf is the alert of a decision with its rendered text.
+func alertOf(d engine.Decision, subject, message string) Alert {
 	al := Alert{
 		Rule: d.Rule.Name, Severity: string(d.Rule.Severity), Subject: subject, Message: message,
 		Host: d.Snapshot().Host.Name, Key: d.Key, Time: d.Snapshot().Time,
@@ -399,16 +463,7 @@ func (a *Actor) alert(ctx context.Context, d engine.Decision, pa *engine.Planned
 	case d.Session != nil:
 		al.SID = d.Session.SID
 	}
-	var errs []string
-	for _, res := range a.sender.Send(ctx, al, send) {
-		if res.Err != nil {
-			errs = append(errs, res.Channel+": "+res.Err.Error())
-		}
-	}
-	r.Result = ResultOK
-	if len(errs) > 0 {
-		r.Result, r.Error = ResultError, strings.Join(errs, "; ")
-	}
+	return al
 }
 
 // killRequest turns a kill action into what to signal, with the members

@@ -7,6 +7,7 @@ package tick
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"strings"
@@ -56,6 +57,9 @@ type Report struct {
 	CollectErr error
 	// EvalErrors are the expressions that failed for some entity.
 	EvalErrors []error
+	// FollowErrors are the channels that follow alerts (Alertmanager)
+	// and could not be told which matches hold.
+	FollowErrors []error
 	// SaveErr is set when the suppression state could not be saved.
 	SaveErr error
 	// Stopped reports that a stop was asked for before every decision
@@ -104,6 +108,9 @@ func (r *Report) Log(log *slog.Logger) {
 	if r.Stopped {
 		log.Info("stop: skipping the rest of the tick")
 		return
+	}
+	for _, err := range r.FollowErrors {
+		log.Error("telling a channel which alerts hold", "err", err)
 	}
 	if r.SaveErr != nil {
 		log.Error("saving suppression state", "err", r.SaveErr)
@@ -294,8 +301,34 @@ func (r *Runner) Tick(ctx context.Context, stopping <-chan struct{}) *Report {
 		}
 		rep.Decisions = append(rep.Decisions, o)
 	}
+	r.follow(ctx, rep, dueFn, snap.Time)
 	rep.SaveErr = r.Flush()
 	return rep
+}
+
+// follow tells the channels that follow alerts while they hold
+// (Alertmanager) which matches of each due rule hold now, so that they
+// keep those firing and resolve the rest. A rule that failed for some
+// entity is left out this time: what failed may still hold, and must not
+// be resolved for a failure.
+func (r *Runner) follow(ctx context.Context, rep *Report, due func(*engine.Rule) bool, now time.Time) {
+	failed := map[string]bool{}
+	for _, err := range rep.EvalErrors {
+		var ee *engine.EvalError
+		if errors.As(err, &ee) {
+			failed[ee.Rule] = true
+		}
+	}
+	for _, rule := range r.rules.Rules {
+		if !rule.Enabled || !due(rule) || failed[rule.Name] {
+			continue
+		}
+		for _, d := range r.actor.Hold(ctx, rule, period(rule, r.interval), rep.Decisions, now) {
+			if d.Err != nil {
+				rep.FollowErrors = append(rep.FollowErrors, d.Err)
+			}
+		}
+	}
 }
 
 // Flush saves the suppression state.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -168,5 +169,113 @@ func TestTickStopped(t *testing.T) {
 	}
 	if store.marks != 0 {
 		t.Errorf("%d marks recorded for a decision never applied", store.marks)
+	}
+}
+
+// followSender is a nullSender whose channels follow alerts while they
+// hold, recording what each Hold call was told.
+type followSender struct {
+	nullSender
+	follows bool
+	calls   []heldCall
+}
+
+type heldCall struct {
+	rule   string
+	period time.Duration
+	held   []act.Held
+}
+
+func (f *followSender) Follows() bool { return f.follows }
+
+func (f *followSender) Hold(_ context.Context, rule string, period time.Duration, held []act.Held, _ time.Time) []act.Delivery {
+	f.calls = append(f.calls, heldCall{rule, period, held})
+	return nil
+}
+
+// TestTickFollowsHoldingMatches checks that after each tick the channels
+// that follow alerts (Alertmanager) are told every match of each due rule
+// that holds: fired, then suppressed, with its rendered subject; then none
+// once the process is gone, which resolves it. A rule that failed for some
+// entity is not reported, a dry run reports nothing, and a sender without
+// following channels is not asked.
+func TestTickFollowsHoldingMatches(t *testing.T) {
+	tree := proctest.New(t)
+	tree.AddProc(proctest.Proc{PID: 100, UID: 1001, Exe: "/usr/bin/x", Age: time.Hour})
+	col, err := collect.NewCollector(tree.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, ps := engine.LoadRules([]engine.File{{Path: "r.yaml", Data: []byte(`rules:
+  - {name: x, scope: process, every: 1m, condition: 'proc.exe == "/usr/bin/x"', subject: 'x runs as {{.proc.pid}}',
+     actions: [alert: {channels: [am]}, suppress: {for: 1h}]}
+  - {name: bad, scope: process, every: 1m, condition: 'proc.cmdline[5] == ""', actions: [alert: {}]}
+`)}})
+	if len(ps) > 0 {
+		t.Fatal(engine.FormatError(ps))
+	}
+	run := func(perform, follows bool, ticks int, between func(i int)) []heldCall {
+		t.Helper()
+		sender := &followSender{follows: follows}
+		r := NewRunner(col)
+		r.Load(rs, time.Minute, act.New(act.Config{Sender: sender, Enricher: engine.NoEnricher{},
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Perform: perform}), &memStore{MemStore: engine.NewMemStore()})
+		for i := range ticks {
+			if between != nil {
+				between(i)
+			}
+			r.next = map[string]time.Time{} // every rule due at each tick
+			r.Tick(context.Background(), nil)
+		}
+		return sender.calls
+	}
+
+	calls := run(true, true, 3, func(i int) {
+		if i == 2 {
+			if err := os.RemoveAll(tree.Dir(100)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	// bad fails on pid 100 in the first two ticks, so it is left out
+	// there; in the third nothing fails, and nothing holds.
+	var xs []heldCall
+	bads := 0
+	for _, c := range calls {
+		switch c.rule {
+		case "x":
+			xs = append(xs, c)
+		case "bad":
+			bads++
+			if len(c.held) != 0 {
+				t.Errorf("bad held %+v", c.held)
+			}
+		}
+	}
+	if len(xs) != 3 || bads != 1 {
+		t.Fatalf("Hold calls %+v: want x at each of 3 ticks, bad only at the third", calls)
+	}
+	for i, c := range xs {
+		want := 1
+		if i == 2 {
+			want = 0 // the process is gone: nothing holds, which resolves it
+		}
+		if c.rule != "x" || c.period != time.Minute || len(c.held) != want {
+			t.Errorf("tick %d: Hold(%s, %s, %d held), want x, 1m, %d", i+1, c.rule, c.period, len(c.held), want)
+			continue
+		}
+		if want == 1 {
+			h := c.held[0]
+			// Tick 2's match is suppressed, and still holds.
+			if h.Alert.Subject != "x runs as 100" || h.Alert.PID != 100 || !slices.Equal(h.Channels, []string{"am"}) {
+				t.Errorf("tick %d: held %+v", i+1, h)
+			}
+		}
+	}
+	if calls := run(false, true, 1, nil); len(calls) != 0 {
+		t.Errorf("a dry run told the channels %+v", calls)
+	}
+	if calls := run(true, false, 1, nil); len(calls) != 0 {
+		t.Errorf("a sender with no following channel was asked: %+v", calls)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"ptrule/builtin/act"
 	"ptrule/builtin/attach"
@@ -29,10 +30,7 @@ type notifySender struct{ d *notify.Dispatcher }
 
 // Send implements act.Sender.
 func (s notifySender) Send(ctx context.Context, a act.Alert, channels []string) []act.Delivery {
-	res := s.d.Dispatch(ctx, notify.Alert{
-		Rule: a.Rule, Severity: a.Severity, Subject: a.Subject, Message: a.Message,
-		Host: a.Host, Key: a.Key, Time: a.Time, PID: a.PID, User: a.User, SID: a.SID,
-	}, channels)
+	res := s.d.Dispatch(ctx, toNotify(a), channels)
 	out := make([]act.Delivery, len(res))
 	for i, r := range res {
 		out[i] = act.Delivery{Channel: r.Channel, Err: r.Err}
@@ -43,4 +41,30 @@ func (s notifySender) Send(ctx context.Context, a act.Alert, channels []string) 
 // Route implements act.Sender.
 func (s notifySender) Route(severity string, channels []string) (send, skip []string) {
 	return s.d.Route(severity, channels)
+}
+
+// Follows implements act.Follower: whether an Alertmanager channel is
+// configured.
+func (s notifySender) Follows() bool { return s.d.Follows() }
+
+// Hold implements act.Follower.
+func (s notifySender) Hold(ctx context.Context, rule string, period time.Duration, held []act.Held, now time.Time) []act.Delivery {
+	holding := make([]notify.HoldingAlert, len(held))
+	for i, h := range held {
+		holding[i] = notify.HoldingAlert{Alert: toNotify(h.Alert), Channels: h.Channels}
+	}
+	res := s.d.ObserveRule(ctx, rule, period, holding, now)
+	out := make([]act.Delivery, len(res))
+	for i, r := range res {
+		out[i] = act.Delivery{Channel: r.Channel, Err: r.Err}
+	}
+	return out
+}
+
+// toNotify is the notify form of an alert.
+func toNotify(a act.Alert) notify.Alert {
+	return notify.Alert{
+		Rule: a.Rule, Severity: a.Severity, Subject: a.Subject, Message: a.Message,
+		Host: a.Host, Key: a.Key, Time: a.Time, PID: a.PID, User: a.User, SID: a.SID,
+	}
 }

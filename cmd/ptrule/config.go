@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -168,7 +167,7 @@ func ruleFiles(cfg *Config, src ruleSources) ([]engine.File, error) {
 		files = append(files, b...)
 	}
 	for _, dir := range cfg.RulesDirs {
-		fs, err := pathFiles(dir, src.trust)
+		fs, err := src.trust.RuleFiles(dir)
 		if err != nil {
 			if !cfg.rulesDirsSet && errors.Is(err, os.ErrNotExist) {
 				continue // the default directory may be missing
@@ -178,51 +177,11 @@ func ruleFiles(cfg *Config, src ruleSources) ([]engine.File, error) {
 		files = append(files, fs...)
 	}
 	for _, p := range src.rules {
-		fs, err := pathFiles(p, src.trust)
+		fs, err := src.trust.RuleFiles(p)
 		if err != nil {
 			return nil, err
 		}
 		files = append(files, fs...)
-	}
-	return files, nil
-}
-
-// pathFiles reads a rule file, an ignore list, or a directory of them,
-// through trust; Include lines read through trust too.
-func pathFiles(p string, trust builtin.FileTrust) ([]engine.File, error) {
-	st, err := os.Stat(p)
-	if err != nil {
-		return nil, fmt.Errorf("reading rules: %w", err)
-	}
-	if !st.IsDir() {
-		data, err := trust.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("reading rules: %w", err)
-		}
-		return []engine.File{{Path: p, Data: data, ReadFile: trust.ReadFile}}, nil
-	}
-	if err := trust.CheckDir(p); err != nil {
-		return nil, fmt.Errorf("reading rules: %w", err)
-	}
-	entries, err := os.ReadDir(p)
-	if err != nil {
-		return nil, fmt.Errorf("reading rules: %w", err)
-	}
-	var files []engine.File
-	for _, e := range entries {
-		// The same selection as engine.DirFiles makes for the built-in
-		// rules, in the same lexical order.
-		name := e.Name()
-		if e.IsDir() || !(engine.IsRuleFile(name) || engine.IsIgnoreFile(name)) {
-			continue
-		}
-		fp := filepath.Join(p, name)
-		data, err := trust.ReadFile(fp)
-		if err != nil {
-			return nil, fmt.Errorf("reading rules: %w", err)
-		}
-		// Include may name any file on the host, not only this directory.
-		files = append(files, engine.File{Path: fp, Data: data, ReadFile: trust.ReadFile})
 	}
 	return files, nil
 }

@@ -3,10 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"sort"
 
 	"ptrule/builtin"
 	"ptrule/engine"
@@ -68,7 +65,7 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	for _, p := range paths {
-		fx, err := fixtureFiles(p, src.trust)
+		fx, err := src.trust.FixtureFiles(p)
 		if err != nil {
 			fmt.Fprintln(stderr, "ptrule test:", err)
 			return exitUsage
@@ -104,40 +101,4 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return exitOK
-}
-
-// fixtureFiles returns the fixture at p, or every *_test.yaml under the
-// directory p, in lexical order.
-func fixtureFiles(p string, trust builtin.FileTrust) ([]engine.File, error) {
-	st, err := os.Stat(p)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	if !st.IsDir() {
-		names = []string{p}
-	} else {
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.IsDir() && engine.IsFixtureFile(d.Name()) {
-				names = append(names, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	sort.Strings(names)
-	var out []engine.File
-	for _, n := range names {
-		data, err := trust.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, engine.File{Path: n, Data: data})
-	}
-	return out, nil
 }

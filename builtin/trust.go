@@ -3,12 +3,10 @@ package builtin
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/sys/unix"
+	"ptrule/builtin/proc"
 )
 
 // MaxTrustedFileSize caps every config file, rule file, ignore list,
@@ -84,36 +82,15 @@ func (t FileTrust) ReadFile(path string) ([]byte, error) {
 			return nil, err
 		}
 	}
-	// O_NONBLOCK: opening a FIFO must not wait for a writer. The checks
-	// below are on the opened file, so a swap after them changes nothing.
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fileKind(fi.Mode()))
-	}
-	if fi.Size() > MaxTrustedFileSize {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d ptrule reads: split it into smaller files", path, fi.Size(), MaxTrustedFileSize)
-	}
+	var check func(fs.FileInfo) error
 	if !t.SkipOwnership {
-		if err := t.tolerate(checkMode(absPath(path), fi, false)); err != nil {
-			return nil, err
-		}
+		check = func(fi fs.FileInfo) error { return t.tolerate(checkMode(absPath(path), fi, false)) }
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxTrustedFileSize+1))
-	if err != nil {
-		return nil, err
+	data, err := proc.ReadRegular(path, MaxTrustedFileSize, check)
+	if errors.Is(err, proc.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: split it into smaller files", err)
 	}
-	if len(data) > MaxTrustedFileSize {
-		return nil, fmt.Errorf("%s grew past the %d bytes ptrule reads: split it into smaller files", path, MaxTrustedFileSize)
-	}
-	return data, nil
+	return data, err
 }
 
 // CheckDir checks that the directory at path, and every directory above
@@ -256,21 +233,4 @@ func checkMode(path string, fi fs.FileInfo, stickyOK bool) error {
 		return nil
 	}
 	return &untrusted{path: path, reason: fmt.Sprintf("%s writable by group or others (%v)", what, perm), fix: "chmod go-w " + path}
-}
-
-// fileKind names a mode's file type for an error.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return m.Type().String()
 }

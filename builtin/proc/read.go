@@ -2,6 +2,7 @@ package proc
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -240,7 +241,7 @@ func LoginName(procRoot, id string) string {
 		}
 		return id
 	}
-	data, err := readRegular(filepath.Join(filepath.Dir(filepath.Clean(procRoot)), "etc", "passwd"), maxPasswdSize)
+	data, err := ReadRegular(filepath.Join(filepath.Dir(filepath.Clean(procRoot)), "etc", "passwd"), maxPasswdSize, nil)
 	if err != nil {
 		return id
 	}
@@ -250,12 +251,13 @@ func LoginName(procRoot, id string) string {
 	return id
 }
 
-// readRegular reads a regular file of at most limit bytes. A FIFO or
-// device in its place is refused without a read, so it cannot hang or
-// flood the reader.
-func readRegular(path string, limit int64) ([]byte, error) {
-	// O_NONBLOCK: opening a FIFO must not wait for a writer. The checks
-	// are on the opened file, so a swap after them changes nothing.
+// ReadRegular reads the regular file at path, of at most limit bytes. A
+// FIFO, device or directory in its place is refused without a read, so it
+// can neither hang nor flood the reader. check, when not nil, vets the
+// opened file before it is read: the checks are on the opened file, so a
+// swap of the path after them changes nothing. Its errors name the file.
+func ReadRegular(path string, limit int64, check func(fs.FileInfo) error) ([]byte, error) {
+	// O_NONBLOCK: opening a FIFO must not wait for a writer.
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, err
@@ -266,16 +268,51 @@ func readRegular(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, FileKind(fi.Mode()))
+	}
+	if fi.Size() > limit {
+		return nil, tooLarge(fmt.Sprintf("%s is %d bytes, more than the %d ptrule reads", path, fi.Size(), limit))
+	}
+	if check != nil {
+		if err := check(fi); err != nil {
+			return nil, err
+		}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+		return nil, tooLarge(fmt.Sprintf("%s grew past the %d bytes ptrule reads", path, limit))
 	}
 	return data, nil
+}
+
+// ErrTooLarge marks a file larger than its reader takes: errors.Is finds
+// it in what ReadRegular returns.
+var ErrTooLarge = errors.New("file too large")
+
+// tooLarge is an error that says how large, and is ErrTooLarge.
+type tooLarge string
+
+func (e tooLarge) Error() string        { return string(e) }
+func (e tooLarge) Is(target error) bool { return target == ErrTooLarge }
+
+// FileKind names what a file that is not a regular file is, for people.
+func FileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return m.Type().String()
 }
 
 // passwdName returns the name of the first passwd(5) line whose uid is id.

@@ -128,8 +128,6 @@ func TestParseChannel(t *testing.T) {
 			"C:5:19: channel ops: digest_after must be 1 or more (default 5)",
 			"C:6:19: channel ops: max_per_hour must be 0 (no limit) or more",
 			"C:4:20: channel ops: send_resolved is not available in this version of ptrule yet: remove it",
-			"C:5:19: channel ops: digest_after is not available",
-			"C:6:19: channel ops: max_per_hour is not available",
 		}},
 		{name: "no type", config: "channels:\n  ops:\n    host: mx\n", want: []string{
 			"C:2:3: channel ops has no type: add type: one of discord, email, fake, log, msteams, slack, telegram or webhook\n      ops:\n      ^",
@@ -303,7 +301,7 @@ func TestMinSeverity(t *testing.T) {
 		switch ch := channels[name].(type) {
 		case *fakeChannel:
 			return ch.count()
-		case *minSeverity:
+		case *configured:
 			return ch.Channel.(*fakeChannel).count()
 		}
 		t.Fatalf("%s is a %T", name, channels[name])
@@ -345,7 +343,7 @@ func TestMinSeverity(t *testing.T) {
 			t.Errorf("%s received %d alerts, want %d", name, got, sent[name])
 		}
 	}
-	if _, filtered := channels["all"].(*minSeverity); filtered {
+	if _, filtered := channels["all"].(*configured); filtered {
 		t.Error("min_severity info wraps the channel for nothing")
 	}
 }

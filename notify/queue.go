@@ -253,6 +253,9 @@ func (d *Dispatcher) run(ctx context.Context, l *lane) {
 func (d *Dispatcher) next(ctx context.Context, l *lane) ([]*SpoolEntry, string) {
 	held := false
 	for {
+		if ctx.Err() != nil {
+			return nil, ""
+		}
 		l.mu.Lock()
 		now := time.Now()
 		n := len(l.queue)

@@ -65,8 +65,26 @@ func (s *scripted) tries() ([]Alert, []time.Time) {
 	return slices.Clone(s.attempts), slices.Clone(s.at)
 }
 
+// lockedBuffer is a log's output that tests read while senders write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // quietLog returns a logger into buf.
-func quietLog(buf *bytes.Buffer) *slog.Logger {
+func quietLog(buf *lockedBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, nil))
 }
 
@@ -95,7 +113,7 @@ func alertN(n int) Alert {
 func TestDispatchQueues(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir := t.TempDir()
-		var logs bytes.Buffer
+		var logs lockedBuffer
 		slow := &scripted{block: make(chan struct{})}
 		fast := &scripted{}
 		d := NewDispatcher(map[string]Channel{"slow": slow, "fast": fast, "warn": &configured{Channel: &scripted{}, min: "critical", digestAfter: 5}}, nil,
@@ -149,7 +167,7 @@ func TestDispatchQueues(t *testing.T) {
 // a server's Retry-After is honoured, and the alert arrives once.
 func TestDeliveryRetries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var logs bytes.Buffer
+		var logs lockedBuffer
 		ch := &scripted{script: []error{
 			errors.New("connection refused"),
 			Temporary(errors.New("HTTP 500"), 0),
@@ -208,7 +226,7 @@ func TestDeliveryGivesUp(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				dir := t.TempDir()
-				var logs bytes.Buffer
+				var logs lockedBuffer
 				d := NewDispatcher(map[string]Channel{"c": tt.ch}, nil, WithSpool(dir), WithLog(quietLog(&logs)))
 				if err := d.Start(t.Context()); err != nil {
 					t.Fatal(err)
@@ -315,7 +333,7 @@ func TestDigestAfterOutage(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		down := errors.New("down")
 		ch := &scripted{script: []error{down, down, down, down, down}}
-		var logs bytes.Buffer
+		var logs lockedBuffer
 		d := NewDispatcher(map[string]Channel{"c": ch}, nil, WithLog(quietLog(&logs)))
 		if err := d.Start(t.Context()); err != nil {
 			t.Fatal(err)
@@ -384,7 +402,7 @@ func TestMaxPerHour(t *testing.T) {
 func TestStopSpoolsTheRest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir := t.TempDir()
-		var logs bytes.Buffer
+		var logs lockedBuffer
 		ok, down := &scripted{}, &scripted{always: errors.New("connection refused")}
 		d := NewDispatcher(map[string]Channel{"ok": ok, "down": down}, nil, WithSpool(dir), WithLog(quietLog(&logs)))
 		if err := d.Start(t.Context()); err != nil {
@@ -443,7 +461,7 @@ func TestSpoolBounds(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "alert-junk.json"), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	ch := &scripted{block: make(chan struct{})}
 	d := NewDispatcher(map[string]Channel{"c": ch}, nil, WithSpool(dir), WithLog(quietLog(&logs)))
 	if err := d.Start(t.Context()); err != nil {

@@ -196,7 +196,17 @@ func (d *Dispatcher) SendNow(ctx context.Context, a Alert, channels []string) []
 	return d.sendNow(ctx, d.redact.Alert(withSuppressed(a)), channels)
 }
 
+// Probe is SendNow to channels whatever their min_severity: what
+// `ptrule notify-test` sends its test alert with.
+func (d *Dispatcher) Probe(ctx context.Context, a Alert, channels []string) []Result {
+	return d.sendTo(ctx, d.redact.Alert(a), channels, false)
+}
+
 func (d *Dispatcher) sendNow(ctx context.Context, a Alert, channels []string) []Result {
+	return d.sendTo(ctx, a, channels, true)
+}
+
+func (d *Dispatcher) sendTo(ctx context.Context, a Alert, channels []string, filter bool) []Result {
 	names := dedupe(channels)
 	if len(names) == 0 {
 		names = d.defaults
@@ -206,7 +216,7 @@ func (d *Dispatcher) sendNow(ctx context.Context, a Alert, channels []string) []
 	for i, name := range names {
 		res[i].Channel = name
 		ch, ok := d.channels[name]
-		if f, filters := ch.(severityFilter); filters && !f.takes(a.Severity) {
+		if f, filters := ch.(severityFilter); filter && filters && !f.takes(a.Severity) {
 			res[i].Skipped = true
 			continue
 		}
@@ -220,18 +230,23 @@ func (d *Dispatcher) sendNow(ctx context.Context, a Alert, channels []string) []
 	return res
 }
 
-// send calls ch.Send, turning a panic into an error so that one faulty
-// channel cannot take the daemon down.
-func send(ctx context.Context, ch Channel, name string, a Alert) (err error) {
+// send calls ch.Send through sendOnce, naming the channel in the error.
+func send(ctx context.Context, ch Channel, name string, a Alert) error {
+	if err := sendOnce(ctx, ch, name, a); err != nil {
+		return fmt.Errorf("channel %q: %w", name, err)
+	}
+	return nil
+}
+
+// sendOnce calls ch.Send, turning a panic into an error so that one
+// faulty channel cannot take the daemon down.
+func sendOnce(ctx context.Context, ch Channel, name string, a Alert) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("channel %q panicked: %v", name, p)
 		}
 	}()
-	if err := ch.Send(ctx, a); err != nil {
-		return fmt.Errorf("channel %q: %w", name, err)
-	}
-	return nil
+	return ch.Send(ctx, a)
 }
 
 // dedupe returns names without empty strings and repeats, in order.

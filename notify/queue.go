@@ -317,7 +317,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l *lane, batch []*SpoolEntry, 
 	}
 	for attempt := 0; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-		err := send(actx, l.ch, l.name, a)
+		err := sendOnce(actx, l.ch, l.name, a)
 		cancel()
 		if err == nil {
 			d.delivered(l, batch)

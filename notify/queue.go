@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -80,8 +81,15 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	d.lanes = map[string]*lane{}
 	for name, ch := range d.channels {
 		l := &lane{name: name, ch: ch, digestAfter: DefaultDigestAfter, wake: make(chan struct{}, 1)}
-		if lim, ok := ch.(limiter); ok {
-			l.digestAfter, l.maxPerHour = lim.limits()
+		switch c := ch.(type) {
+		case limiter:
+			l.digestAfter, l.maxPerHour = c.limits()
+		case *LogChannel:
+			// The log that always exists writes one line per alert,
+			// which the journal keeps and grep finds: it is never
+			// digested. A channel of type log with settings of its own
+			// (a limiter) follows them.
+			l.digestAfter = math.MaxInt
 		}
 		d.lanes[name] = l
 	}

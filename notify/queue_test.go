@@ -525,3 +525,24 @@ func TestSuppressedCount(t *testing.T) {
 		t.Errorf("message %q, want it unchanged", got)
 	}
 }
+
+// TestLogNeverDigested: the log channel that always exists writes one
+// line per alert however many come in a tick.
+func TestLogNeverDigested(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs lockedBuffer
+		d := NewDispatcher(map[string]Channel{"log": NewLogChannel(quietLog(&logs))}, nil)
+		if err := d.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 8 {
+			d.Dispatch(t.Context(), alertN(i), nil)
+		}
+		d.EndTick()
+		synctest.Wait()
+		if n := strings.Count(logs.String(), "msg=alert "); n != 8 {
+			t.Errorf("%d alert lines, want 8:\n%s", n, logs.String())
+		}
+		d.Stop(0)
+	})
+}

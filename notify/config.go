@@ -187,6 +187,13 @@ func ParseChannel(name string, node engine.Node, readFile ReadFileFunc) (*Channe
 	}
 	c := &Checker{channel: what, node: node, readFile: readFile}
 	c.checkSettings(cfg.Settings)
+	if typ == LogChannelName {
+		for _, key := range []string{"digest_after", "max_per_hour"} {
+			if node.Has(key) {
+				c.Problem([]any{key}, "a log channel writes one line per alert and is never digested or capped: remove %s", key)
+			}
+		}
+	}
 	cfg.Own.Check(c)
 	if len(c.ps) > 0 {
 		return nil, c.ps
@@ -251,13 +258,9 @@ func (m *configured) takes(severity string) bool {
 	return severityRank(severity) >= severityRank(m.min)
 }
 
-// limits implements limiter.
+// limits returns the channel's digest_after and max_per_hour.
 func (m *configured) limits() (digestAfter, maxPerHour int) { return m.digestAfter, m.maxPerHour }
 
-// limiter is a channel with its own digest_after and max_per_hour.
-type limiter interface {
-	limits() (digestAfter, maxPerHour int)
-}
 
 // severityRank orders severities. A severity ptrule does not know ranks
 // highest, so that no min_severity can hold back an alert whose severity

@@ -81,15 +81,16 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	d.lanes = map[string]*lane{}
 	for name, ch := range d.channels {
 		l := &lane{name: name, ch: ch, digestAfter: DefaultDigestAfter, wake: make(chan struct{}, 1)}
-		switch c := ch.(type) {
-		case limiter:
+		inner := ch
+		if c, ok := ch.(*configured); ok {
 			l.digestAfter, l.maxPerHour = c.limits()
-		case *LogChannel:
-			// The log that always exists writes one line per alert,
-			// which the journal keeps and grep finds: it is never
-			// digested. A channel of type log with settings of its own
-			// (a limiter) follows them.
-			l.digestAfter = math.MaxInt
+			inner = c.Channel
+		}
+		if _, ok := inner.(*LogChannel); ok {
+			// The log writes one line per alert, which the journal
+			// keeps and grep finds: it is never digested (ParseChannel
+			// refuses digest_after and max_per_hour for it).
+			l.digestAfter, l.maxPerHour = math.MaxInt, 0
 		}
 		d.lanes[name] = l
 	}

@@ -546,3 +546,38 @@ func TestLogNeverDigested(t *testing.T) {
 		d.Stop(0)
 	})
 }
+
+// TestConfiguredLimits: digest_after and max_per_hour from a channel's
+// config reach its sender.
+func TestConfiguredLimits(t *testing.T) {
+	cfg, ps := parse(t, "channels:\n  ops: {type: fake, host: mx, digest_after: 2, max_per_hour: 1}\n", "ops", noFiles)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		ch := cfg.Channel(Env{})
+		rec := ch.(*configured).Channel.(*fakeChannel).recorder
+		d := NewDispatcher(map[string]Channel{"ops": ch}, nil)
+		if err := d.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			d.Dispatch(t.Context(), alertN(i), []string{"ops"})
+		}
+		d.EndTick()
+		synctest.Wait()
+		d.Dispatch(t.Context(), alertN(3), []string{"ops"})
+		d.EndTick()
+		synctest.Wait()
+		got := func() []Alert { rec.mu.Lock(); defer rec.mu.Unlock(); return slices.Clone(rec.got) }
+		if n := rec.count(); n != 1 || !strings.HasPrefix(got()[0].Subject, "3 alerts") {
+			t.Fatalf("%d messages, want one digest of 3 (digest_after 2), the fourth held by max_per_hour 1", n)
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if n := rec.count(); n != 2 || got()[1].Subject != "alert 3" {
+			t.Errorf("%d messages after the hour, want the held alert", n)
+		}
+		d.Stop(0)
+	})
+}

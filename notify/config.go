@@ -261,7 +261,6 @@ func (m *configured) takes(severity string) bool {
 // limits returns the channel's digest_after and max_per_hour.
 func (m *configured) limits() (digestAfter, maxPerHour int) { return m.digestAfter, m.maxPerHour }
 
-
 // severityRank orders severities. A severity ptrule does not know ranks
 // highest, so that no min_severity can hold back an alert whose severity
 // was mistyped.

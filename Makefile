@@ -31,6 +31,7 @@ FUZZ_TARGETS += ./notify:FuzzRenderTelegram
 FUZZ_TARGETS += ./notify:FuzzParseRetryAfter
 FUZZ_TARGETS += ./notify:FuzzEmailMessage
 FUZZ_TARGETS += ./notify:FuzzAlertmanagerLabels
+FUZZ_TARGETS += ./notify:FuzzRedact
 
 .PHONY: build run test fmt-check tidy-check vet staticcheck alertmanager-deps unit rules-check fuzz-short fuzz bench install clean
 

@@ -547,9 +547,9 @@ func (d *Dispatcher) Follows() bool {
 }
 
 // lifecycleOf returns ch as an AlertLifecycle, looking through the
-// min_severity wrapper.
+// wrapper of a channel's common settings.
 func lifecycleOf(ch Channel) (AlertLifecycle, bool) {
-	if m, ok := ch.(*minSeverity); ok {
+	if m, ok := ch.(*configured); ok {
 		ch = m.Channel
 	}
 	lc, ok := ch.(AlertLifecycle)

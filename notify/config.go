@@ -31,18 +31,24 @@ type Settings struct {
 	// MinSeverity is the least severe alert the channel takes: info (all
 	// of them, the default), warning or critical.
 	MinSeverity string `yaml:"min_severity"`
-	// SendResolved, DigestAfter and MaxPerHour are read and checked for
-	// every channel; no channel acts on them in this version yet, so
-	// ParseChannel refuses a channel that sets them (see pendingSettings).
+	// SendResolved is read and checked for every channel; no channel acts
+	// on it in this version yet, so ParseChannel refuses a channel that
+	// sets it (see pendingSettings).
 	SendResolved bool `yaml:"send_resolved"`
-	DigestAfter  int  `yaml:"digest_after"`
-	MaxPerHour   int  `yaml:"max_per_hour"`
+	// DigestAfter is how many alerts the channel takes one by one; when
+	// more are waiting (from one tick, or piled up while the channel was
+	// down), they go as one digest message.
+	DigestAfter int `yaml:"digest_after"`
+	// MaxPerHour caps the messages the channel sends in an hour (0: no
+	// cap); what comes beyond it is held and sent as one digest when the
+	// hour ends.
+	MaxPerHour int `yaml:"max_per_hour"`
 }
 
 // pendingSettings are common keys that are parsed and checked but that no
 // channel honours yet: a config setting them is refused rather than
 // silently not obeyed.
-var pendingSettings = []string{"send_resolved", "digest_after", "max_per_hour"}
+var pendingSettings = []string{"send_resolved"}
 
 func defaultSettings() Settings {
 	return Settings{MinSeverity: "info", DigestAfter: DefaultDigestAfter}
@@ -159,6 +165,13 @@ func ParseChannel(name string, node engine.Node, readFile ReadFileFunc) (*Channe
 	}
 	c := &Checker{channel: what, node: node, readFile: readFile}
 	c.checkSettings(cfg.Settings)
+	if typ == LogChannelName {
+		for _, key := range []string{"digest_after", "max_per_hour"} {
+			if node.Has(key) {
+				c.Problem([]any{key}, "a log channel writes one line per alert and is never digested or capped: remove %s", key)
+			}
+		}
+	}
 	cfg.Own.Check(c)
 	if len(c.ps) > 0 {
 		return nil, c.ps
@@ -190,25 +203,31 @@ func (c *Checker) checkSettings(s Settings) {
 }
 
 // Channel builds the channel the config describes. A min_severity above
-// info makes the Dispatcher skip alerts below it for this channel.
+// info makes the Dispatcher skip alerts below it for this channel;
+// digest_after and max_per_hour set how its queue is delivered.
 func (cfg *ChannelConfig) Channel(env Env) Channel {
 	ch := cfg.Own.Channel(env)
-	if rank := severityRank(cfg.MinSeverity); rank > 0 {
-		return &minSeverity{Channel: ch, min: cfg.MinSeverity}
+	if severityRank(cfg.MinSeverity) > 0 || cfg.DigestAfter != DefaultDigestAfter || cfg.MaxPerHour > 0 {
+		return &configured{Channel: ch, min: cfg.MinSeverity, digestAfter: cfg.DigestAfter, maxPerHour: cfg.MaxPerHour}
 	}
 	return ch
 }
 
-// minSeverity is a channel that takes only alerts at or above min.
-type minSeverity struct {
+// configured is a channel with common settings that are not the
+// defaults: a min_severity, a digest_after or a max_per_hour.
+type configured struct {
 	Channel
-	min string
+	min                     string
+	digestAfter, maxPerHour int
 }
 
 // takes reports whether the channel takes an alert of severity.
-func (m *minSeverity) takes(severity string) bool {
+func (m *configured) takes(severity string) bool {
 	return severityRank(severity) >= severityRank(m.min)
 }
+
+// limits returns the channel's digest_after and max_per_hour.
+func (m *configured) limits() (digestAfter, maxPerHour int) { return m.digestAfter, m.maxPerHour }
 
 // severityRank orders severities. A severity ptrule does not know ranks
 // highest, so that no min_severity can hold back an alert whose severity

@@ -124,12 +124,14 @@ func TestParseChannel(t *testing.T) {
 		{name: "bad min_severity", config: "channels:\n  ops: {type: fake, host: mx, min_severity: urgent}\n", want: []string{
 			"C:2:45: channel ops: min_severity \"urgent\": use info, warning or critical\n      ops: {type: fake, host: mx, min_severity: urgent}\n                                                ^",
 		}},
-		{name: "common keys not honoured yet", config: "channels:\n  ops:\n    type: log\n    send_resolved: true\n    digest_after: 0\n    max_per_hour: -1\n", want: []string{
-			"C:5:19: channel ops: digest_after must be 1 or more (default 5)",
-			"C:6:19: channel ops: max_per_hour must be 0 (no limit) or more",
-			"C:4:20: channel ops: send_resolved is not available in this version of ptrule yet: remove it",
-			"C:5:19: channel ops: digest_after is not available",
-			"C:6:19: channel ops: max_per_hour is not available",
+		{name: "common keys out of range or not honoured yet", config: "channels:\n  ops:\n    type: fake\n    host: mx\n    send_resolved: true\n    digest_after: 0\n    max_per_hour: -1\n", want: []string{
+			"C:6:19: channel ops: digest_after must be 1 or more (default 5)",
+			"C:7:19: channel ops: max_per_hour must be 0 (no limit) or more",
+			"C:5:20: channel ops: send_resolved is not available in this version of ptrule yet: remove it",
+		}},
+		{name: "a log channel is never digested", config: "channels:\n  ops: {type: log, digest_after: 9, max_per_hour: 5}\n", want: []string{
+			"C:2:34: channel ops: a log channel writes one line per alert and is never digested or capped: remove digest_after",
+			"C:2:51: channel ops: a log channel writes one line per alert and is never digested or capped: remove max_per_hour",
 		}},
 		{name: "no type", config: "channels:\n  ops:\n    host: mx\n", want: []string{
 			"C:2:3: channel ops has no type: add type: one of alertmanager, discord, email, fake, log, matrix, mattermost, msteams, pagerduty, slack, telegram or webhook\n      ops:\n      ^",
@@ -300,7 +302,7 @@ func TestMinSeverity(t *testing.T) {
 		switch ch := channels[name].(type) {
 		case *fakeChannel:
 			return ch.count()
-		case *minSeverity:
+		case *configured:
 			return ch.Channel.(*fakeChannel).count()
 		}
 		t.Fatalf("%s is a %T", name, channels[name])
@@ -342,7 +344,7 @@ func TestMinSeverity(t *testing.T) {
 			t.Errorf("%s received %d alerts, want %d", name, got, sent[name])
 		}
 	}
-	if _, filtered := channels["all"].(*minSeverity); filtered {
+	if _, filtered := channels["all"].(*configured); filtered {
 		t.Error("min_severity info wraps the channel for nothing")
 	}
 }

@@ -78,6 +78,7 @@ type emailServer struct {
 // emailServerOpts says how an emailServer listens.
 type emailServerOpts struct {
 	listen   string      // the address to listen on; 127.0.0.1 when empty
+	port     int         // the port to listen on; any free one when 0
 	starttls *tls.Config // offered with STARTTLS when set
 	implicit *tls.Config // TLS from the first byte when set
 	mechs    []string
@@ -101,10 +102,11 @@ func newEmailServer(t *testing.T, o emailServerOpts, setup func(*emailServer)) *
 	}
 	var l net.Listener
 	var err error
+	addr := net.JoinHostPort(o.listen, fmt.Sprint(o.port))
 	if o.implicit != nil {
-		l, err = tls.Listen("tcp", net.JoinHostPort(o.listen, "0"), o.implicit)
+		l, err = tls.Listen("tcp", addr, o.implicit)
 	} else {
-		l, err = net.Listen("tcp", net.JoinHostPort(o.listen, "0"))
+		l, err = net.Listen("tcp", addr)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -48,6 +49,10 @@ type Alert struct {
 	// well within its limits: the second try of an alert whose first was
 	// Rejected.
 	Plain bool
+	// Suppressed is how many matches of the same rule and key were
+	// suppressed since the previous alert; Dispatch adds a line saying so
+	// to the message.
+	Suppressed int `json:",omitempty"`
 }
 
 // Channel delivers alerts to one destination. It is declared here because
@@ -66,22 +71,56 @@ type Result struct {
 	// Skipped is set when the alert is below the channel's min_severity:
 	// it was not sent, which is not an error.
 	Skipped bool
+	// Queued is set when the Dispatcher is started and the alert is in
+	// the channel's queue (and spool): it will be delivered, so the
+	// match may be silenced.
+	Queued bool
 }
 
-// Dispatcher sends alerts to named channels. It is safe for concurrent use
-// and never changes after NewDispatcher.
+// Dispatcher sends alerts to named channels. Before Start, Dispatch sends
+// at once and waits (one attempt per channel); after Start, it queues the
+// alert for each channel's sender and returns at once (queue.go). It is
+// safe for concurrent use.
 type Dispatcher struct {
 	channels map[string]Channel
 	defaults []string
+	redact   *Redactor
+	log      *slog.Logger
+	spoolDir string
+	delivery
 }
+
+// Option configures a Dispatcher.
+type Option func(*Dispatcher)
+
+// WithRedactor masks secrets with r instead of the DefaultRedactions
+// alone.
+func WithRedactor(r *Redactor) Option { return func(d *Dispatcher) { d.redact = r } }
+
+// WithLog makes the Dispatcher log delivery failures and drops to l
+// instead of slog.Default().
+func WithLog(l *slog.Logger) Option { return func(d *Dispatcher) { d.log = l } }
+
+// WithSpool keeps queued alerts in the spool directory dir (SpoolDir of
+// the state_dir) from Start on, so that a restart or a crash loses none,
+// with the channels' delivery status beside them.
+func WithSpool(dir string) Option { return func(d *Dispatcher) { d.spoolDir = dir } }
 
 // NewDispatcher returns a Dispatcher over channels. The log channel is
 // added, writing to slog.Default(), when channels has no "log" entry.
 // defaults are the channels of an alert that names none; when defaults is
 // empty they are just "log", so an alert always leaves a trace. The map and
-// slice are copied.
-func NewDispatcher(channels map[string]Channel, defaults []string) *Dispatcher {
+// slice are copied. Secrets are masked with the DefaultRedactions unless an
+// option says otherwise.
+func NewDispatcher(channels map[string]Channel, defaults []string, opts ...Option) *Dispatcher {
 	d := &Dispatcher{channels: make(map[string]Channel, len(channels)+1)}
+	d.redact, _ = NewRedactor(nil)
+	for _, o := range opts {
+		o(d)
+	}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
 	for name, ch := range channels {
 		if ch != nil {
 			d.channels[name] = ch
@@ -129,14 +168,45 @@ type severityFilter interface {
 	takes(severity string) bool
 }
 
-// Dispatch sends a to each named channel (the defaults when channels is
-// empty; a name given twice is sent once) and returns one Result per
-// channel, in the order asked. A channel whose min_severity a is below
-// gets a Result with Skipped set. Channels are sent to concurrently, so a slow
-// one does not delay the others; Dispatch returns when all are done. An
-// unknown name gives a Result wrapping ErrUnknownChannel, and a channel
-// that panics gives a Result with the panic as its error.
+// Dispatch hands a, its secrets masked and its Suppressed count written
+// into its message, to each named channel (the defaults when channels is
+// empty; a name given twice once) and returns one Result per channel, in
+// the order asked. A channel whose min_severity a is below gets a Result
+// with Skipped set; an unknown name a Result wrapping ErrUnknownChannel.
+//
+// After Start, each other channel gets the alert in its queue and spool
+// (Result.Queued), or an error when it could not be queued; Dispatch does
+// not wait for any delivery. Before Start (and after Stop), Dispatch is
+// SendNow.
 func (d *Dispatcher) Dispatch(ctx context.Context, a Alert, channels []string) []Result {
+	a = d.redact.Alert(withSuppressed(a))
+	if res, ok := d.enqueue(a, channels); ok {
+		return res
+	}
+	return d.sendNow(ctx, a, channels)
+}
+
+// SendNow sends a, its secrets masked, to each named channel as Dispatch
+// names them, at once: one attempt per channel, without queue, spool or
+// digest, and returns when all are done. Channels are sent to
+// concurrently, so a slow one does not delay the others. A channel that
+// panics gives a Result with the panic as its error. It is what
+// `ptrule notify-test` uses.
+func (d *Dispatcher) SendNow(ctx context.Context, a Alert, channels []string) []Result {
+	return d.sendNow(ctx, d.redact.Alert(withSuppressed(a)), channels)
+}
+
+// Probe is SendNow to channels whatever their min_severity: what
+// `ptrule notify-test` sends its test alert with.
+func (d *Dispatcher) Probe(ctx context.Context, a Alert, channels []string) []Result {
+	return d.sendTo(ctx, d.redact.Alert(a), channels, false)
+}
+
+func (d *Dispatcher) sendNow(ctx context.Context, a Alert, channels []string) []Result {
+	return d.sendTo(ctx, a, channels, true)
+}
+
+func (d *Dispatcher) sendTo(ctx context.Context, a Alert, channels []string, filter bool) []Result {
 	names := dedupe(channels)
 	if len(names) == 0 {
 		names = d.defaults
@@ -146,7 +216,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, a Alert, channels []string) [
 	for i, name := range names {
 		res[i].Channel = name
 		ch, ok := d.channels[name]
-		if f, filters := ch.(severityFilter); filters && !f.takes(a.Severity) {
+		if f, filters := ch.(severityFilter); filter && filters && !f.takes(a.Severity) {
 			res[i].Skipped = true
 			continue
 		}
@@ -160,18 +230,23 @@ func (d *Dispatcher) Dispatch(ctx context.Context, a Alert, channels []string) [
 	return res
 }
 
-// send calls ch.Send, turning a panic into an error so that one faulty
-// channel cannot take the daemon down.
-func send(ctx context.Context, ch Channel, name string, a Alert) (err error) {
+// send calls ch.Send through sendOnce, naming the channel in the error.
+func send(ctx context.Context, ch Channel, name string, a Alert) error {
+	if err := sendOnce(ctx, ch, name, a); err != nil {
+		return fmt.Errorf("channel %q: %w", name, err)
+	}
+	return nil
+}
+
+// sendOnce calls ch.Send, turning a panic into an error so that one
+// faulty channel cannot take the daemon down.
+func sendOnce(ctx context.Context, ch Channel, name string, a Alert) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("channel %q panicked: %v", name, p)
 		}
 	}()
-	if err := ch.Send(ctx, a); err != nil {
-		return fmt.Errorf("channel %q: %w", name, err)
-	}
-	return nil
+	return ch.Send(ctx, a)
 }
 
 // dedupe returns names without empty strings and repeats, in order.

@@ -44,6 +44,9 @@ type Config struct {
 	// MonitorRepeat is how long, in monitor mode, a match whose kill or
 	// run was only reported stays quiet; 0 reports it at every evaluation.
 	MonitorRepeat time.Duration `yaml:"monitor_repeat"`
+	// Redact are RE2 patterns masked in alerts, added to
+	// notify.DefaultRedactions.
+	Redact []string `yaml:"redact"`
 
 	// path is where the config was read from, "" for the defaults.
 	path string
@@ -52,6 +55,8 @@ type Config struct {
 	rulesDirsSet bool
 	// channels are the Channels as notify parsed and checked them.
 	channels map[string]*notify.ChannelConfig
+	// redactor masks the defaults and Redact; nil means the defaults.
+	redactor *notify.Redactor
 }
 
 // Modes of the config's `mode`.
@@ -129,6 +134,14 @@ func (c *Config) validate(loc *engine.Locator, readFile notify.ReadFileFunc) err
 			c.channels[name] = ch
 		}
 	}
+	for i, p := range c.Redact {
+		if _, err := notify.CompileRedaction(p); err != nil {
+			bad([]any{"redact", i}, "%v", err)
+		}
+	}
+	if len(ps) == 0 {
+		c.redactor, _ = notify.NewRedactor(c.Redact)
+	}
 	for i, name := range c.DefaultChannels {
 		if _, ok := c.Channels[name]; !ok && name != "log" {
 			bad([]any{"default_channels", i}, "default_channels names %q, which is not in channels: add it under channels or remove it here", name)
@@ -146,6 +159,17 @@ func (c *Config) notifyChannels(log *slog.Logger) map[string]notify.Channel {
 		channels[name] = ch.Channel(env)
 	}
 	return channels
+}
+
+// notifyOptions are the alert Dispatcher's options for the config: its
+// redact patterns, the spool under state_dir, and log for delivery
+// failures.
+func (c *Config) notifyOptions(log *slog.Logger) []notify.Option {
+	opts := []notify.Option{notify.WithLog(log), notify.WithSpool(notify.SpoolDir(c.StateDir))}
+	if c.redactor != nil {
+		opts = append(opts, notify.WithRedactor(c.redactor))
+	}
+	return opts
 }
 
 // ruleSources says where rules come from: contract §1.

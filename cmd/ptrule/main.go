@@ -29,6 +29,9 @@ var summaries = map[string]string{
 	"facts": "print this host's processes in the fixture snapshot schema",
 	"test":  "run rule fixtures (*_test.yaml)",
 	"run":   "run the daemon: every rule on its schedule, acting on matches",
+
+	"notify-test": "send a test alert through the channels and say which delivered",
+	"alerts":      "list the alerts waiting in the spool and each channel's last failure",
 }
 
 // commandFunc returns the entry point of a command, or nil.
@@ -46,6 +49,10 @@ func commandFunc(name string) func(args []string, stdout, stderr io.Writer) int 
 		return cmdTest
 	case "run":
 		return cmdRun
+	case "notify-test":
+		return cmdNotifyTest
+	case "alerts":
+		return cmdAlerts
 	}
 	return nil
 }
@@ -80,7 +87,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-7s %s\n", n, summaries[n])
+		fmt.Fprintf(w, "  %-12s %s\n", n, summaries[n])
 	}
 	fmt.Fprintln(w, "\nRun 'ptrule COMMAND --help' for a command's flags and an example.")
 }

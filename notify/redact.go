@@ -1,0 +1,97 @@
+package notify
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+)
+
+// Redacted is what a masked secret is replaced with.
+const Redacted = "[redacted]"
+
+// DefaultRedactions are the RE2 patterns every Redactor masks, whatever the
+// config adds: values of password=, passwd=, secret=, token= and api_key=
+// style assignments, the argument of --password, --token and --secret
+// flags, the credentials of an Authorization: header and the user:password
+// of a URL. A group named key is kept in front of the mask and one named
+// end after it, so that what was masked stays recognisable.
+var DefaultRedactions = []string{
+	// --password x, --password=x, -token x, --client-secret=x
+	`(?i)(?P<key>(?:^|\s)--?[\w-]*(?:password|passwd|token|secret)[\w-]*(?:=|\s+))\S+`,
+	// password=x, DB_PASSWORD=x, client_secret: x, api_key=x, "token": "x"
+	`(?i)(?P<key>[\w-]*(?:password|passwd|pwd|secret|token|api[_-]?key)[\w-]*"?\s*[=:]\s*"?)[^\s"&,;]+`,
+	// Authorization: Bearer x, authorization:Basic x
+	`(?i)(?P<key>authorization\s*[:=]\s*(?:(?:bearer|basic|token|digest|negotiate)\s+)?)[^\s"',;]+`,
+	// https://user:pass@host, ftp://user@host
+	`(?i)(?P<key>\b[a-z][a-z0-9+.-]*://)[^/\s@]+(?P<end>@)`,
+}
+
+// Redactor masks secrets in alert text before it leaves the host. The zero
+// value masks nothing; NewRedactor returns one with the defaults. It is
+// safe for concurrent use.
+type Redactor struct {
+	res []*regexp.Regexp
+}
+
+// NewRedactor returns a Redactor with DefaultRedactions and then extra,
+// each an RE2 pattern whose whole match is masked (but for groups named
+// key and end, kept before and after the mask). A pattern that does not
+// compile is an error naming it.
+func NewRedactor(extra []string) (*Redactor, error) {
+	r := &Redactor{}
+	for _, p := range DefaultRedactions {
+		r.res = append(r.res, regexp.MustCompile(p))
+	}
+	for _, p := range extra {
+		re, err := CompileRedaction(p)
+		if err != nil {
+			return nil, err
+		}
+		r.res = append(r.res, re)
+	}
+	return r, nil
+}
+
+// CompileRedaction compiles one `redact:` pattern; its error says what is
+// wrong with it and how to fix it.
+func CompileRedaction(pattern string) (*regexp.Regexp, error) {
+	if pattern == "" {
+		return nil, fmt.Errorf("redact pattern is empty: remove it or write an RE2 pattern such as (?i)api[_-]?key=\\S+")
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("redact pattern %q is not RE2: %v", pattern, err)
+	}
+	if re.MatchString("") {
+		return nil, fmt.Errorf("redact pattern %q matches the empty string, so it would mask nothing useful and everywhere: make it match the secret itself", pattern)
+	}
+	return re, nil
+}
+
+// String masks every secret in s.
+func (r *Redactor) String(s string) string {
+	if r == nil {
+		return s
+	}
+	for _, re := range r.res {
+		s = re.ReplaceAllString(s, "${key}"+Redacted+"${end}")
+	}
+	return s
+}
+
+// Alert returns a with its subject, message and label values masked.
+func (r *Redactor) Alert(a Alert) Alert {
+	if r == nil {
+		return a
+	}
+	a.Subject = r.String(a.Subject)
+	a.Message = r.String(a.Message)
+	if len(a.Labels) > 0 {
+		labels := maps.Clone(a.Labels)
+		for k, v := range labels {
+			labels[k] = r.String(v)
+		}
+		a.Labels = labels
+	}
+	return a
+}

@@ -214,9 +214,22 @@ type Decision struct {
 	// ByMonitor reports that the mark that silenced the match was recorded
 	// in monitor mode for a kill or run that was only reported.
 	ByMonitor bool
+	// Quieted is how many matches the suppress keys of this fired decision
+	// silenced since they last fired, when the caller counts them (the
+	// daemon does, in memory): its alert says so.
+	Quieted int
 
 	// marks are the suppressions a fired decision records when committed.
 	marks []mark
+}
+
+// SuppressKeys returns the keys a fired decision marks when committed.
+func (d *Decision) SuppressKeys() []string {
+	keys := make([]string, len(d.marks))
+	for i, m := range d.marks {
+		keys[i] = m.key
+	}
+	return keys
 }
 
 // mark is one suppression to record: rule stays quiet for key until a time.

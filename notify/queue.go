@@ -151,7 +151,9 @@ func (d *Dispatcher) enqueue(a Alert, channels []string) (res []Result, ok bool)
 			res[i].Err = fmt.Errorf("%w %q: define it under channels: in the config, or fix the alert action (known: %v)", ErrUnknownChannel, name, d.Names())
 			continue
 		}
-		res[i].Err = d.lanes[name].add(d.spool, a, now)
+		if err := d.lanes[name].add(d.spool, a, now); err != nil {
+			res[i].Err = fmt.Errorf("%w: %w", ErrNotQueued, err)
+		}
 		res[i].Queued = res[i].Err == nil
 		if res[i].Err != nil {
 			d.log.Error("alert not queued", "channel", name, "rule", a.Rule, "err", res[i].Err)

@@ -38,6 +38,11 @@ const (
 	maxSpooledMessage = 32 << 10
 )
 
+// ErrNotQueued marks an alert that a started Dispatcher could not queue
+// for a channel (the spool is full or cannot be written): it will not be
+// delivered, so the match it reports must not be suppressed.
+var ErrNotQueued = errors.New("alert not queued")
+
 // ErrSpoolFull marks an alert that could not be queued because the spool
 // is at its bounds.
 var ErrSpoolFull = errors.New("the alert spool is full")

@@ -42,13 +42,20 @@ type Alert struct {
 	PID  int
 	User string
 	SID  int
+	// Suppressed is how many matches of the same rule and key were
+	// silenced since it last fired (engine.Decision.Quieted).
+	Suppressed int
 }
 
 // Delivery is what one channel did with an alert: Err is nil when the
-// channel accepted it.
+// channel accepted it (delivered it, or queued it for delivery).
 type Delivery struct {
 	Channel string
 	Err     error
+	// NotQueued says the alert could not even be queued (the spool is
+	// full or cannot be written): the match must not be suppressed, so
+	// that the next evaluation alerts again.
+	NotQueued bool
 }
 
 // Sender hands alerts to named channels. The command wires notify's
@@ -75,6 +82,19 @@ type Follower interface {
 	Hold(ctx context.Context, rule string, period time.Duration, held []Held, now time.Time) []Delivery
 }
 
+// TickEnder is a Sender that batches what it was given in one tick (into
+// digests): EndTick says the tick is over.
+type TickEnder interface {
+	EndTick()
+}
+
+// EndTick tells a TickEnder sender that the tick is over.
+func (a *Actor) EndTick() {
+	if te, ok := a.sender.(TickEnder); ok {
+		te.EndTick()
+	}
+}
+
 // Held is one holding match's alert and the channels its alert action
 // names (none: the defaults).
 type Held struct {
@@ -97,6 +117,9 @@ type ActionResult struct {
 	Run      *RunDetail      `json:"run,omitempty"`
 	Alert    *AlertDetail    `json:"alert,omitempty"`
 	Suppress *SuppressDetail `json:"suppress,omitempty"`
+
+	// notQueued is set on an alert that some channel could not queue.
+	notQueued bool
 }
 
 // KillDetail is what a kill action did or would do. The embedded result
@@ -185,6 +208,20 @@ type Result struct {
 	engine.Decision
 	Subject, Message string
 	Actions          []ActionResult
+
+	// notQueued is set when an alert of the decision could not be queued
+	// for some channel: Commit then records nothing.
+	notQueued bool
+}
+
+// Commit records the decision's suppression marks, once its actions ran:
+// unless one of its alerts could not be queued, since a suppression must
+// never hide an alert that will not be delivered.
+func (o *Result) Commit(store engine.Store) {
+	if o.notQueued {
+		return
+	}
+	o.Decision.Commit(store)
 }
 
 // Config says how an Actor acts.
@@ -291,6 +328,7 @@ func (a *Actor) Apply(ctx context.Context, d engine.Decision, renderSuppressed b
 		if (r.Kill != nil && r.Kill.Mode == engine.ModeMonitor) || (r.Run != nil && r.Run.Mode == engine.ModeMonitor) {
 			held = true
 		}
+		o.notQueued = o.notQueued || r.notQueued
 		o.Actions = append(o.Actions, r.ActionResult)
 	}
 	if !rendered {
@@ -442,6 +480,7 @@ func (a *Actor) alert(ctx context.Context, d engine.Decision, pa *engine.Planned
 		if res.Err != nil {
 			errs = append(errs, res.Channel+": "+res.Err.Error())
 		}
+		r.notQueued = r.notQueued || res.NotQueued
 	}
 	r.Result = ResultOK
 	if len(errs) > 0 {
@@ -453,7 +492,7 @@ func (a *Actor) alert(ctx context.Context, d engine.Decision, pa *engine.Planned
 func alertOf(d engine.Decision, subject, message string) Alert {
 	al := Alert{
 		Rule: d.Rule.Name, Severity: string(d.Rule.Severity), Subject: subject, Message: message,
-		Host: d.Snapshot().Host.Name, Key: d.Key, Time: d.Snapshot().Time,
+		Host: d.Snapshot().Host.Name, Key: d.Key, Time: d.Snapshot().Time, Suppressed: d.Quieted,
 	}
 	switch {
 	case d.Proc != nil:

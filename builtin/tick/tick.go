@@ -133,12 +133,16 @@ type Runner struct {
 	store     Store
 	// next is when each rule is due next, by name.
 	next map[string]time.Time
+	// quiet counts, by rule and suppress key, the matches a suppression
+	// silenced since the key last fired: the next alert says how many.
+	// It is kept in memory only, and starts at zero after a restart.
+	quiet map[[2]string]int
 	last atomic.Pointer[Report]
 }
 
 // NewRunner returns a Runner that collects with c; Load gives it rules.
 func NewRunner(c Collector) *Runner {
-	return &Runner{collector: c, next: map[string]time.Time{}}
+	return &Runner{collector: c, next: map[string]time.Time{}, quiet: map[[2]string]int{}}
 }
 
 // Load makes a rule set, the config's interval, an actor and a store the
@@ -283,6 +287,8 @@ func (r *Runner) Tick(ctx context.Context, stopping <-chan struct{}) *Report {
 
 	t = time.Now()
 	defer func() { rep.Act = time.Since(t) }()
+	// Whatever happens below, what was queued goes to the channels.
+	defer r.actor.EndTick()
 	for _, dec := range r.actor.Decide(matches, r.store, snap.Time) {
 		select {
 		case <-stopping:
@@ -293,6 +299,7 @@ func (r *Runner) Tick(ctx context.Context, stopping <-chan struct{}) *Report {
 			return rep
 		default:
 		}
+		r.countQuiet(&dec)
 		o := r.actor.Apply(ctx, dec, false)
 		if dec.Status == engine.StatusFired {
 			// The actions ran (alerts handed to their channels): now
@@ -301,9 +308,35 @@ func (r *Runner) Tick(ctx context.Context, stopping <-chan struct{}) *Report {
 		}
 		rep.Decisions = append(rep.Decisions, o)
 	}
+	r.pruneQuiet(snap.Time)
 	r.follow(ctx, rep, dueFn, snap.Time)
 	rep.SaveErr = r.Flush()
 	return rep
+}
+
+// countQuiet counts a suppressed decision under the key that silenced it,
+// and gives a fired one the count of its keys, which start again at zero.
+func (r *Runner) countQuiet(d *engine.Decision) {
+	if d.Status == engine.StatusSuppressed {
+		r.quiet[[2]string{d.Rule.Name, d.SuppressedBy}]++
+		return
+	}
+	for _, key := range d.SuppressKeys() {
+		k := [2]string{d.Rule.Name, key}
+		d.Quieted += r.quiet[k]
+		delete(r.quiet, k)
+	}
+}
+
+// pruneQuiet forgets the counts of keys whose suppression is over: their
+// match did not fire again (its entity is gone), and nothing would ever
+// report them.
+func (r *Runner) pruneQuiet(now time.Time) {
+	for k := range r.quiet {
+		if until, ok := r.store.Until(k[0], k[1]); !ok || !now.Before(until) {
+			delete(r.quiet, k)
+		}
+	}
 }
 
 // follow tells the channels that follow alerts while they hold

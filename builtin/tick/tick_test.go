@@ -2,6 +2,7 @@ package tick
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -277,5 +278,80 @@ func TestTickFollowsHoldingMatches(t *testing.T) {
 	}
 	if calls := run(true, false, 1, nil); len(calls) != 0 {
 		t.Errorf("a sender with no following channel was asked: %+v", calls)
+	}
+}
+
+// recordingSender records what each alert said of the matches suppressed
+// before it, whether it could be queued, and the ends of ticks.
+type recordingSender struct {
+	nullSender
+	notQueued  bool
+	suppressed []int
+	endTicks   int
+}
+
+func (s *recordingSender) Send(_ context.Context, a act.Alert, channels []string) []act.Delivery {
+	s.suppressed = append(s.suppressed, a.Suppressed)
+	out := make([]act.Delivery, len(channels))
+	for i, ch := range channels {
+		out[i] = act.Delivery{Channel: ch, NotQueued: s.notQueued}
+		if s.notQueued {
+			out[i].Err = errors.New("spool full")
+		}
+	}
+	return out
+}
+
+func (s *recordingSender) EndTick() { s.endTicks++ }
+
+// TestTickCountsSuppressed checks that the alert after a suppression says
+// how many matches the suppression silenced, that every tick ends its
+// sender's tick (digests), and that a match whose alert could not be
+// queued is not suppressed: the next tick alerts again.
+func TestTickCountsSuppressed(t *testing.T) {
+	tree := proctest.New(t)
+	tree.AddProc(proctest.Proc{PID: 100, UID: 1001, Exe: "/usr/bin/x", Age: time.Hour})
+	col, err := collect.NewCollector(tree.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, ps := engine.LoadRules([]engine.File{{Path: "r.yaml", Data: []byte(`rules:
+  - {name: x, scope: process, condition: 'proc.exe == "/usr/bin/x"', actions: [alert: {}, suppress: {for: 1h}]}
+`)}})
+	if len(ps) > 0 {
+		t.Fatal(engine.FormatError(ps))
+	}
+	sender := &recordingSender{}
+	r := NewRunner(col)
+	load := func() {
+		r.Load(rs, time.Minute, act.New(act.Config{Sender: sender, Enricher: engine.NoEnricher{},
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Perform: true}), &memStore{MemStore: engine.NewMemStore()})
+	}
+	tick := func() {
+		r.next = map[string]time.Time{}
+		r.Tick(context.Background(), nil)
+	}
+	load()
+	tick() // fires
+	tick() // suppressed
+	tick() // suppressed
+	// The suppression ends (a fresh store holds no mark) while the count
+	// lives on: the next alert says two matches were silenced.
+	r.store = &memStore{MemStore: engine.NewMemStore()}
+	tick() // fires again
+	if !slices.Equal(sender.suppressed, []int{0, 2}) || sender.endTicks != 4 {
+		t.Errorf("alerts said %v suppressed, %d tick ends; want [0 2] and 4", sender.suppressed, sender.endTicks)
+	}
+	if len(r.quiet) != 0 {
+		t.Errorf("counts left after the alert: %v", r.quiet)
+	}
+
+	// An alert that could not be queued records no suppression.
+	sender.notQueued, sender.suppressed = true, nil
+	load()
+	tick()
+	tick()
+	if len(sender.suppressed) != 2 {
+		t.Errorf("%d alerts in two ticks whose alert could not be queued, want 2: the match must not be suppressed", len(sender.suppressed))
 	}
 }

@@ -91,7 +91,7 @@ func TestConfiguredChannelsDeliver(t *testing.T) {
 		if len(ds) != 1 {
 			t.Fatalf("%d decisions", len(ds))
 		}
-		a := newActor(cfg, "/proc", log, perform)
+		a := newActor(cfg, "/proc", log, perform, newDispatcher(cfg, log))
 		return a.Apply(context.Background(), ds[0], false).Actions[0]
 	}
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"ptrule/builtin/state"
 	"ptrule/builtin/tick"
 	"ptrule/engine"
+	"ptrule/notify"
 )
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
@@ -85,6 +87,9 @@ type daemon struct {
 	store     *state.FileStore
 	collector snapshotter
 	runner    *tick.Runner
+	// dispatcher delivers alerts: started, so alerts are queued and
+	// spooled; replaced at each reload.
+	dispatcher *notify.Dispatcher
 	// insecureSeen holds what --insecure-files accepted in this load,
 	// so that each is logged once per load.
 	insecureSeen map[string]bool
@@ -158,7 +163,8 @@ func (d *daemon) apply(cfg *Config, rs *engine.RuleSet) error {
 	if d.runner == nil {
 		d.runner = tick.NewRunner(d.collector)
 	}
-	d.runner.Load(rs, cfg.Interval, newActor(cfg, d.procRoot, d.log, true), d.store)
+	d.startDelivery(cfg)
+	d.runner.Load(rs, cfg.Interval, newActor(cfg, d.procRoot, d.log, true, d.dispatcher), d.store)
 	d.cfg = cfg
 	d.log.Info("rules loaded", "rules", len(rs.Rules), "enabled", enabledCount(rs),
 		"ignore_entries", rs.Ignore.Len(), "mode", cfg.Mode, "interval", cfg.Interval.String())
@@ -177,7 +183,37 @@ func (d *daemon) run(sigs <-chan os.Signal) int {
 	}
 	d.log.Info("ptrule started", "pid", os.Getpid())
 	d.runner.Serve(sigs, d.reload, d.log)
+	d.stopDelivery(tick.StopGrace)
 	return exitOK
+}
+
+// reloadGrace is how long alerts queued before a reload get to leave
+// before the new channels take over the spool.
+const reloadGrace = 5 * time.Second
+
+// startDelivery replaces the alert Dispatcher with one for cfg, started:
+// alerts go to per-channel queues and the spool under state_dir. The old
+// one is stopped first, since two started Dispatchers on one spool would
+// both deliver its alerts; what it could not deliver stays in the spool,
+// which the new one loads. A Dispatcher that cannot start sends each alert
+// at once instead.
+func (d *daemon) startDelivery(cfg *Config) {
+	d.stopDelivery(reloadGrace)
+	d.dispatcher = newDispatcher(cfg, d.log)
+	if err := d.dispatcher.Start(context.Background()); err != nil {
+		d.log.Error("alert delivery without a spool: alerts are sent at once, and lost if a channel is down", "err", err)
+	}
+}
+
+// stopDelivery delivers what it can within grace and leaves the rest in
+// the spool.
+func (d *daemon) stopDelivery(grace time.Duration) {
+	if d.dispatcher == nil {
+		return
+	}
+	if left := d.dispatcher.Stop(grace); left > 0 {
+		d.log.Warn("alerts left in the spool for the next start", "count", left)
+	}
 }
 
 // reload reads config and rules again and makes them the running ones; on

@@ -68,7 +68,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	} else {
 		fileStore, _ = state.ReadFileStore(cfg.StateDir, snap.Time, clk)
 	}
-	a := newActor(cfg, c.proc, log, *perform)
+	a := newActor(cfg, c.proc, log, *perform, newDispatcher(cfg, log))
 	ctx := context.Background()
 	var fired, suppressed int
 	for _, d := range a.Decide(matches, fileStore, snap.Time) {

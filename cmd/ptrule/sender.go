@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -10,14 +11,21 @@ import (
 	"ptrule/notify"
 )
 
-// newActor returns the actor for a config: alerts to its channels, kills
-// and runs on the host of procRoot, in its mode. perform false is a dry run.
-func newActor(cfg *Config, procRoot string, log *slog.Logger, perform bool) *act.Actor {
+// newDispatcher returns the alert Dispatcher of a config: its channels,
+// redaction and spool. It queues and spools only once started, as the
+// daemon does; unstarted, it sends each alert at once.
+func newDispatcher(cfg *Config, log *slog.Logger) *notify.Dispatcher {
+	return notify.NewDispatcher(cfg.notifyChannels(log), cfg.DefaultChannels, cfg.notifyOptions(log)...)
+}
+
+// newActor returns the actor for a config: alerts through d, kills and
+// runs on the host of procRoot, in its mode. perform false is a dry run.
+func newActor(cfg *Config, procRoot string, log *slog.Logger, perform bool, d *notify.Dispatcher) *act.Actor {
 	return act.New(act.Config{
 		Perform:       perform,
 		Monitor:       cfg.Mode == modeMonitor,
 		MonitorRepeat: cfg.MonitorRepeat,
-		Sender:        notifySender{notify.NewDispatcher(cfg.notifyChannels(log), cfg.DefaultChannels)},
+		Sender:        notifySender{d},
 		Enricher:      attach.NewHostEnricher(procRoot),
 		Log:           log,
 		Foreign:       act.ForeignProcfs(procRoot),
@@ -33,7 +41,7 @@ func (s notifySender) Send(ctx context.Context, a act.Alert, channels []string) 
 	res := s.d.Dispatch(ctx, toNotify(a), channels)
 	out := make([]act.Delivery, len(res))
 	for i, r := range res {
-		out[i] = act.Delivery{Channel: r.Channel, Err: r.Err}
+		out[i] = act.Delivery{Channel: r.Channel, Err: r.Err, NotQueued: errors.Is(r.Err, notify.ErrNotQueued)}
 	}
 	return out
 }
@@ -42,6 +50,10 @@ func (s notifySender) Send(ctx context.Context, a act.Alert, channels []string) 
 func (s notifySender) Route(severity string, channels []string) (send, skip []string) {
 	return s.d.Route(severity, channels)
 }
+
+// EndTick implements act.TickEnder: what was queued in the tick goes to
+// the channels' senders, as digests where there are many.
+func (s notifySender) EndTick() { s.d.EndTick() }
 
 // Follows implements act.Follower: whether an Alertmanager channel is
 // configured.
@@ -66,5 +78,6 @@ func toNotify(a act.Alert) notify.Alert {
 	return notify.Alert{
 		Rule: a.Rule, Severity: a.Severity, Subject: a.Subject, Message: a.Message,
 		Host: a.Host, Key: a.Key, Time: a.Time, PID: a.PID, User: a.User, SID: a.SID,
+		Suppressed: a.Suppressed,
 	}
 }

@@ -137,7 +137,7 @@ type Runner struct {
 	// silenced since the key last fired: the next alert says how many.
 	// It is kept in memory only, and starts at zero after a restart.
 	quiet map[[2]string]int
-	last atomic.Pointer[Report]
+	last  atomic.Pointer[Report]
 }
 
 // NewRunner returns a Runner that collects with c; Load gives it rules.

@@ -401,6 +401,24 @@ func (m *Match) Entity() string {
 	return "host " + Display(m.vars.snap.Host.Name)
 }
 
+// Facts returns the matched entity's facts as templates read them
+// (.proc, .user or .session; the host's for host scope), each string capped
+// and escaped for display, for channels that carry them as data, such as
+// webhooks.
+func (m *Match) Facts() map[string]any {
+	var v any = &m.vars.snap.Host
+	switch {
+	case m.Proc != nil:
+		v = m.Proc
+	case m.User != nil:
+		v = m.User
+	case m.Session != nil:
+		v = m.Session
+	}
+	d, _ := toData(v).(map[string]any)
+	return d
+}
+
 // Snapshot returns the snapshot the match was evaluated against, as the
 // rule set saw it: with the aggregates of that evaluation.
 func (m *Match) Snapshot() *View { return m.vars.snap }

@@ -149,6 +149,13 @@ func outcomeData(o *Outcome) any {
 	return toData(o)
 }
 
+// Data returns the outcome as templates read it (.outcome), for channels
+// that carry it as data, such as webhooks.
+func (o *Outcome) Data() map[string]any {
+	d, _ := outcomeData(o).(map[string]any)
+	return d
+}
+
 // sampleOutcome is the outcome templates meet when they are checked at
 // load, with every field set so that a misspelt one is reported.
 var sampleOutcome = &Outcome{

@@ -491,6 +491,7 @@ type HoldingAlert struct {
 // post, by channel name. See AlertmanagerTracker.Observe for when to
 // call it.
 func (d *Dispatcher) ObserveRule(ctx context.Context, rule string, period time.Duration, holding []HoldingAlert, now time.Time) []Result {
+	resolved := d.resolve(ctx, rule, holding, now)
 	var names []string
 	for _, name := range d.Names() {
 		if _, ok := lifecycleOf(d.channels[name]); ok {
@@ -532,18 +533,70 @@ func (d *Dispatcher) ObserveRule(ctx context.Context, rule string, period time.D
 		})
 	}
 	wg.Wait()
-	return res
+	return append(resolved, res...)
 }
 
-// Follows reports whether any channel follows alerts while they hold
-// (an alertmanager channel), so that ObserveRule is worth calling.
+// Follows reports whether any channel follows alerts while they hold (an
+// alertmanager channel, or one with send_resolved), so that ObserveRule is
+// worth calling.
 func (d *Dispatcher) Follows() bool {
 	for _, ch := range d.channels {
-		if _, ok := lifecycleOf(ch); ok {
+		if _, ok := lifecycleOf(ch); ok || sendsResolved(ch) {
 			return true
 		}
 	}
 	return false
+}
+
+// sendsResolved reports whether ch is configured with send_resolved.
+func sendsResolved(ch Channel) bool {
+	c, ok := ch.(*configured)
+	return ok && c.sendResolved
+}
+
+// resolve sends a resolved message, through the queue like any alert, to
+// each send_resolved channel for every alert routed to it at the rule's
+// last observation that no longer holds, and remembers what holds now.
+// An alertmanager channel resolves its own alerts in ObserveRule.
+func (d *Dispatcher) resolve(ctx context.Context, rule string, holding []HoldingAlert, now time.Time) []Result {
+	d.resolvedMu.Lock()
+	defer d.resolvedMu.Unlock()
+	if d.holding == nil {
+		d.holding = map[[2]string]map[string]Alert{}
+	}
+	var res []Result
+	for _, name := range d.Names() {
+		ch := d.channels[name]
+		if _, lc := lifecycleOf(ch); lc || !sendsResolved(ch) {
+			continue
+		}
+		cur := map[string]Alert{}
+		for _, h := range holding {
+			if send, _ := d.Route(h.Alert.Severity, h.Channels); slices.Contains(send, name) {
+				cur[h.Alert.Key] = h.Alert
+			}
+		}
+		k := [2]string{name, rule}
+		for key, a := range d.holding[k] {
+			if _, still := cur[key]; !still {
+				res = append(res, d.Dispatch(ctx, resolvedAlert(a, now), []string{name})...)
+			}
+		}
+		d.holding[k] = cur
+	}
+	return res
+}
+
+// resolvedAlert is the message that says a fired alert's match no longer
+// holds, as of when.
+func resolvedAlert(a Alert, when time.Time) Alert {
+	a.Resolved = true
+	a.Subject = "Resolved: " + a.Subject
+	a.Message = fmt.Sprintf("The match no longer holds as of %s (the entity stopped matching, or is gone). The alert was:\n\n%s",
+		when.UTC().Format(time.RFC3339), a.Message)
+	a.Time = when
+	a.Suppressed, a.Outcomes = 0, nil
+	return a
 }
 
 // lifecycleOf returns ch as an AlertLifecycle, looking through the

@@ -546,3 +546,49 @@ func TestDispatcherObserveRule(t *testing.T) {
 		t.Errorf("the mail channel got %d alerts from ObserveRule", n)
 	}
 }
+
+// TestSendResolved checks that a channel with send_resolved gets one
+// "Resolved:" message when a match it was alerted about stops holding,
+// and that a channel without it, or one the match was not routed to, gets
+// none.
+func TestSendResolved(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 21, 0, 0, 0, time.UTC)
+	resolving, quiet, elsewhere := &recorder{}, &recorder{}, &recorder{}
+	d := NewDispatcher(map[string]Channel{
+		"resolving": &configured{Channel: resolving, min: "info", digestAfter: DefaultDigestAfter, sendResolved: true},
+		"quiet":     quiet,
+		"elsewhere": &configured{Channel: elsewhere, min: "info", digestAfter: DefaultDigestAfter, sendResolved: true},
+	}, []string{"resolving", "quiet"})
+	hold := func(pids ...int) []HoldingAlert {
+		var out []HoldingAlert
+		for _, pid := range pids {
+			a := amAlert("r", pid)
+			a.Key = fmt.Sprintf("%d@100", pid)
+			out = append(out, HoldingAlert{Alert: a})
+		}
+		return out
+	}
+	ctx := t.Context()
+	d.ObserveRule(ctx, "r", time.Minute, hold(1, 2), t0)
+	d.ObserveRule(ctx, "r", time.Minute, hold(1, 2), t0.Add(time.Minute))
+	d.ObserveRule(ctx, "r", time.Minute, hold(1), t0.Add(2*time.Minute)) // 2 ends
+	d.ObserveRule(ctx, "other", time.Minute, nil, t0.Add(2*time.Minute)) // another rule: 1 holds still
+	d.ObserveRule(ctx, "r", time.Minute, nil, t0.Add(3*time.Minute))     // 1 ends
+	d.ObserveRule(ctx, "r", time.Minute, nil, t0.Add(4*time.Minute))     // nothing more
+	var got []string
+	for _, a := range resolving.got {
+		got = append(got, fmt.Sprintf("%d %v %s", a.PID, a.Resolved, a.Time.Format("15:04")))
+		if !strings.HasPrefix(a.Subject, "Resolved: ") || !strings.Contains(a.Message, "no longer holds") {
+			t.Errorf("resolved message %q / %q", a.Subject, a.Message)
+		}
+	}
+	if want := []string{"2 true 21:02", "1 true 21:03"}; !slices.Equal(got, want) {
+		t.Errorf("resolved messages %q, want %q", got, want)
+	}
+	if len(quiet.got) != 0 || len(elsewhere.got) != 0 {
+		t.Errorf("channels without send_resolved or without the alert got %v and %v", quiet.got, elsewhere.got)
+	}
+	if !d.Follows() {
+		t.Error("a Dispatcher with a send_resolved channel does not follow matches")
+	}
+}

@@ -31,9 +31,10 @@ type Settings struct {
 	// MinSeverity is the least severe alert the channel takes: info (all
 	// of them, the default), warning or critical.
 	MinSeverity string `yaml:"min_severity"`
-	// SendResolved is read and checked for every channel; no channel acts
-	// on it in this version yet, so ParseChannel refuses a channel that
-	// sets it (see pendingSettings).
+	// SendResolved makes the channel get a "Resolved:" message when a match
+	// it was alerted about stops holding (the entity stops matching or is
+	// gone). An alertmanager channel always resolves its alerts: that is
+	// how Alertmanager works.
 	SendResolved bool `yaml:"send_resolved"`
 	// DigestAfter is how many alerts the channel takes one by one; when
 	// more are waiting (from one tick, or piled up while the channel was
@@ -45,10 +46,6 @@ type Settings struct {
 	MaxPerHour int `yaml:"max_per_hour"`
 }
 
-// pendingSettings are common keys that are parsed and checked but that no
-// channel honours yet: a config setting them is refused rather than
-// silently not obeyed.
-var pendingSettings = []string{"send_resolved"}
 
 func defaultSettings() Settings {
 	return Settings{MinSeverity: "info", DigestAfter: DefaultDigestAfter}
@@ -195,11 +192,6 @@ func (c *Checker) checkSettings(s Settings) {
 	if s.MaxPerHour < 0 {
 		c.Problem([]any{"max_per_hour"}, "max_per_hour must be 0 (no limit) or more")
 	}
-	for _, key := range pendingSettings {
-		if c.node.Has(key) {
-			c.Problem([]any{key}, "%s is not available in this version of ptrule yet: remove it", key)
-		}
-	}
 }
 
 // Channel builds the channel the config describes. A min_severity above
@@ -207,18 +199,21 @@ func (c *Checker) checkSettings(s Settings) {
 // digest_after and max_per_hour set how its queue is delivered.
 func (cfg *ChannelConfig) Channel(env Env) Channel {
 	ch := cfg.Own.Channel(env)
-	if severityRank(cfg.MinSeverity) > 0 || cfg.DigestAfter != DefaultDigestAfter || cfg.MaxPerHour > 0 {
-		return &configured{Channel: ch, min: cfg.MinSeverity, digestAfter: cfg.DigestAfter, maxPerHour: cfg.MaxPerHour}
+	if severityRank(cfg.MinSeverity) > 0 || cfg.DigestAfter != DefaultDigestAfter || cfg.MaxPerHour > 0 || cfg.SendResolved {
+		return &configured{Channel: ch, min: cfg.MinSeverity, digestAfter: cfg.DigestAfter, maxPerHour: cfg.MaxPerHour,
+			sendResolved: cfg.SendResolved}
 	}
 	return ch
 }
 
 // configured is a channel with common settings that are not the
-// defaults: a min_severity, a digest_after or a max_per_hour.
+// defaults: a min_severity, a digest_after, a max_per_hour or
+// send_resolved.
 type configured struct {
 	Channel
 	min                     string
 	digestAfter, maxPerHour int
+	sendResolved            bool
 }
 
 // takes reports whether the channel takes an alert of severity.

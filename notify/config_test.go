@@ -124,10 +124,9 @@ func TestParseChannel(t *testing.T) {
 		{name: "bad min_severity", config: "channels:\n  ops: {type: fake, host: mx, min_severity: urgent}\n", want: []string{
 			"C:2:45: channel ops: min_severity \"urgent\": use info, warning or critical\n      ops: {type: fake, host: mx, min_severity: urgent}\n                                                ^",
 		}},
-		{name: "common keys out of range or not honoured yet", config: "channels:\n  ops:\n    type: fake\n    host: mx\n    send_resolved: true\n    digest_after: 0\n    max_per_hour: -1\n", want: []string{
+		{name: "common keys out of range", config: "channels:\n  ops:\n    type: fake\n    host: mx\n    send_resolved: true\n    digest_after: 0\n    max_per_hour: -1\n", want: []string{
 			"C:6:19: channel ops: digest_after must be 1 or more (default 5)",
 			"C:7:19: channel ops: max_per_hour must be 0 (no limit) or more",
-			"C:5:20: channel ops: send_resolved is not available in this version of ptrule yet: remove it",
 		}},
 		{name: "a log channel is never digested", config: "channels:\n  ops: {type: log, digest_after: 9, max_per_hour: 5}\n", want: []string{
 			"C:2:34: channel ops: a log channel writes one line per alert and is never digested or capped: remove digest_after",

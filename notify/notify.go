@@ -53,6 +53,18 @@ type Alert struct {
 	// suppressed since the previous alert; Dispatch adds a line saying so
 	// to the message.
 	Suppressed int `json:",omitempty"`
+	// Scope is the rule's scope: process, user, session or host.
+	Scope string `json:",omitempty"`
+	// Resolved marks the message that says an alert's match no longer
+	// holds (send_resolved).
+	Resolved bool `json:",omitempty"`
+	// Facts are the matched entity's facts (process, user, session or
+	// host) as rule templates read them, each string capped and escaped
+	// for display: what a webhook carries as data.
+	Facts map[string]any `json:",omitempty"`
+	// Outcomes are what the rule's actions before the alert did (kill,
+	// run), as templates read .outcome.
+	Outcomes map[string]any `json:",omitempty"`
 }
 
 // Channel delivers alerts to one destination. It is declared here because
@@ -88,6 +100,11 @@ type Dispatcher struct {
 	log      *slog.Logger
 	spoolDir string
 	delivery
+
+	// holding are, by channel and rule, the alerts that held at the last
+	// ObserveRule, by key: for channels with send_resolved.
+	resolvedMu sync.Mutex
+	holding    map[[2]string]map[string]Alert
 }
 
 // Option configures a Dispatcher.

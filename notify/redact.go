@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"strings"
 )
 
 // Redacted is what a masked secret is replaced with.
@@ -93,5 +94,59 @@ func (r *Redactor) Alert(a Alert) Alert {
 		}
 		a.Labels = labels
 	}
+	a.Facts, _ = r.data(a.Facts).(map[string]any)
+	a.Outcomes, _ = r.data(a.Outcomes).(map[string]any)
 	return a
+}
+
+// data masks every string in v, a tree of maps, lists and scalars such as
+// an alert's facts, into a copy: the caller's stays as it was.
+func (r *Redactor) data(v any) any {
+	switch v := v.(type) {
+	case string:
+		return r.String(v)
+	case map[string]any:
+		if v == nil {
+			return v
+		}
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = r.data(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = r.data(e)
+		}
+		// An argv holds a secret in the word after its flag: mask the
+		// word that its pair with the previous word masks.
+		for i := 1; i < len(v); i++ {
+			prev, ok1 := v[i-1].(string)
+			cur, ok2 := v[i].(string)
+			if ok1 && ok2 && r.masksSecond(prev, cur, out[i].(string)) {
+				out[i] = Redacted
+			}
+		}
+		return out
+	case []string:
+		out := make([]string, len(v))
+		for i, e := range v {
+			out[i] = r.String(e)
+		}
+		for i := 1; i < len(v); i++ {
+			if r.masksSecond(v[i-1], v[i], out[i]) {
+				out[i] = Redacted
+			}
+		}
+		return out
+	}
+	return v
+}
+
+// masksSecond reports whether masking the words prev and cur as one
+// string (as in a command line) masks some of cur beyond what masking cur
+// alone, giving masked, does: "--token" then "s3cret" does.
+func (r *Redactor) masksSecond(prev, cur, masked string) bool {
+	return !strings.HasSuffix(r.String(prev+" "+cur), " "+masked)
 }

@@ -2,6 +2,8 @@ package notify
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -64,6 +66,8 @@ func TestDispatchRedacts(t *testing.T) {
 	a.Subject = "mysql --password=hunter2 running"
 	a.Message = "cmdline: curl -u x https://bob:hunter2@host/ --token hunter2"
 	a.Labels = map[string]string{"cmdline": "app password=hunter2"}
+	a.Facts = map[string]any{"pid": 7, "cmdline": []any{"mysql", "--password=hunter2"}, "cmd": "mysql --password=hunter2"}
+	a.Outcomes = map[string]any{"run": map[string]any{"args": []string{"--token", "hunter2"}}}
 	for _, r := range d.Dispatch(t.Context(), a, []string{"log", "rec"}) {
 		if r.Err != nil {
 			t.Fatal(r.Err)
@@ -73,10 +77,13 @@ func TestDispatchRedacts(t *testing.T) {
 		t.Errorf("log line holds the secret: %s", buf.String())
 	}
 	got := rec.got[0]
-	for _, s := range []string{got.Subject, got.Message, got.Labels["cmdline"]} {
+	for _, s := range []string{got.Subject, got.Message, got.Labels["cmdline"], fmt.Sprint(got.Facts), fmt.Sprint(got.Outcomes)} {
 		if strings.Contains(s, "hunter2") {
 			t.Errorf("sent %q", s)
 		}
+	}
+	if got.Facts["pid"] != 7 || a.Facts["cmd"] != "mysql --password=hunter2" {
+		t.Errorf("facts sent %v; the caller's cmd is now %v: redaction must mask a copy", got.Facts, a.Facts["cmd"])
 	}
 	if a.Labels["cmdline"] != "app password=hunter2" {
 		t.Error("Dispatch changed the caller's labels")
@@ -97,4 +104,34 @@ func FuzzRedact(f *testing.F) {
 			t.Errorf("redacting is not stable: %q -> %q -> %q", s, once, twice)
 		}
 	})
+}
+
+// TestWebhookCarriesData checks that a webhook sends the rule's scope,
+// the entity's facts and the outcomes of the actions before the alert as
+// data, and leaves the facts out of a plain retry.
+func TestWebhookCarriesData(t *testing.T) {
+	a := testAlert
+	a.Scope = "process"
+	a.Facts = map[string]any{"pid": 4242, "exe": "/tmp/x"}
+	a.Outcomes = map[string]any{"kill": map[string]any{"mode": "enforce", "signalled": []int{4242}}}
+	b, err := json.Marshal(NewWebhookPayload(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Scope    string         `json:"scope"`
+		Facts    map[string]any `json:"facts"`
+		Outcomes map[string]any `json:"outcomes"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	kill, _ := got.Outcomes["kill"].(map[string]any)
+	if got.Scope != "process" || got.Facts["exe"] != "/tmp/x" || kill["mode"] != "enforce" {
+		t.Errorf("payload %s", b)
+	}
+	a.Plain = true
+	if p := NewWebhookPayload(a); p.Facts != nil || p.Outcomes == nil {
+		t.Errorf("plain retry: facts %v, outcomes %v; want no facts, the outcomes kept", p.Facts, p.Outcomes)
+	}
 }

@@ -101,9 +101,10 @@ func TestEmailDownThenUp(t *testing.T) {
 	if st := d.Status("mail"); !strings.Contains(st.LastError, "connection refused") {
 		t.Errorf("last error %q, want connection refused", st.LastError)
 	}
-	if !strings.Contains(logs.String(), "channel=mail") || !strings.Contains(logs.String(), "connection refused") {
-		t.Errorf("the failure is not logged with its channel and reason:\n%s", logs.String())
-	}
+	// The status is recorded before the log line is written: wait for it.
+	waitFor(t, "the failure logged with its channel and reason", func() bool {
+		return strings.Contains(logs.String(), "channel=mail") && strings.Contains(logs.String(), "connection refused")
+	})
 	srv := newEmailServer(t, emailServerOpts{port: port}, nil)
 	waitFor(t, "the delivery", func() bool { return d.Status("mail").Delivered > 0 })
 	d.Stop(time.Minute)

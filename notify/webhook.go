@@ -135,9 +135,20 @@ type WebhookPayload struct {
 	Time    time.Time `json:"time"`
 	Subject string    `json:"subject"`
 	Message string    `json:"message"`
+	// Status is "firing", or "resolved" for the message that says the
+	// match no longer holds (send_resolved).
+	Status string `json:"status"`
+	// Scope is the rule's scope: process, user, session or host.
+	Scope string `json:"scope,omitempty"`
 	// Entity names the process, user or session, when the rule's scope has
 	// one; absent otherwise.
 	Entity *WebhookEntity `json:"entity,omitempty"`
+	// Facts are the entity's facts (the host's for host scope), as rule
+	// templates read them; absent in a Plain retry.
+	Facts map[string]any `json:"facts,omitempty"`
+	// Outcomes are what the rule's actions before the alert did (kill,
+	// run), as templates read .outcome; absent when none ran.
+	Outcomes map[string]any `json:"outcomes,omitempty"`
 	// Labels are the alert's extra name/value pairs; absent when none.
 	Labels map[string]string `json:"labels,omitempty"`
 	// Truncated says subject or message were shortened: the second try of
@@ -185,6 +196,15 @@ func NewWebhookPayload(a Alert) WebhookPayload {
 	}
 	if len(a.Labels) > 0 {
 		p.Labels = maps.Clone(a.Labels)
+	}
+	p.Scope, p.Outcomes, p.Status = a.Scope, a.Outcomes, "firing"
+	if a.Resolved {
+		p.Status = "resolved"
+	}
+	if !a.Plain {
+		// A retry after the server refused the document leaves out the
+		// part it may have found too large.
+		p.Facts = a.Facts
 	}
 	return p
 }

@@ -45,6 +45,13 @@ type Alert struct {
 	// Suppressed is how many matches of the same rule and key were
 	// silenced since it last fired (engine.Decision.Quieted).
 	Suppressed int
+	// Scope is the rule's scope: process, user, session or host.
+	Scope string
+	// Facts are the matched entity's facts as templates read them.
+	Facts map[string]any
+	// Outcomes are what the decision's actions before the alert did, as
+	// templates read .outcome; nil when none ran.
+	Outcomes map[string]any
 }
 
 // Delivery is what one channel did with an alert: Err is nil when the
@@ -364,7 +371,7 @@ func (a *Actor) Hold(ctx context.Context, rule *engine.Rule, period time.Duratio
 			if o.Status == engine.StatusSuppressed || pa.OverridesText() {
 				subject, message = a.render(o.Decision, pa, nil)
 			}
-			held = append(held, Held{Alert: alertOf(o.Decision, subject, message), Channels: pa.Channels})
+			held = append(held, Held{Alert: alertOf(o.Decision, subject, message, nil), Channels: pa.Channels})
 		}
 	}
 	return f.Hold(ctx, rule.Name, period, held, now)
@@ -415,7 +422,7 @@ func (a *Actor) do(ctx context.Context, d engine.Decision, pa *engine.PlannedAct
 		}
 	case engine.ActAlert:
 		r.subject, r.message = a.render(d, pa, done)
-		a.alert(ctx, d, pa, r.subject, r.message, &r.ActionResult)
+		a.alert(ctx, d, pa, r.subject, r.message, done, &r.ActionResult)
 	case engine.ActKill:
 		a.kill(ctx, d, pa, &r.ActionResult)
 		done.Kill = r.Kill.outcome()
@@ -462,7 +469,7 @@ func DisplayKey(k string) string {
 	return engine.Display(k)
 }
 
-func (a *Actor) alert(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, subject, message string, r *ActionResult) {
+func (a *Actor) alert(ctx context.Context, d engine.Decision, pa *engine.PlannedAction, subject, message string, done *engine.Outcome, r *ActionResult) {
 	send, skip := a.sender.Route(string(d.Rule.Severity), pa.Channels)
 	r.Alert = &AlertDetail{Channels: send, Skipped: skip}
 	switch {
@@ -476,7 +483,7 @@ func (a *Actor) alert(ctx context.Context, d engine.Decision, pa *engine.Planned
 		return
 	}
 	var errs []string
-	for _, res := range a.sender.Send(ctx, alertOf(d, subject, message), send) {
+	for _, res := range a.sender.Send(ctx, alertOf(d, subject, message, done), send) {
 		if res.Err != nil {
 			errs = append(errs, res.Channel+": "+res.Err.Error())
 		}
@@ -488,11 +495,17 @@ func (a *Actor) alert(ctx context.Context, d engine.Decision, pa *engine.Planned
 	}
 }
 
-// alertOf is the alert of a decision with its rendered text.
-func alertOf(d engine.Decision, subject, message string) Alert {
+// alertOf is the alert of a decision with its rendered text, after the
+// actions whose outcome done holds (nil: none ran).
+func alertOf(d engine.Decision, subject, message string, done *engine.Outcome) Alert {
 	al := Alert{
-		Rule: d.Rule.Name, Severity: string(d.Rule.Severity), Subject: subject, Message: message,
+		Rule: d.Rule.Name, Severity: string(d.Rule.Severity), Scope: string(d.Rule.Scope),
+		Subject: subject, Message: message,
 		Host: d.Snapshot().Host.Name, Key: d.Key, Time: d.Snapshot().Time, Suppressed: d.Quieted,
+		Facts: d.Facts(),
+	}
+	if done != nil {
+		al.Outcomes = done.Data()
 	}
 	switch {
 	case d.Proc != nil:

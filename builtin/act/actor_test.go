@@ -266,6 +266,7 @@ type recordingSender struct {
 	defaults []string
 	known    []string
 	sent     []string // "channel: subject"
+	alerts   []Alert
 }
 
 func (s *recordingSender) Send(_ context.Context, a Alert, channels []string) []Delivery {
@@ -276,6 +277,7 @@ func (s *recordingSender) Send(_ context.Context, a Alert, channels []string) []
 			continue
 		}
 		s.sent = append(s.sent, ch+": "+a.Subject)
+		s.alerts = append(s.alerts, a)
 		out = append(out, Delivery{Channel: ch})
 	}
 	return out
@@ -508,5 +510,23 @@ func TestAlertSaysWhatKillDid(t *testing.T) {
 				t.Errorf("held for monitor_repeat: %v, want %v", held, tc.held)
 			}
 		})
+	}
+}
+
+// TestAlertCarriesData checks that an alert carries what channels such as
+// webhooks send as data: the rule's scope, the entity's facts, and what
+// the actions before it did (here a kill that monitor mode only reported).
+func TestAlertCarriesData(t *testing.T) {
+	ds := decisions(t, `rules: [{name: a, scope: process, condition: proc.pid == 200, actions: [kill: {}, alert: {}]}]`, testSnapshot())
+	a := testActor(true, true)
+	a.Apply(context.Background(), ds[0], false)
+	rec := a.sender.(*recordingSender)
+	if len(rec.alerts) != 1 {
+		t.Fatalf("%d alerts sent", len(rec.alerts))
+	}
+	al := rec.alerts[0]
+	kill, _ := al.Outcomes["kill"].(map[string]any)
+	if al.Scope != "process" || al.Facts["pid"] != 200 || al.Facts["user"] != "eve" || kill["mode"] != engine.ModeMonitor || kill["planned"] != 1 {
+		t.Errorf("scope %q, facts %v, outcomes %v", al.Scope, al.Facts, al.Outcomes)
 	}
 }

@@ -26,8 +26,8 @@ func TestConfigChannelProblems(t *testing.T) {
 		{"min_severity", "channels:\n  ops:\n    type: log\n    min_severity: high\n", []string{
 			"C:4:19: channel ops: min_severity \"high\": use info, warning or critical\n        min_severity: high\n                      ^",
 		}},
-		{"not honoured yet", "channels:\n  ops: {type: log, send_resolved: true}\n", []string{
-			"C:2:35: channel ops: send_resolved is not available in this version of ptrule yet: remove it",
+		{"not a boolean", "channels:\n  ops: {type: log, send_resolved: yes}\n", []string{
+			"C:2:35: send_resolved: \"yes\" is not true or false",
 		}},
 		{"not a mapping", "channels:\n  ops: log\n", []string{"C:2:8: channel ops must be a mapping"}},
 		{"an email channel's own checks", "channels:\n  ops: {type: email, host: mx, from: a@example.com, password_file: /nonexistent}\n", []string{

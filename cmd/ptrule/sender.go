@@ -78,6 +78,6 @@ func toNotify(a act.Alert) notify.Alert {
 	return notify.Alert{
 		Rule: a.Rule, Severity: a.Severity, Subject: a.Subject, Message: a.Message,
 		Host: a.Host, Key: a.Key, Time: a.Time, PID: a.PID, User: a.User, SID: a.SID,
-		Suppressed: a.Suppressed,
+		Suppressed: a.Suppressed, Scope: a.Scope, Facts: a.Facts, Outcomes: a.Outcomes,
 	}
 }

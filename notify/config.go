@@ -46,7 +46,6 @@ type Settings struct {
 	MaxPerHour int `yaml:"max_per_hour"`
 }
 
-
 func defaultSettings() Settings {
 	return Settings{MinSeverity: "info", DigestAfter: DefaultDigestAfter}
 }

@@ -158,19 +158,11 @@ func mayBeProcess(t *types.Type) bool {
 // actions does not count.
 func templateNeeds(ts ...*template.Template) Facts {
 	w := &templateWalker{vars: map[string]holder{}}
-	for _, t := range ts {
-		if t == nil {
-			continue
-		}
-		for _, sub := range t.Templates() {
-			if sub.Tree == nil || sub.Tree.Root == nil {
-				continue
-			}
-			// A template's dot is the whole data; a defined template's
-			// may be anything, so it is taken to be the whole data too.
-			w.list(sub.Tree.Root, holdsAll)
-		}
-	}
+	eachTree(ts, func(root *parse.ListNode) {
+		// A template's dot is the whole data; a defined template's may
+		// be anything, so it is taken to be the whole data too.
+		w.list(root, holdsAll)
+	})
 	return w.f
 }
 

@@ -331,27 +331,34 @@ var allNeeds = needs{procs: true, exeProcs: true, advice: true}
 // so nothing is cached (a cache keyed by template would outlive reloads).
 func needsOf(ts ...*template.Template) needs {
 	var n needs
+	eachTree(ts, func(root *parse.ListNode) {
+		walkIdents(root, func(id string) {
+			switch id {
+			case "procs":
+				n.procs = true
+			case "exe_procs":
+				n.exeProcs = true
+			case "ignore_lines", "interpreter":
+				n.advice = true
+			}
+		})
+	})
+	return n
+}
+
+// eachTree calls f with the root of every template, defined ones
+// included, of each of ts (nil ones skipped).
+func eachTree(ts []*template.Template, f func(root *parse.ListNode)) {
 	for _, t := range ts {
 		if t == nil {
 			continue
 		}
 		for _, sub := range t.Templates() {
-			if sub.Tree == nil || sub.Tree.Root == nil {
-				continue
+			if sub.Tree != nil && sub.Tree.Root != nil {
+				f(sub.Tree.Root)
 			}
-			walkIdents(sub.Tree.Root, func(id string) {
-				switch id {
-				case "procs":
-					n.procs = true
-				case "exe_procs":
-					n.exeProcs = true
-				case "ignore_lines", "interpreter":
-					n.advice = true
-				}
-			})
 		}
 	}
-	return n
 }
 
 // walkIdents calls f with every field name and string constant of a

@@ -44,7 +44,7 @@ func cmdNotifyTest(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	d := notify.NewDispatcher(cfg.notifyChannels(log), cfg.DefaultChannels, cfg.notifyOptions(log)...)
+	d := newDispatcher(cfg, log)
 	if len(names) == 0 {
 		names = d.Names()
 	}

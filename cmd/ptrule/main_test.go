@@ -64,6 +64,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"mkproc":   mkproc,
 			"cmptimes": cmptimes,
+			"cmpdates": cmpdates,
 		},
 		UpdateScripts: os.Getenv("UPDATE_SCRIPTS") != "",
 	})
@@ -98,5 +99,22 @@ func cmptimes(ts *testscript.TestScript, neg bool, args []string) {
 	got, want := mask(ts.ReadFile(args[0])), mask(ts.ReadFile(args[1]))
 	if got != want {
 		ts.Fatalf("%s and %s differ, times aside:\n%s\nwant:\n%s", args[0], args[1], got, want)
+	}
+}
+
+// date is a date, or an RFC 3339 time, anywhere in a text.
+var date = regexp.MustCompile(`\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d))?`)
+
+// cmpdates FILE GOLDEN compares like cmp, with every date and RFC 3339
+// time in both replaced by "DATE": a baseline is dated by the clock of
+// the moment, the rest of it is not.
+func cmpdates(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: cmpdates FILE GOLDEN")
+	}
+	mask := func(s string) string { return date.ReplaceAllString(s, "DATE") }
+	got, want := mask(ts.ReadFile(args[0])), mask(ts.ReadFile(args[1]))
+	if got != want {
+		ts.Fatalf("%s and %s differ, dates aside:\n%s\nwant:\n%s", args[0], args[1], got, want)
 	}
 }

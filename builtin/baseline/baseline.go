@@ -60,6 +60,10 @@ type Entry struct {
 	// Risk says what the line hides beyond these processes ("" for an
 	// exe: line of a daemon).
 	Risk string
+	// StillReported are the rules that report these processes even with
+	// the line loaded (see Recheck): rules that do not consult ignore
+	// lists, such as pt-sshd-hung.
+	StillReported []string
 }
 
 // UserCount is one user's share of an entry.
@@ -172,6 +176,34 @@ func Propose(snap *engine.Snapshot, matches []*engine.Match, opt Options) *Propo
 		return cmp.Or(cmp.Compare(ruleOrder[a.Rules[0]], ruleOrder[b.Rules[0]]), strings.Compare(a.Line, b.Line))
 	})
 	return p
+}
+
+// Recheck evaluates rs again against snap with the proposed lines added to
+// its ignore lists, and records in each entry the rules that still report
+// one of its processes, so the file never claims to hide what it does
+// not. It returns the evaluation errors.
+func (p *Proposal) Recheck(rs *engine.RuleSet, snap *engine.Snapshot) []error {
+	var b strings.Builder
+	for _, e := range p.Entries {
+		b.WriteString(e.Line + "\n")
+	}
+	proposed, _ := engine.ParseIgnore("baseline", []byte(b.String()), 1, nil)
+	merged := &engine.IgnoreList{}
+	merged.Append(rs.Ignore)
+	merged.Append(proposed)
+	again := *rs
+	again.Ignore = merged
+	matches, errs := again.Evaluate(snap, nil)
+	for i := range p.Entries {
+		e := &p.Entries[i]
+		e.StillReported = nil
+		for _, m := range matches {
+			if m.Proc != nil && slices.Contains(e.PIDs, m.Proc.PID) && !slices.Contains(e.StillReported, m.Rule.Name) {
+				e.StillReported = append(e.StillReported, m.Rule.Name)
+			}
+		}
+	}
+	return errs
 }
 
 // Risk comments of the line kinds that hide more than a daemon.
@@ -339,6 +371,9 @@ func (p *Proposal) WriteTo(w io.Writer) (int64, error) {
 		fmt.Fprintf(&b, "# %s: %s; %s\n", what, strings.Join(texts(e.Rules), ", "), people(e.Users, e.PIDs))
 		if e.Risk != "" {
 			fmt.Fprintf(&b, "# Risk: %s.\n", e.Risk)
+		}
+		if len(e.StillReported) > 0 {
+			fmt.Fprintf(&b, "# Not enough: %s still reports these with this line loaded (it does not consult ignore lists); patch that rule instead.\n", strings.Join(texts(e.StillReported), ", "))
 		}
 		reason := fmt.Sprintf("baseline %s: %s would fire", date, strings.Join(texts(e.Rules), ", "))
 		fmt.Fprintf(&b, "# ptrule: reason=%s owner=%s expires=%s\n", annotationValue(reason), annotationValue(p.Options.Owner), p.Options.Expires)

@@ -217,3 +217,42 @@ func TestParseExpiry(t *testing.T) {
 		}
 	}
 }
+
+// TestRecheckNamesRulesThatIgnoreNothing: a rule that does not consult
+// ignore lists still reports a proposed process, and the entry says so.
+func TestRecheckNamesRulesThatIgnoreNothing(t *testing.T) {
+	blind := engine.File{Path: "blind.yaml", Data: []byte(`rules:
+  - name: blind
+    scope: process
+    condition: proc.exe == "/opt/agent"
+    subject: s
+    actions: [{alert: {}}]
+`)}
+	snap := engine.NewSnapshot(now, engine.Host{Name: "web1"}, engine.Load{}, []engine.Process{proc(10, "/opt/agent", "agent"), proc(11, "/opt/other", "other")})
+	rs := load(t, blind)
+	matches, _ := rs.Evaluate(snap, nil)
+	p := Propose(snap, matches, Options{Now: now, Expires: "2027-03-01"})
+	if errs := p.Recheck(rs, snap); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if len(p.Entries) != 2 {
+		t.Fatalf("entries %+v, want two", p.Entries)
+	}
+	for _, e := range p.Entries {
+		want := []string(nil)
+		if e.Line == "exe:/opt/agent" {
+			want = []string{"blind"}
+		}
+		if !slices.Equal(e.StillReported, want) {
+			t.Errorf("%s: still reported by %v, want %v", e.Line, e.StillReported, want)
+		}
+	}
+	var b strings.Builder
+	p.WriteTo(&b)
+	if !strings.Contains(b.String(), "# Not enough: blind still reports these with this line loaded") {
+		t.Errorf("the file does not say the line is not enough:\n%s", b.String())
+	}
+	if rs.Ignore.Len() != 0 {
+		t.Errorf("Recheck changed the rule set's ignore list: %d entries", rs.Ignore.Len())
+	}
+}

@@ -67,6 +67,9 @@ func cmdBaseline(args []string, stdout, stderr io.Writer) int {
 		code = exitFailure
 	}
 	p := baseline.Propose(snap, matches, baseline.Options{Now: snap.Time, Expires: exp, Owner: *owner})
+	if len(p.Recheck(rs, snap)) > 0 {
+		code = exitFailure // the same rules failed above and were reported
+	}
 	if *out == "" {
 		if _, err := p.WriteTo(stdout); err != nil {
 			return exitFailure

@@ -166,6 +166,9 @@ func Convert(c *Conf, source string) *Conversion {
 			}
 			setEnabled(s, n != 0, r)
 			became[name] = fmt.Sprintf("enabled: %t on %s", n != 0, r)
+			if name == "PT_DELETED" && n == 0 {
+				became[name] += " (ptrule's default is on, as csf's own sanity check recommends)"
+			}
 		case "PT_DELETED_ACTION", "PT_USER_ACTION", "PT_LOAD_ACTION":
 			if v != "" && (!strings.HasPrefix(v, "/") || strings.ContainsAny(v, " \t")) {
 				bad(s, "ptrule runs an action as the absolute path of a program, without a shell; write a script that runs this command line and set its path by hand")

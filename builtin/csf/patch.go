@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -108,6 +110,10 @@ func Convert(c *Conf, source string) *Conversion {
 			continue
 		}
 		v := strings.TrimSpace(s.Value)
+		if !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+			bad(s, "holds control characters or bytes that are not UTF-8")
+			continue
+		}
 		switch name {
 		case "PT_LIMIT":
 			n, ok := number(v)

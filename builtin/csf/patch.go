@@ -94,7 +94,7 @@ func Convert(c *Conf, source string) *Conversion {
 	became := map[string]string{}
 	bad := func(s Setting, why string) {
 		out.Problems = append(out.Problems, Problem{s.Pos, fmt.Sprintf("%s = %s: %s; ptrule's default is kept", s.Name, quote(s.Value), why)})
-		became[s.Name] = "not converted: " + why + " (ptrule's default is kept)"
+		became[s.Name] = "not converted, ptrule's default is kept: see \"could not import\""
 	}
 	limitOff := false
 	if s, ok := c.Settings["PT_LIMIT"]; ok {

@@ -31,6 +31,10 @@ func cmdImportCSF(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ptrule import-csf: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
+	if *configOut != "" && filepath.Clean(filepath.Dir(*configOut)) == filepath.Clean(*out) && engine.IsRuleFile(filepath.Base(*configOut)) {
+		fmt.Fprintf(stderr, "ptrule import-csf: %s would be read as a rule file: give --config-out a path outside %s, such as /etc/ptrule/ptrule.yaml\n", *configOut, *out)
+		return exitUsage
+	}
 	pignoreSet := false
 	fs.Visit(func(f *flag.Flag) { pignoreSet = pignoreSet || f.Name == "pignore" })
 

@@ -86,6 +86,11 @@ func cmdImportCSF(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	// A fresh install may not have the rules directory yet.
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintf(stderr, "ptrule import-csf: %v\n", err)
+		return exitFailure
+	}
 	fmt.Fprintln(stdout)
 	for _, f := range files {
 		if err := renameio.WriteFile(f.path, f.data, 0o644); err != nil {

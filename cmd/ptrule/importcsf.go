@@ -72,6 +72,9 @@ func cmdImportCSF(args []string, stdout, stderr io.Writer) int {
 	}
 
 	fmt.Fprint(stdout, csf.Report(conv, ign))
+	if ign == nil {
+		fmt.Fprintf(stdout, "\ncsf.pignore: %s does not exist: no ignore list written\n", *pignore)
+	}
 	if *dryRun {
 		for _, f := range files {
 			fmt.Fprintf(stdout, "\n==> %s (not written: --dry-run) <==\n%s", f.path, f.data)

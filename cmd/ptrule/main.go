@@ -33,6 +33,7 @@ var summaries = map[string]string{
 	"notify-test": "send a test alert through the channels and say which delivered",
 	"alerts":      "list the alerts waiting in the spool and each channel's last failure",
 	"baseline":    "propose an ignore list, with expiring entries, for what the rules would report now",
+	"import-csf":  "write a patch of the default rules and an ignore list from csf.conf and csf.pignore",
 }
 
 // commandFunc returns the entry point of a command, or nil.
@@ -56,6 +57,8 @@ func commandFunc(name string) func(args []string, stdout, stderr io.Writer) int 
 		return cmdAlerts
 	case "baseline":
 		return cmdBaseline
+	case "import-csf":
+		return cmdImportCSF
 	}
 	return nil
 }

@@ -187,10 +187,11 @@ type Host struct {
 	Procs  int           `cel:"procs" yaml:"procs"`
 }
 
-// IgnoreMatcher tells whether an ignore list hides a process. NewView uses
-// it to leave ignored processes out of the user and session counts.
+// IgnoreMatcher tells which entry of an ignore list, if any, hides a
+// process at a time (an expired entry hides nothing). NewView uses it to
+// leave ignored processes out of the user and session counts.
 type IgnoreMatcher interface {
-	Ignored(p *Process) bool
+	MatchAt(p *Process, t time.Time) (IgnoreEntry, bool)
 }
 
 // NewSnapshot builds the snapshot of the processes procs, read at time t.
@@ -279,6 +280,18 @@ type View struct {
 	// ignored is, by index in Procs, whether the ignore list hides the
 	// process.
 	ignored []bool
+	// ignoredBy is, by index in Procs, the entry that hides the process;
+	// nil when no process is hidden.
+	ignoredBy []IgnoreEntry
+}
+
+// IgnoredBy returns the ignore-list entry that hides the process at index
+// i of Procs, the one that made its `ignored` true, if any.
+func (v *View) IgnoredBy(i int) (IgnoreEntry, bool) {
+	if i < 0 || i >= len(v.ignored) || !v.ignored[i] {
+		return IgnoreEntry{}, false
+	}
+	return v.ignoredBy[i], true
 }
 
 // NewView computes the aggregates of s with the processes ign hides left
@@ -291,7 +304,16 @@ func NewView(s *Snapshot, ign IgnoreMatcher) *View {
 	userSessions := map[[2]int]bool{} // uid, sid of counted processes
 	for i := range s.Procs {
 		p := &s.Procs[i]
-		ignored := ign != nil && ign.Ignored(p)
+		ignored := false
+		if ign != nil {
+			var e IgnoreEntry
+			if e, ignored = ign.MatchAt(p, s.Time); ignored {
+				if v.ignoredBy == nil {
+					v.ignoredBy = make([]IgnoreEntry, len(s.Procs))
+				}
+				v.ignoredBy[i] = e
+			}
+		}
 		v.ignored[i] = ignored
 
 		u := users[p.UID]

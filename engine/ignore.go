@@ -203,7 +203,7 @@ type ignoreAnnotation struct {
 func (ip *ignoreParser) dangling(why string) {
 	if a := ip.pending; a != nil {
 		ip.pending = nil
-		a.line.fail(a.off, "annotation %s: put it on the line directly above the entry it describes", why)
+		a.line.annFail(a.off, "annotation %s: put it on the line directly above the entry it describes", why)
 	}
 }
 
@@ -245,6 +245,12 @@ func (l *ignoreLine) fail(off int, format string, args ...any) {
 	l.ip.probs = append(l.ip.probs, &Problem{Pos: l.pos(off), Msg: fmt.Sprintf(format, args...), Source: l.text})
 }
 
+// annFail reports a problem of an annotation at byte offset off.
+func (l *ignoreLine) annFail(off int, format string, args ...any) {
+	l.fail(off, format, args...)
+	l.ip.probs[len(l.ip.probs)-1].annotation = true
+}
+
 // notEntry reports a line that is no ignore entry at all. In an included
 // file it is not quoted: Include may have named a passwd or shadow file.
 func (l *ignoreLine) notEntry(off int, format string, args ...any) {
@@ -283,7 +289,7 @@ func (ip *ignoreParser) line(name, text string, lineNo int, chain []string) {
 	}
 	if rest, ok := cutInclude(body); ok {
 		if ann != nil {
-			ann.line.fail(ann.off, "annotation above an Include line: annotate the entries in the included file instead")
+			ann.line.annFail(ann.off, "annotation above an Include line: annotate the entries in the included file instead")
 		}
 		ip.include(l, rest, start+len(body)-len(rest), chain)
 		return
@@ -328,7 +334,7 @@ func (l *ignoreLine) annotation(rest string, off, hash int) *ignoreAnnotation {
 		}
 		key := rest[keyStart:i]
 		if i >= len(rest) || rest[i] != '=' {
-			l.fail(off+keyStart, "%q is not key=value: write reason=\"...\", owner=NAME or expires=YYYY-MM-DD", key)
+			l.annFail(off+keyStart, "%q is not key=value: write reason=\"...\", owner=NAME or expires=YYYY-MM-DD", key)
 			return a
 		}
 		i++ // '='
@@ -351,18 +357,18 @@ func (l *ignoreLine) annotation(rest string, off, hash int) *ignoreAnnotation {
 						i += 2
 						continue
 					}
-					l.fail(off+i, `unknown escape in %s: only \" and \\ are escapes inside quotes`, key)
+					l.annFail(off+i, `unknown escape in %s: only \" and \\ are escapes inside quotes`, key)
 					return a
 				}
 				b.WriteByte(c)
 				i++
 			}
 			if !closed {
-				l.fail(off+valStart, "unterminated quote in %s: close the value with \"", key)
+				l.annFail(off+valStart, "unterminated quote in %s: close the value with \"", key)
 				return a
 			}
 			if i < len(rest) && rest[i] != ' ' && rest[i] != '\t' {
-				l.fail(off+i, "text right after the closing quote of %s: separate key=value pairs with a space", key)
+				l.annFail(off+i, "text right after the closing quote of %s: separate key=value pairs with a space", key)
 				return a
 			}
 			val = b.String()
@@ -373,15 +379,15 @@ func (l *ignoreLine) annotation(rest string, off, hash int) *ignoreAnnotation {
 			val = rest[valStart:i]
 		}
 		if !utf8.ValidString(val) || strings.ContainsFunc(val, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) {
-			l.fail(off+valStart, "control or invalid characters in %s: write printable UTF-8 text", key)
+			l.annFail(off+valStart, "control or invalid characters in %s: write printable UTF-8 text", key)
 			continue
 		}
 		if strings.TrimSpace(val) == "" {
-			l.fail(off+valStart, "empty %s: give a value or leave the key out", key)
+			l.annFail(off+valStart, "empty %s: give a value or leave the key out", key)
 			continue
 		}
 		if seen[key] {
-			l.fail(off+keyStart, "%s given twice: keep one", key)
+			l.annFail(off+keyStart, "%s given twice: keep one", key)
 			continue
 		}
 		seen[key] = true
@@ -393,12 +399,12 @@ func (l *ignoreLine) annotation(rest string, off, hash int) *ignoreAnnotation {
 		case "expires":
 			t, err := ParseExpiry(val)
 			if err != nil {
-				l.fail(off+valStart, "%v", err)
+				l.annFail(off+valStart, "%v", err)
 				continue
 			}
 			a.fields.Expires = t
 		default:
-			l.fail(off+keyStart, "unknown annotation key %q: use reason, owner or expires", key)
+			l.annFail(off+keyStart, "unknown annotation key %q: use reason, owner or expires", key)
 		}
 	}
 	return a

@@ -154,3 +154,31 @@ func (h *IgnoreHits) Save() error {
 	h.dirty = false
 	return nil
 }
+
+// IgnoreRow is one ignore entry as `ptrule ignores` lists it: the entry,
+// its counts and whether it is expired.
+type IgnoreRow struct {
+	Entry engine.IgnoreEntry
+	IgnoreHit
+	// Expired reports that the entry was expired at the time asked: it
+	// hides nothing.
+	Expired bool
+}
+
+// NeverMatched reports that the entry hid no process since its line was
+// last written (as far as the daemon counted).
+func (r IgnoreRow) NeverMatched() bool { return r.Hits == 0 }
+
+// Rows returns a row per entry, in the order given, with its counts and
+// whether it is expired at now.
+func (h *IgnoreHits) Rows(entries []engine.IgnoreEntry, now time.Time) []IgnoreRow {
+	rows := make([]IgnoreRow, len(entries))
+	for i, e := range entries {
+		rows[i] = IgnoreRow{Entry: e, IgnoreHit: h.Get(e), Expired: e.ExpiredAt(now)}
+	}
+	return rows
+}
+
+// HitsPath is where the daemon keeps the ignore hit counts under the state
+// directory dir.
+func HitsPath(dir string) string { return filepath.Join(dir, hitsFile) }

@@ -32,6 +32,7 @@ var summaries = map[string]string{
 
 	"notify-test": "send a test alert through the channels and say which delivered",
 	"alerts":      "list the alerts waiting in the spool and each channel's last failure",
+	"ignores":     "list every ignore entry with its annotation, hits and last hit; mark expired and unused ones",
 }
 
 // commandFunc returns the entry point of a command, or nil.
@@ -53,6 +54,8 @@ func commandFunc(name string) func(args []string, stdout, stderr io.Writer) int 
 		return cmdNotifyTest
 	case "alerts":
 		return cmdAlerts
+	case "ignores":
+		return cmdIgnores
 	}
 	return nil
 }

@@ -39,11 +39,13 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	// A bad ignore-list line does not stop run, which logs it and keeps
 	// the rest of the list: here it is a warning, not an error.
 	var errs, warnings engine.Problems
+	annotations := 0 // warnings about annotations, whose entries are kept
 	for _, p := range ps {
 		if slices.Contains(rs.IgnoreProblems, p) {
 			w := *p
 			w.Msg = "warning: " + p.Msg + " (run logs this line and skips it)"
 			if p.Annotation() {
+				annotations++
 				w.Msg = "warning: " + p.Msg + " (run logs this and keeps the entry without it)"
 			}
 			warnings = append(warnings, &w)
@@ -74,8 +76,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "ok: %d rules (%d enabled), %d ignore entries, from %d files",
 		len(rs.Rules), enabledCount(rs), rs.Ignore.Len(), len(files))
 	if len(warnings) > 0 {
-		if bad := len(warnings) - len(expired); bad > 0 {
+		if bad := len(warnings) - len(expired) - annotations; bad > 0 {
 			fmt.Fprintf(stdout, "; %d bad ignore-list lines skipped", bad)
+		}
+		if annotations > 0 {
+			fmt.Fprintf(stdout, "; %d bad annotations", annotations)
 		}
 		if len(expired) > 0 {
 			fmt.Fprintf(stdout, "; %d expired ignore entries", len(expired))

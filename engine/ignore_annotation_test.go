@@ -67,6 +67,9 @@ func TestIgnoreAnnotationProblems(t *testing.T) {
 			for _, p := range probs {
 				if strings.Contains(p.Error(), "f.pignore:"+tc.want) {
 					found = true
+					if !p.Annotation() {
+						t.Errorf("%v is not marked as an annotation problem", p)
+					}
 				}
 			}
 			if !found {

@@ -665,21 +665,24 @@ func (l *IgnoreList) Match(p *Process) (IgnoreEntry, bool) {
 // MatchAt is Match at time t: an entry expired at t matches nothing, and
 // the first unexpired matching entry decides. A zero t expires nothing.
 func (l *IgnoreList) MatchAt(p *Process, t time.Time) (IgnoreEntry, bool) {
-	if l == nil || p == nil {
+	i := l.matchAt(p, t)
+	if i < 0 {
 		return IgnoreEntry{}, false
+	}
+	return l.entries[i], true
+}
+
+// matchAt is MatchAt returning the index of the entry, or -1.
+func (l *IgnoreList) matchAt(p *Process, t time.Time) int {
+	if l == nil || p == nil {
+		return -1
 	}
 	best := l.first(p)
-	if best < 0 {
-		return IgnoreEntry{}, false
-	}
-	if l.expiring && l.entries[best].ExpiredAt(t) {
+	if best >= 0 && l.expiring && l.entries[best].ExpiredAt(t) {
 		// Rare: walk the later entries one by one.
 		best = l.next(best+1, t, func(j int) bool { return l.entryMatches(j, p) })
-		if best < 0 {
-			return IgnoreEntry{}, false
-		}
 	}
-	return l.entries[best], true
+	return best
 }
 
 // next returns the index of the first entry from index from on that is

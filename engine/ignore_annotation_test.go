@@ -152,3 +152,26 @@ func TestViewIgnoredBy(t *testing.T) {
 		}
 	}
 }
+
+// wrappedMatcher is an IgnoreMatcher that is not an *IgnoreList.
+type wrappedMatcher struct{ l *IgnoreList }
+
+func (w wrappedMatcher) MatchAt(p *Process, t time.Time) (IgnoreEntry, bool) { return w.l.MatchAt(p, t) }
+
+// A View over any IgnoreMatcher tells the same deciding entries as one
+// over the list itself.
+func TestViewIgnoredByOtherMatcher(t *testing.T) {
+	l, _ := ParseIgnore("f.pignore", []byte("# ptrule: owner=ops\nexe:/a\n"), 1, nil)
+	s := NewSnapshot(time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), Host{}, Load{}, []Process{{PID: 1, Exe: "/b"}, {PID: 2, Exe: "/a"}})
+	for _, v := range []*View{NewView(s, l), NewView(s, wrappedMatcher{l})} {
+		if _, ok := v.IgnoredBy(0); ok {
+			t.Error("pid 1 hidden")
+		}
+		if e, ok := v.IgnoredBy(1); !ok || e.Pos.Line != 2 || e.Owner != "ops" {
+			t.Errorf("pid 2: %v, %v; want line 2 owned by ops", e, ok)
+		}
+		if _, ok := v.IgnoredBy(5); ok {
+			t.Error("out of range index hidden")
+		}
+	}
+}

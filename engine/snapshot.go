@@ -280,8 +280,15 @@ type View struct {
 	// ignored is, by index in Procs, whether the ignore list hides the
 	// process.
 	ignored []bool
-	// ignoredBy is, by index in Procs, the entry that hides the process;
-	// nil when no process is hidden.
+	// ignoreList is the matcher when it is an *IgnoreList: ignoredAt then
+	// holds indices into its entries instead of copies.
+	ignoreList *IgnoreList
+	// ignoredAt is, by index in Procs, the index in ignoreList's entries of
+	// the entry that hides the process; nil when no process is hidden or
+	// the matcher is another type.
+	ignoredAt []int32
+	// ignoredBy is ignoredAt for a matcher of another type: the entries
+	// themselves.
 	ignoredBy []IgnoreEntry
 }
 
@@ -290,6 +297,9 @@ type View struct {
 func (v *View) IgnoredBy(i int) (IgnoreEntry, bool) {
 	if i < 0 || i >= len(v.ignored) || !v.ignored[i] {
 		return IgnoreEntry{}, false
+	}
+	if v.ignoredAt != nil {
+		return v.ignoreList.entries[v.ignoredAt[i]], true
 	}
 	return v.ignoredBy[i], true
 }
@@ -305,7 +315,17 @@ func NewView(s *Snapshot, ign IgnoreMatcher) *View {
 	for i := range s.Procs {
 		p := &s.Procs[i]
 		ignored := false
-		if ign != nil {
+		if list, ok := ign.(*IgnoreList); ok {
+			// The common case, without copying entries: four bytes a
+			// process when some are hidden.
+			if j := list.matchAt(p, s.Time); j >= 0 {
+				ignored = true
+				if v.ignoredAt == nil {
+					v.ignoreList, v.ignoredAt = list, make([]int32, len(s.Procs))
+				}
+				v.ignoredAt[i] = int32(j)
+			}
+		} else if ign != nil {
 			var e IgnoreEntry
 			if e, ignored = ign.MatchAt(p, s.Time); ignored {
 				if v.ignoredBy == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +95,21 @@ exe:/usr/bin/unused
 	load()
 	if third := tick(); len(third.Expired) != 1 {
 		t.Errorf("after a reload expired %v, want the entry reported again", third.Expired)
+	}
+}
+
+// TestReportLogsExpired checks the daemon's log line for an expired entry:
+// a warning naming the entry, its expiry, reason and owner.
+func TestReportLogsExpired(t *testing.T) {
+	l, ps := engine.ParseIgnore("site.pignore", []byte("# ptrule: reason=\"old job\" owner=ops expires=2020-01-31\nexe:/usr/bin/x\n"), 1, nil)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	var buf strings.Builder
+	rep := &Report{Shortest: time.Hour, Expired: l.Entries()}
+	rep.Log(slog.New(slog.NewTextHandler(&buf, nil)))
+	want := `level=WARN msg="ignore entry expired: it hides nothing any more; renew its expires= or remove the line" entry="site.pignore:2: exe:/usr/bin/x" expired=2020-01-31 reason="old job" owner=ops`
+	if !strings.Contains(buf.String(), want) {
+		t.Errorf("log:\n%s\nwant a line containing\n%s", buf.String(), want)
 	}
 }

@@ -156,7 +156,9 @@ func TestViewIgnoredBy(t *testing.T) {
 // wrappedMatcher is an IgnoreMatcher that is not an *IgnoreList.
 type wrappedMatcher struct{ l *IgnoreList }
 
-func (w wrappedMatcher) MatchAt(p *Process, t time.Time) (IgnoreEntry, bool) { return w.l.MatchAt(p, t) }
+func (w wrappedMatcher) MatchAt(p *Process, t time.Time) (IgnoreEntry, bool) {
+	return w.l.MatchAt(p, t)
+}
 
 // A View over any IgnoreMatcher tells the same deciding entries as one
 // over the list itself.

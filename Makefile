@@ -11,6 +11,7 @@ FUZZ_TARGETS :=
 FUZZ_TARGETS += ./engine:FuzzControlledOutput
 FUZZ_TARGETS += ./engine:FuzzMaskSecret
 FUZZ_TARGETS += ./engine:FuzzParseIgnore
+FUZZ_TARGETS += ./engine:FuzzIgnoreAnnotation
 FUZZ_TARGETS += ./engine:FuzzIgnoreLine
 FUZZ_TARGETS += ./engine:FuzzSnapshotStringRoundTrip
 FUZZ_TARGETS += ./engine:FuzzLoadRules

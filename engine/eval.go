@@ -83,6 +83,13 @@ func (e *EvalError) Unwrap() error { return e.Err }
 // session aggregates leave out what the rule set's ignore list hides; they
 // are computed into a View of the snapshot, which is not changed.
 func (rs *RuleSet) Evaluate(s *Snapshot, due func(*Rule) bool) ([]*Match, []error) {
+	_, matches, errs := rs.EvaluateView(s, due)
+	return matches, errs
+}
+
+// EvaluateView is Evaluate that also returns the View the rules saw, from
+// which View.IgnoredBy tells which ignore entry hid each process.
+func (rs *RuleSet) EvaluateView(s *Snapshot, due func(*Rule) bool) (*View, []*Match, []error) {
 	snap := NewView(s, rs.Ignore)
 	var matches []*Match
 	var errs []error
@@ -115,7 +122,7 @@ func (rs *RuleSet) Evaluate(s *Snapshot, due func(*Rule) bool) ([]*Match, []erro
 			users := snap.Users()
 			for i := range users {
 				u := &users[i]
-				_, ign := rs.Ignore.MatchUser(u.Name)
+				_, ign := rs.Ignore.MatchUserAt(u.Name, s.Time)
 				visit(func() string { return u.Name }, vars{user: u, ignored: ign, snap: snap, params: params})
 			}
 		case ScopeSession:
@@ -128,7 +135,7 @@ func (rs *RuleSet) Evaluate(s *Snapshot, due func(*Rule) bool) ([]*Match, []erro
 			visit(func() string { return "" }, vars{snap: snap, params: params})
 		}
 	}
-	return matches, errs
+	return snap, matches, errs
 }
 
 func entityName(s Scope, v vars) string {

@@ -20,6 +20,7 @@ func FuzzParseIgnore(f *testing.F) {
 		"exe:/a\rexe:/b\n",
 		"user:\u00e9t\u00e9\n\u2028exe:/x\u0085\n",
 		"pcmd:a)(b\npcmd:(?i)FOO\npcmd:\\\n",
+		"# ptrule: reason=\"x y\" owner=ops expires=2020-01-01\nexe:/x\n# ptrule: bad\n\n",
 	} {
 		f.Add(s)
 	}

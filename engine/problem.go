@@ -39,7 +39,14 @@ type Problem struct {
 	// caret is the column of the caret under Source when masking moved
 	// it; 0 means Pos.Col.
 	caret int
+	// annotation marks a problem of an ignore entry's annotation comment,
+	// which leaves the entry itself in the list.
+	annotation bool
 }
+
+// Annotation reports whether p is a problem of an ignore-list annotation
+// (`# ptrule: ...`): the entry below it is kept, without the bad field.
+func (p *Problem) Annotation() bool { return p.annotation }
 
 func (p *Problem) Error() string { return p.Pos.String() + ": " + p.Msg }
 

@@ -187,10 +187,11 @@ type Host struct {
 	Procs  int           `cel:"procs" yaml:"procs"`
 }
 
-// IgnoreMatcher tells whether an ignore list hides a process. NewView uses
-// it to leave ignored processes out of the user and session counts.
+// IgnoreMatcher tells which entry of an ignore list, if any, hides a
+// process at a time (an expired entry hides nothing). NewView uses it to
+// leave ignored processes out of the user and session counts.
 type IgnoreMatcher interface {
-	Ignored(p *Process) bool
+	MatchAt(p *Process, t time.Time) (IgnoreEntry, bool)
 }
 
 // NewSnapshot builds the snapshot of the processes procs, read at time t.
@@ -279,6 +280,28 @@ type View struct {
 	// ignored is, by index in Procs, whether the ignore list hides the
 	// process.
 	ignored []bool
+	// ignoreList is the matcher when it is an *IgnoreList: ignoredAt then
+	// holds indices into its entries instead of copies.
+	ignoreList *IgnoreList
+	// ignoredAt is, by index in Procs, the index in ignoreList's entries of
+	// the entry that hides the process; nil when no process is hidden or
+	// the matcher is another type.
+	ignoredAt []int32
+	// ignoredBy is ignoredAt for a matcher of another type: the entries
+	// themselves.
+	ignoredBy []IgnoreEntry
+}
+
+// IgnoredBy returns the ignore-list entry that hides the process at index
+// i of Procs, the one that made its `ignored` true, if any.
+func (v *View) IgnoredBy(i int) (IgnoreEntry, bool) {
+	if i < 0 || i >= len(v.ignored) || !v.ignored[i] {
+		return IgnoreEntry{}, false
+	}
+	if v.ignoredAt != nil {
+		return v.ignoreList.entries[v.ignoredAt[i]], true
+	}
+	return v.ignoredBy[i], true
 }
 
 // NewView computes the aggregates of s with the processes ign hides left
@@ -291,7 +314,26 @@ func NewView(s *Snapshot, ign IgnoreMatcher) *View {
 	userSessions := map[[2]int]bool{} // uid, sid of counted processes
 	for i := range s.Procs {
 		p := &s.Procs[i]
-		ignored := ign != nil && ign.Ignored(p)
+		ignored := false
+		if list, ok := ign.(*IgnoreList); ok {
+			// The common case, without copying entries: four bytes a
+			// process when some are hidden.
+			if j := list.matchAt(p, s.Time); j >= 0 {
+				ignored = true
+				if v.ignoredAt == nil {
+					v.ignoreList, v.ignoredAt = list, make([]int32, len(s.Procs))
+				}
+				v.ignoredAt[i] = int32(j)
+			}
+		} else if ign != nil {
+			var e IgnoreEntry
+			if e, ignored = ign.MatchAt(p, s.Time); ignored {
+				if v.ignoredBy == nil {
+					v.ignoredBy = make([]IgnoreEntry, len(s.Procs))
+				}
+				v.ignoredBy[i] = e
+			}
+		}
 		v.ignored[i] = ignored
 
 		u := users[p.UID]

@@ -62,6 +62,11 @@ type Report struct {
 	FollowErrors []error
 	// SaveErr is set when the suppression state could not be saved.
 	SaveErr error
+	// Expired are the ignore entries expired at the snapshot's time that
+	// were not reported since the rules were loaded or for a day.
+	Expired []engine.IgnoreEntry
+	// HitsErr is set when the ignore hit counts could not be saved.
+	HitsErr error
 	// Stopped reports that a stop was asked for before every decision
 	// was applied: the rest were not, and their marks not recorded, so
 	// the next start acts on them.
@@ -115,6 +120,13 @@ func (r *Report) Log(log *slog.Logger) {
 	if r.SaveErr != nil {
 		log.Error("saving suppression state", "err", r.SaveErr)
 	}
+	for _, e := range r.Expired {
+		log.Warn("ignore entry expired: it hides nothing any more; renew its expires= or remove the line",
+			"entry", e.String(), "expired", engine.FormatExpiry(e.Expires), "reason", e.Reason, "owner", e.Owner)
+	}
+	if r.HitsErr != nil {
+		log.Error("saving ignore hit counts", "err", r.HitsErr)
+	}
 	took := r.Took()
 	log.Debug("tick", "rules", strings.Join(r.Due, ","), "processes", r.Processes, "matches", r.Matches, "fired", r.Fired(),
 		"took", took.String(), "collect", r.Collect.String(), "evaluate", r.Evaluate.String(), "act", r.Act.String())
@@ -138,11 +150,30 @@ type Runner struct {
 	// It is kept in memory only, and starts at zero after a restart.
 	quiet map[[2]string]int
 	last  atomic.Pointer[Report]
+	// hits counts which ignore entry hid each process, nil for none.
+	hits HitCounter
+	// expiredSaid is when each expired ignore entry (by its String) was
+	// last reported; Load forgets it, so a load reports them again.
+	expiredSaid map[string]time.Time
 }
+
+// HitCounter counts the processes each ignore entry hid: a
+// *state.IgnoreHits.
+type HitCounter interface {
+	Count(e engine.IgnoreEntry, t time.Time)
+	Save() error
+}
+
+// expiredEvery is how often an expired ignore entry is reported again.
+const expiredEvery = 24 * time.Hour
+
+// CountIgnoreHits makes each tick count, in h, the entry that hid each
+// process, and save h after the tick.
+func (r *Runner) CountIgnoreHits(h HitCounter) { r.hits = h }
 
 // NewRunner returns a Runner that collects with c; Load gives it rules.
 func NewRunner(c Collector) *Runner {
-	return &Runner{collector: c, next: map[string]time.Time{}, quiet: map[[2]string]int{}}
+	return &Runner{collector: c, next: map[string]time.Time{}, quiet: map[[2]string]int{}, expiredSaid: map[string]time.Time{}}
 }
 
 // Load makes a rule set, the config's interval, an actor and a store the
@@ -164,6 +195,7 @@ func (r *Runner) Load(rs *engine.RuleSet, interval time.Duration, a *act.Actor, 
 	}
 	r.next = next
 	r.rules, r.interval, r.actor, r.store = rs, interval, a, store
+	r.expiredSaid = map[string]time.Time{}
 }
 
 // period is a rule's period under the given interval.
@@ -282,8 +314,13 @@ func (r *Runner) Tick(ctx context.Context, stopping <-chan struct{}) *Report {
 	rep.Processes = len(snap.Procs)
 
 	t := time.Now()
-	matches, errs := r.rules.Evaluate(snap, dueFn)
+	view, matches, errs := r.rules.EvaluateView(snap, dueFn)
 	rep.Evaluate, rep.Matches, rep.EvalErrors = time.Since(t), len(matches), errs
+	r.ignoreHits(view, rep)
+	if r.hits != nil {
+		// Saved however the tick ends, a stop included.
+		defer func() { rep.HitsErr = r.hits.Save() }()
+	}
 
 	t = time.Now()
 	defer func() { rep.Act = time.Since(t) }()
@@ -312,6 +349,26 @@ func (r *Runner) Tick(ctx context.Context, stopping <-chan struct{}) *Report {
 	r.follow(ctx, rep, dueFn, snap.Time)
 	rep.SaveErr = r.Flush()
 	return rep
+}
+
+// ignoreHits counts the entry that hid each process of the view, and
+// reports the expired entries not reported since the load or for a day.
+func (r *Runner) ignoreHits(v *engine.View, rep *Report) {
+	if r.hits != nil {
+		for i := range v.Procs {
+			if e, ok := v.IgnoredBy(i); ok {
+				r.hits.Count(e, v.Time)
+			}
+		}
+	}
+	for _, e := range r.rules.Ignore.Expired(v.Time) {
+		k := e.String()
+		if said, ok := r.expiredSaid[k]; ok && v.Time.Sub(said) < expiredEvery {
+			continue
+		}
+		r.expiredSaid[k] = v.Time
+		rep.Expired = append(rep.Expired, e)
+	}
 }
 
 // countQuiet counts a suppressed decision under the key that silenced it,

@@ -34,6 +34,7 @@ var summaries = map[string]string{
 	"alerts":      "list the alerts waiting in the spool and each channel's last failure",
 	"baseline":    "propose an ignore list, with expiring entries, for what the rules would report now",
 	"import-csf":  "write a patch of the default rules and an ignore list from csf.conf and csf.pignore",
+	"ignores":     "list every ignore entry with its annotation, hits and last hit; mark expired and unused ones",
 }
 
 // commandFunc returns the entry point of a command, or nil.
@@ -59,6 +60,8 @@ func commandFunc(name string) func(args []string, stdout, stderr io.Writer) int 
 		return cmdBaseline
 	case "import-csf":
 		return cmdImportCSF
+	case "ignores":
+		return cmdIgnores
 	}
 	return nil
 }

@@ -85,6 +85,7 @@ type daemon struct {
 
 	cfg       *Config
 	store     *state.FileStore
+	hits      *state.IgnoreHits
 	collector snapshotter
 	runner    *tick.Runner
 	// dispatcher delivers alerts: started, so alerts are queued and
@@ -159,12 +160,19 @@ func (d *daemon) apply(cfg *Config, rs *engine.RuleSet) error {
 			}
 		}
 		d.store = store
+		hits, err := state.ReadIgnoreHits(cfg.StateDir)
+		if err != nil {
+			d.log.Warn("ignore hit counts could not be read and start at zero", "err", err)
+		}
+		d.hits = hits
 	}
 	if d.runner == nil {
 		d.runner = tick.NewRunner(d.collector)
 	}
 	d.startDelivery(cfg)
 	d.runner.Load(rs, cfg.Interval, newActor(cfg, d.procRoot, d.log, true, d.dispatcher), d.store)
+	d.hits.Keep(rs.Ignore.Entries()) // edited and removed lines start again
+	d.runner.CountIgnoreHits(d.hits)
 	d.cfg = cfg
 	d.log.Info("rules loaded", "rules", len(rs.Rules), "enabled", enabledCount(rs),
 		"ignore_entries", rs.Ignore.Len(), "mode", cfg.Mode, "interval", cfg.Interval.String())

@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// stepLines writes an explanation's steps one a line, indented by depth.
+func stepLines(ex *Explanation) string {
+	var b strings.Builder
+	for _, s := range ex.Steps {
+		fmt.Fprintf(&b, "%s%s = %s\n", strings.Repeat("  ", s.Depth), s.Text, s.Value)
+	}
+	return b.String()
+}
+
+func TestExplain(t *testing.T) {
+	ignore := yamlFile("i.pignore", "# agents\nexe:/opt/agent/agent\nuser:1003\n")
+	rules := ruleText("php", "process", "{min: 1000}",
+		`!ignored && proc.exe == "/usr/bin/php" && proc.age > duration("1h") && size(proc.cmdline.filter(a, a.endsWith(".php"))) > 0`,
+		`[{alert: {}}, {kill: {signal: KILL, if: 'proc.vmsize > 500 * 1024 * 1024'}}, {suppress: {for: 1h, if: 'proc.pid < params.min'}}]`) +
+		strings.TrimPrefix(ruleText("many", "user", "", `!ignored && user.count > 2`, `[alert: {}]`), "rules:\n") +
+		strings.TrimPrefix(ruleText("sess", "session", "", `session.count > 2`, `[alert: {}]`), "rules:\n") +
+		strings.TrimPrefix(ruleText("load", "host", "", `load.avg1 > 2.0`, `[alert: {}]`), "rules:\n")
+	rs := loadOK(t, ignore, yamlFile("r.yaml", rules))
+	snap := sampleSnapshot()
+
+	tests := []struct {
+		name, rule string
+		target     Target
+		matched    bool
+		ignoredBy  string
+		steps      string
+		actions    []string
+	}{
+		{
+			name: "matching process", rule: "php", target: Target{PID: 4300}, matched: true,
+			// The parser balances a chain of &&.
+			steps: `!ignored && proc.exe == "/usr/bin/php" && proc.age > duration("1h") && size(proc.cmdline.filter(a, a.endsWith(".php"))) > 0 = true
+  !ignored && proc.exe == "/usr/bin/php" = true
+    !ignored = true
+      ignored = false
+    proc.exe == "/usr/bin/php" = true
+      proc.exe = "/usr/bin/php"
+  proc.age > duration("1h") && size(proc.cmdline.filter(a, a.endsWith(".php"))) > 0 = true
+    proc.age > duration("1h") = true
+      proc.age = duration("2h0m0s")
+      duration("1h") = duration("1h0m0s")
+    size(proc.cmdline.filter(a, a.endsWith(".php"))) > 0 = true
+      size(proc.cmdline.filter(a, a.endsWith(".php"))) = 1
+        proc.cmdline.filter(a, a.endsWith(".php")) = ["worker.php"]
+          proc.cmdline = ["php", "worker.php"]
+`,
+			actions: []string{"alert always planned", "kill true planned", "suppress false"},
+		},
+		{
+			name: "young process does not match", rule: "php", target: Target{PID: 4301},
+			steps: "proc.age = duration(\"30m0s\")\n",
+		},
+		{
+			name: "ignored process", rule: "php", target: Target{PID: 5000}, ignoredBy: "i.pignore:2: exe:/opt/agent/agent",
+			steps: "ignored = true\n",
+		},
+		{name: "ignored user", rule: "many", target: Target{User: "1003"}, ignoredBy: "i.pignore:3: user:1003", steps: "user.count > 2 = false\n"},
+		{name: "matching user", rule: "many", target: Target{User: "bob"}, matched: true, steps: "user.count = 3\n", actions: []string{"alert always planned"}},
+		{name: "session", rule: "sess", target: Target{SID: 4200}, matched: true, steps: "session.count = 3\n", actions: []string{"alert always planned"}},
+		{name: "host", rule: "load", matched: true, steps: "load.avg1 > 2.0 = true\n  load.avg1 = 2.5\n", actions: []string{"alert always planned"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ex, err := rs.Explain(snap, tt.rule, tt.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ex.Matched != tt.matched || (ex.Match != nil) != tt.matched {
+				t.Errorf("matched = %v, match %v; want %v", ex.Matched, ex.Match, tt.matched)
+			}
+			got := ""
+			if ex.IgnoredBy != nil {
+				got = ex.IgnoredBy.String()
+			}
+			if got != tt.ignoredBy || ex.Ignored != (tt.ignoredBy != "") {
+				t.Errorf("ignored = %v by %q, want by %q", ex.Ignored, got, tt.ignoredBy)
+			}
+			lines := stepLines(ex)
+			// A full want is the whole listing; a short one is a part of it.
+			if strings.Count(tt.steps, "\n") > 3 {
+				if lines != tt.steps {
+					t.Errorf("steps:\n%s\nwant:\n%s", lines, tt.steps)
+				}
+			} else if !strings.Contains(lines, tt.steps) {
+				t.Errorf("steps:\n%s\nwant a line %q", lines, tt.steps)
+			}
+			var acts []string
+			for _, a := range ex.Actions {
+				s := string(a.Kind) + " " + a.Decided
+				if a.Planned {
+					s += " planned"
+				}
+				acts = append(acts, s)
+			}
+			if strings.Join(acts, "|") != strings.Join(tt.actions, "|") {
+				t.Errorf("actions = %q, want %q", acts, tt.actions)
+			}
+		})
+	}
+}
+
+func TestExplainWrongEntity(t *testing.T) {
+	rs := loadOK(t, yamlFile("r.yaml", ruleText("a", "process", "", "true", "[alert: {}]")+
+		strings.TrimPrefix(ruleText("h", "host", "", "true", "[alert: {}]"), "rules:\n")))
+	snap := sampleSnapshot()
+	for _, tt := range []struct {
+		rule   string
+		target Target
+		want   string
+	}{
+		{"a", Target{PID: 99}, "no such entity for pid 99"},
+		{"a", Target{User: "bob"}, "process scope"},
+		{"h", Target{PID: 1}, "takes no --pid"},
+		{"nope", Target{}, `no rule "nope"`},
+	} {
+		_, err := rs.Explain(snap, tt.rule, tt.target)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s %+v: err = %v, want %q", tt.rule, tt.target, err, tt.want)
+		}
+	}
+	if _, err := rs.Explain(snap, "a", Target{PID: 99}); !errors.Is(err, ErrNoEntity) {
+		t.Errorf("err = %v, want ErrNoEntity", err)
+	}
+}
+
+// A hostile string in the facts reaches the explanation escaped.
+func TestExplainHostileValues(t *testing.T) {
+	snap := sampleSnapshot()
+	snap.Procs[0].Cmd = "x\x1b[2Jy\n"
+	rs := loadOK(t, yamlFile("r.yaml", ruleText("a", "process", "", `proc.cmd != ""`, "[alert: {}]")))
+	ex, err := rs.Explain(snap, "a", Target{PID: snap.Procs[0].PID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := stepLines(ex)
+	if strings.ContainsAny(out, "\x1b") || !strings.Contains(out, `proc.cmd = "x\\x1b[2Jy\\n"`) {
+		t.Errorf("steps not escaped:\n%s", out)
+	}
+}

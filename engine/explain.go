@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common"
@@ -53,8 +54,9 @@ type Explanation struct {
 
 // Step is one sub-expression of a condition and its value.
 type Step struct {
-	// Offset is where the sub-expression starts in the condition, in
-	// characters from its start.
+	// Offset is the position CEL's parser records for the sub-expression
+	// in the condition, in characters: that of its operator, of the dot of
+	// a field or of its first token.
 	Offset int
 	// Depth is how deep it is nested in the condition (0 for the whole).
 	Depth int
@@ -138,8 +140,13 @@ func (rs *RuleSet) Explain(s *Snapshot, name string, t Target) (*Explanation, er
 	}
 	ex.Ignored = v.ignored
 	ex.Entity = entityName(r.Scope, v)
-	if r.Scope == ScopeHost {
+	switch r.Scope {
+	case ScopeHost:
 		ex.Entity = "host " + Display(snap.Host.Name)
+	case ScopeProcess:
+		ex.Entity = fmt.Sprintf("pid %d (%s)", v.proc.PID, Display(v.proc.User))
+	case ScopeUser:
+		ex.Entity = "user " + Display(v.user.Name)
 	}
 
 	m, err := r.match(key, v)
@@ -337,4 +344,60 @@ func formatValue(b *strings.Builder, v ref.Val, depth int) {
 	default:
 		b.WriteString("<" + Display(v.Type().(ref.Type).TypeName()) + ">")
 	}
+}
+
+// FixtureStep replays fixture file f (see RunFixtures) up to step k (from
+// 1) of its test called test ("" when it has one test) and returns what
+// that step is evaluated with: the fixture's rule set, the step's snapshot
+// and the suppressions the earlier steps' fired matches recorded, as `ptrule
+// test` runs it. Explain then says why a rule did or did not match there.
+func FixtureStep(f File, base []File, readFile func(string) ([]byte, error), test string, k int) (*RuleSet, *Snapshot, *MemStore, error) {
+	fx, ps := parseFixture(f, base, readFile)
+	if len(ps) == 0 {
+		var rs *RuleSet
+		if rs, ps = fx.ruleSet(); len(ps) == 0 {
+			return fx.replay(rs, test, k)
+		}
+	}
+	return nil, nil, nil, ps
+}
+
+func (fx *fixture) replay(rs *RuleSet, test string, k int) (*RuleSet, *Snapshot, *MemStore, error) {
+	var t *fixtureTest
+	var names []string
+	for _, c := range fx.tests {
+		names = append(names, strconv.Quote(c.name))
+		if c.name == test || (test == "" && len(fx.tests) == 1) {
+			t = c
+		}
+	}
+	if t == nil {
+		if test == "" {
+			return nil, nil, nil, fmt.Errorf("%s has %d tests: name one of %s", fx.src.path, len(fx.tests), strings.Join(names, ", "))
+		}
+		return nil, nil, nil, fmt.Errorf("%s has no test %q: its tests are %s", fx.src.path, test, strings.Join(names, ", "))
+	}
+	if k < 1 || k > len(t.steps) {
+		return nil, nil, nil, fmt.Errorf("test %q has steps 1 to %d, not %d", t.name, len(t.steps), k)
+	}
+	store := NewMemStore()
+	var snap *fixtureSnapshot
+	var given time.Time
+	for i, st := range t.steps[:k] {
+		now := FixtureEpoch.Add(st.at)
+		if st.snap != nil {
+			snap, given = st.snap, now
+		}
+		s := snap.build(given, now)
+		if i == k-1 {
+			return rs, s, store, nil
+		}
+		matches, _ := rs.Evaluate(s, nil)
+		for _, d := range Decide(matches, store, now) {
+			if d.Status == StatusFired {
+				d.Commit(store)
+			}
+		}
+	}
+	panic("unreachable")
 }

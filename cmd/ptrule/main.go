@@ -32,6 +32,7 @@ var summaries = map[string]string{
 
 	"notify-test": "send a test alert through the channels and say which delivered",
 	"alerts":      "list the alerts waiting in the spool and each channel's last failure",
+	"explain":     "say why one rule did or did not match one entity, and what it would do",
 }
 
 // commandFunc returns the entry point of a command, or nil.
@@ -53,6 +54,8 @@ func commandFunc(name string) func(args []string, stdout, stderr io.Writer) int 
 		return cmdNotifyTest
 	case "alerts":
 		return cmdAlerts
+	case "explain":
+		return cmdExplain
 	}
 	return nil
 }

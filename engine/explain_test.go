@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // stepLines writes an explanation's steps one a line, indented by depth.
@@ -144,5 +145,107 @@ func TestExplainHostileValues(t *testing.T) {
 	out := stepLines(ex)
 	if strings.ContainsAny(out, "\x1b") || !strings.Contains(out, `proc.cmd = "x\\x1b[2Jy\\n"`) {
 		t.Errorf("steps not escaped:\n%s", out)
+	}
+}
+
+// Explain's verdict is Evaluate's, entity by entity, and the whole
+// condition's tracked value agrees with it.
+func TestExplainAgreesWithEvaluate(t *testing.T) {
+	ignore := yamlFile("i.pignore", "exe:/opt/agent/agent\n")
+	snap := sampleSnapshot()
+	for _, cond := range []string{
+		`!ignored && proc.vmsize > bytes("64MiB")`,
+		`proc.cmdline.exists(a, a == "worker.php") || proc.exe_deleted`,
+		`size(proc.cmdline) > 1 && proc.cmdline[1] == "worker.php"`,
+		`user.count > 2 ? proc.age > duration("1h") : proc.pid == 1`,
+	} {
+		rs := loadOK(t, ignore, yamlFile("r.yaml", ruleText("a", "process", "", cond, "[alert: {}]")))
+		ms, errs := rs.Evaluate(snap, nil)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		matched := map[int]bool{}
+		for _, m := range ms {
+			matched[m.Proc.PID] = true
+		}
+		for _, p := range snap.Procs {
+			ex, err := rs.Explain(snap, "a", Target{PID: p.PID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ex.Matched != matched[p.PID] {
+				t.Errorf("%s, pid %d: Explain matched %v, Evaluate %v", cond, p.PID, ex.Matched, matched[p.PID])
+			}
+			if len(ex.Steps) == 0 || ex.Steps[0].Depth != 0 || ex.Steps[0].Value != fmt.Sprint(ex.Matched) {
+				t.Errorf("%s, pid %d: first step %+v, want the whole condition = %v", cond, p.PID, ex.Steps, ex.Matched)
+			}
+		}
+	}
+}
+
+// A condition that fails for an entity is no match with its error, and
+// the failing sub-expression shows the error.
+func TestExplainConditionError(t *testing.T) {
+	rs := loadOK(t, yamlFile("r.yaml", ruleText("a", "process", "", `proc.cmdline[3] == "x"`, "[alert: {}]")))
+	ex, err := rs.Explain(sampleSnapshot(), "a", Target{PID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Matched || ex.Err == nil || !strings.Contains(ex.Err.Error(), "index") {
+		t.Errorf("matched %v, err %v; want no match with an index error", ex.Matched, ex.Err)
+	}
+	if out := stepLines(ex); !strings.Contains(out, "proc.cmdline[3] = error: ") {
+		t.Errorf("steps do not show the error:\n%s", out)
+	}
+}
+
+// FixtureStep replays the earlier steps: their suppressions hold at the
+// step explained, and the match there is suppressed.
+func TestFixtureStepSuppressed(t *testing.T) {
+	rules := yamlFile("r.yaml", ruleText("big", "process", "", `proc.vmsize > 100`, "[alert: {}, suppress: {for: 1h}]"))
+	fx := yamlFile("big_test.yaml", `tests:
+  - name: quiet
+    steps:
+      - at: 0s
+        snapshot:
+          processes: [{pid: 42, uid: 1001, exe: /bin/x, vmsize: 1000}]
+        expect: [{rule: big, pid: 42}]
+      - at: 30m
+        expect: []
+      - at: 2h
+        expect: [{rule: big, pid: 42}]
+`)
+	for _, tt := range []struct {
+		step int
+		want Status
+	}{{1, StatusFired}, {2, StatusSuppressed}, {3, StatusFired}} {
+		rs, snap, store, err := FixtureStep(fx, []File{rules}, nil, "", tt.step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex, err := rs.Explain(snap, "big", Target{PID: 42})
+		if err != nil || !ex.Matched {
+			t.Fatalf("step %d: %v, matched %v", tt.step, err, ex != nil && ex.Matched)
+		}
+		d := Decide([]*Match{ex.Match}, store, snap.Time)[0]
+		if d.Status != tt.want {
+			t.Errorf("step %d: %s, want %s", tt.step, d.Status, tt.want)
+		}
+		if tt.want == StatusSuppressed && !d.Until.Equal(FixtureEpoch.Add(time.Hour)) {
+			t.Errorf("step %d: suppressed until %v, want an hour after the first step", tt.step, d.Until)
+		}
+	}
+	for _, tt := range []struct {
+		test string
+		step int
+		want string
+	}{
+		{"", 4, "steps 1 to 3, not 4"},
+		{"", 0, "not 0"},
+		{"loud", 1, `no test "loud"`},
+	} {
+		if _, _, _, err := FixtureStep(fx, []File{rules}, nil, tt.test, tt.step); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("test %q step %d: err = %v, want %q", tt.test, tt.step, err, tt.want)
+		}
 	}
 }

@@ -342,7 +342,7 @@ func formatValue(b *strings.Builder, v ref.Val, depth int) {
 		}
 		b.WriteString("}")
 	default:
-		b.WriteString("<" + Display(v.Type().(ref.Type).TypeName()) + ">")
+		b.WriteString("<" + Display(v.Type().TypeName()) + ">")
 	}
 }
 
@@ -399,5 +399,5 @@ func (fx *fixture) replay(rs *RuleSet, test string, k int) (*RuleSet, *Snapshot,
 			}
 		}
 	}
-	panic("unreachable")
+	return nil, nil, nil, fmt.Errorf("test %q: no step %d", t.name, k) // not reached: k was checked
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -214,9 +216,12 @@ func (r *Rule) trace(v *vars) ([]Step, error) {
 	var steps []Step
 	var visit func(e celast.Expr, depth int)
 	visit = func(e celast.Expr, depth int) {
-		if e.Kind() != celast.LiteralKind {
+		if constant(e) {
+			return
+		}
+		{
 			if val, ok := st.Value(e.ID()); ok {
-				text, err := parser.Unparse(e, info)
+				text, err := parser.Unparse(e, info, parser.WrapOnColumn(math.MaxInt32))
 				if err != nil {
 					text = "?"
 				}
@@ -256,6 +261,32 @@ func (r *Rule) trace(v *vars) ([]Step, error) {
 	}
 	visit(native.Expr(), 0)
 	return steps, nil
+}
+
+// constant reports whether e reads no fact: a literal, a list or map of
+// constants, or a function of constants such as duration("1h"). Its value
+// says nothing about the entity, so explain leaves it out.
+func constant(e celast.Expr) bool {
+	switch e.Kind() {
+	case celast.LiteralKind:
+		return true
+	case celast.ListKind:
+		return !slices.ContainsFunc(e.AsList().Elements(), func(el celast.Expr) bool { return !constant(el) })
+	case celast.MapKind:
+		for _, en := range e.AsMap().Entries() {
+			if me := en.AsMapEntry(); !constant(me.Key()) || !constant(me.Value()) {
+				return false
+			}
+		}
+		return true
+	case celast.CallKind:
+		c := e.AsCall()
+		if len(c.Args()) == 0 || (c.IsMemberFunction() && !constant(c.Target())) {
+			return false
+		}
+		return !slices.ContainsFunc(c.Args(), func(a celast.Expr) bool { return !constant(a) })
+	}
+	return false
 }
 
 // maxStepText and maxStepValue cap what one step prints.

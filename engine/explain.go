@@ -319,9 +319,12 @@ func formatValue(b *strings.Builder, v ref.Val, depth int) {
 	case *types.Err:
 		b.WriteString("error: " + Display(x.String()))
 	case types.String:
-		b.WriteString(strconv.Quote(Display(string(x))))
+		// Quoted as CEL writes a string, every byte that is not
+		// printable ASCII escaped: nothing a process wrote reaches the
+		// terminal as it is.
+		b.WriteString(strconv.QuoteToASCII(string(x)))
 	case types.Bytes:
-		b.WriteString("b" + strconv.Quote(Display(string(x))))
+		b.WriteString("b" + strconv.QuoteToASCII(string(x)))
 	case types.Bool, types.Int, types.Uint, types.Double, types.Null:
 		fmt.Fprint(b, x.Value())
 		if _, ok := x.(types.Uint); ok {

@@ -136,13 +136,14 @@ func TestExplainWrongEntity(t *testing.T) {
 func TestExplainHostileValues(t *testing.T) {
 	snap := sampleSnapshot()
 	snap.Procs[0].Cmd = "x\x1b[2Jy\n"
-	rs := loadOK(t, yamlFile("r.yaml", ruleText("a", "process", "", `proc.cmd != ""`, "[alert: {}]")))
+	snap.Procs[0].Exe = "/tmp/\u202egnp.sh\xff"
+	rs := loadOK(t, yamlFile("r.yaml", ruleText("a", "process", "", `proc.cmd != "" && proc.exe != ""`, "[alert: {}]")))
 	ex, err := rs.Explain(snap, "a", Target{PID: snap.Procs[0].PID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := stepLines(ex)
-	if strings.ContainsAny(out, "\x1b") || !strings.Contains(out, `proc.cmd = "x\\x1b[2Jy\\n"`) {
+	if strings.ContainsAny(out, "\x1b\u202e") || strings.Contains(out, "\xff") || !strings.Contains(out, `proc.cmd = "x\x1b[2Jy\n"`) || !strings.Contains(out, `proc.exe = "/tmp/\u202egnp.sh\xff"`) {
 		t.Errorf("steps not escaped:\n%s", out)
 	}
 }

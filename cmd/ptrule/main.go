@@ -35,6 +35,7 @@ var summaries = map[string]string{
 	"baseline":    "propose an ignore list, with expiring entries, for what the rules would report now",
 	"import-csf":  "write a patch of the default rules and an ignore list from csf.conf and csf.pignore",
 	"ignores":     "list every ignore entry with its annotation, hits and last hit; mark expired and unused ones",
+	"explain":     "say why one rule did or did not match one entity, and what it would do",
 }
 
 // commandFunc returns the entry point of a command, or nil.
@@ -62,6 +63,8 @@ func commandFunc(name string) func(args []string, stdout, stderr io.Writer) int 
 		return cmdImportCSF
 	case "ignores":
 		return cmdIgnores
+	case "explain":
+		return cmdExplain
 	}
 	return nil
 }

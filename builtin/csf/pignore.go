@@ -75,7 +75,14 @@ func (ic *IgnoreConversion) file(b *strings.Builder, name string, data []byte, r
 			continue
 		}
 		if strings.HasPrefix(t, "#") {
-			if !included {
+			switch {
+			case included:
+			case strings.HasPrefix(strings.TrimSpace(strings.TrimPrefix(t, "#")), "ptrule:"):
+				// lfd never read such a line; copied as it stands it
+				// would annotate (or, misplaced, warn about) the entry
+				// below it in ptrule.
+				b.WriteString("# import-csf: a csf.pignore comment: " + commentSafe(strings.TrimPrefix(t, "#")) + "\n")
+			default:
 				b.WriteString(commentSafe(t) + "\n")
 			}
 			continue

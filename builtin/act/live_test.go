@@ -3,10 +3,8 @@ package act
 import (
 	"bytes"
 	"os"
-	"os/exec"
+	"ptrule/builtin/proctest"
 	"strconv"
-	"syscall"
-	"testing"
 )
 
 // These tests start real processes as nobody in their own sessions, and
@@ -14,47 +12,12 @@ import (
 
 const nobodyUID = 65534
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to start processes as other users")
-	}
-}
-
-// sharedDir returns a directory every user can enter and read, removed at
-// the end of the test (t.TempDir lies under a directory only root enters).
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "ptrule-act-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-// startAs starts argv as uid in a new session and registers its killing
-// and reaping.
-func startAs(t *testing.T, uid int, argv ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setsid:     true,
-		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)},
-	}
-	cmd.Dir = "/"
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %v as uid %d: %v", argv, uid, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // this pid only: the one we started
-		_ = cmd.Wait()
-	})
-	return cmd
-}
+// The real-process helpers are proctest's, shared with other packages.
+var (
+	needRoot  = proctest.NeedRoot
+	sharedDir = proctest.SharedDir
+	startAs   = proctest.StartAs
+)
 
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {

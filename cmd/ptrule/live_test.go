@@ -8,9 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"ptrule/builtin/proctest"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -25,47 +25,12 @@ const (
 	otherUID = 4242
 )
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to start processes as other users")
-	}
-}
-
-// sharedDir returns a directory every user can enter and read, removed at
-// the end of the test (t.TempDir lies under a directory only root enters).
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "ptrule-live-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-// startAs starts argv as uid in a new session and registers its killing
-// and reaping.
-func startAs(t *testing.T, uid int, argv ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setsid:     true,
-		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)},
-	}
-	cmd.Dir = "/"
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %v as uid %d: %v", argv, uid, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // this pid only: the one we started
-		_ = cmd.Wait()
-	})
-	return cmd
-}
+// The real-process helpers are proctest's, shared with other packages.
+var (
+	needRoot  = proctest.NeedRoot
+	sharedDir = proctest.SharedDir
+	startAs   = proctest.StartAs
+)
 
 // deletedBinary copies /bin/sleep into a shared directory, starts it as uid
 // and deletes the copy while it runs.

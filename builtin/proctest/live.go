@@ -1,0 +1,56 @@
+package proctest
+
+import (
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+)
+
+// The helpers below serve tests that start real processes: as another
+// user, in a session of their own, killed and reaped by the test that
+// started them, and by no one else.
+
+// NeedRoot skips a test that has to start processes as other users when
+// it does not run as root.
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start processes as other users")
+	}
+}
+
+// SharedDir returns a directory every user can enter and read, removed at
+// the end of the test (t.TempDir lies under a directory only root enters).
+func SharedDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ptrule-live-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// StartAs starts argv as uid in a new session, in /, and registers its
+// killing and reaping: that pid only, the one the test started.
+func StartAs(t testing.TB, uid int, argv ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setsid:     true,
+		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)},
+	}
+	cmd.Dir = "/"
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %v as uid %d: %v", argv, uid, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd
+}

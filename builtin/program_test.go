@@ -4,23 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"ptrule/builtin/proctest"
 	"strings"
 	"testing"
 )
 
-// writeScript writes a shell script into dir with the given mode and
-// returns its path.
-func writeScript(t *testing.T, dir, name, body string, mode os.FileMode) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
+// writeScript is proctest's.
+var writeScript = proctest.WriteScript
 
 func TestCheckProgram(t *testing.T) {
 	if os.Geteuid() != 0 {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"ptrule/builtin"
+	"ptrule/builtin/proctest"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,19 +16,8 @@ import (
 	"unicode/utf8"
 )
 
-// writeScript writes a shell script into dir with the given mode and
-// returns its path.
-func writeScript(t *testing.T, dir, name, body string, mode os.FileMode) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
+// writeScript is proctest's.
+var writeScript = proctest.WriteScript
 
 // killPrinted signals the process whose PID the program printed as its
 // first output line, if it still runs: it is a child of a script the test

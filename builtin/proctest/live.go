@@ -3,6 +3,7 @@ package proctest
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 )
@@ -53,4 +54,19 @@ func StartAs(t testing.TB, uid int, argv ...string) *exec.Cmd {
 		_ = cmd.Wait()
 	})
 	return cmd
+}
+
+// WriteScript writes a shell script into dir with the given mode (set
+// after the write, so the mode is exact whatever the umask) and returns
+// its path.
+func WriteScript(t testing.TB, dir, name, body string, mode os.FileMode) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

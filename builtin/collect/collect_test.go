@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -721,12 +720,7 @@ func TestCollectRealDeletedExe(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run a process as nobody")
 	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skipf("no user nobody: %v", err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
+	uid, gid := proctest.NobodyUID, proctest.NobodyUID
 	sleep, err := exec.LookPath("sleep")
 	if err != nil {
 		t.Skipf("no sleep: %v", err)

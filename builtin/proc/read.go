@@ -228,6 +228,16 @@ func (r *Reader) ReadlinkAt(d Dir, name string) (string, error) {
 // every file it reads (builtin.MaxTrustedFileSize).
 const maxPasswdSize = 4 << 20
 
+// SystemUserName names a uid from the system's user database, "" when it
+// has no name. Tests that read the host's real /proc replace it, so that
+// the users of the machine running them cannot change a result.
+var SystemUserName = func(id string) string {
+	if u, err := user.LookupId(id); err == nil {
+		return u.Username
+	}
+	return ""
+}
+
 // LoginName returns the name the passwd database of the tree at procRoot
 // gives the uid id, or id itself when it gives none. For the host's /proc
 // that is the system's database (files, LDAP, whatever NSS is set up
@@ -236,8 +246,8 @@ const maxPasswdSize = 4 << 20
 // test never depends on the users of the machine it runs on.
 func LoginName(procRoot, id string) string {
 	if filepath.Clean(procRoot) == "/proc" {
-		if u, err := user.LookupId(id); err == nil && u.Username != "" {
-			return u.Username
+		if name := SystemUserName(id); name != "" {
+			return name
 		}
 		return id
 	}

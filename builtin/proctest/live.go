@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 )
@@ -69,4 +70,22 @@ func WriteScript(t testing.TB, dir, name, body string, mode os.FileMode) string 
 		t.Fatal(err)
 	}
 	return path
+}
+
+// NobodyUID is the uid real-process tests run their processes as.
+const NobodyUID = 65534
+
+// SystemUserName is a user database for tests that read the host's real
+// /proc: it names root and nobody, as every Debian system does, and no one
+// else, so that the users of the machine running the tests cannot change a
+// result. Install it with `proc.SystemUserName = proctest.SystemUserName`
+// in TestMain.
+func SystemUserName(id string) string {
+	switch id {
+	case "0":
+		return "root"
+	case strconv.Itoa(NobodyUID):
+		return "nobody"
+	}
+	return ""
 }

@@ -10,10 +10,13 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"go.yaml.in/yaml/v3"
 
+	"ptrule/builtin/proc"
 	"ptrule/builtin/proctest"
 )
 
 func TestMain(m *testing.M) {
+	// Users are named from a fixed table, never the machine's database.
+	proc.SystemUserName = proctest.SystemUserName
 	// Tests that need ptrule as a separate process re-execute this binary.
 	if os.Getenv("PTRULE_RUN_MAIN") == "1" {
 		setDefaultsUnder(os.Getenv("PTRULE_TEST_DEFAULTS"))

@@ -69,6 +69,10 @@ type FileStore struct {
 	readErr error
 	// migrated describes a version 1 file converted on open, "" if none.
 	migrated string
+	// dirty says the marks differ from what the file holds: a tick that
+	// records and prunes nothing writes nothing (two fsyncs saved per
+	// tick). A new store is dirty, so its first Save writes the file.
+	dirty bool
 
 	// saveMu orders the writes of concurrent Saves, so an older copy of
 	// the marks never replaces a newer one on disk.
@@ -117,7 +121,7 @@ func OpenFileStore(dir string, now time.Time, clk proc.BootClock) (*FileStore, e
 // disk: an unusable file gives an empty store and the error, and stays where
 // it is. A dry run uses it to show what the daemon has silenced.
 func ReadFileStore(dir string, now time.Time, clk proc.BootClock) (*FileStore, error) {
-	s := &FileStore{dir: dir, marks: map[markKey]time.Time{}}
+	s := &FileStore{dir: dir, marks: map[markKey]time.Time{}, dirty: true}
 	data, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
@@ -255,6 +259,7 @@ func (s *FileStore) Suppress(rule, key string, until time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.marks[markKey{rule, key}] = until
+	s.dirty = true
 }
 
 // prune drops the marks that ended at or before now. The caller holds mu.
@@ -262,6 +267,7 @@ func (s *FileStore) prune(now time.Time) {
 	for k, t := range s.marks {
 		if !t.After(now) {
 			delete(s.marks, k)
+			s.dirty = true
 		}
 	}
 }
@@ -283,6 +289,11 @@ func (s *FileStore) Save(now time.Time) error {
 		return fmt.Errorf("not replacing %s, which could not be read at start (%w): fix its permissions or remove it, then restart ptrule", path, s.readErr)
 	}
 	s.prune(now)
+	if !s.dirty {
+		s.mu.Unlock()
+		return nil
+	}
+	s.dirty = false
 	f := stateJSON{Version: stateVersion, Suppressions: make([]stateMark, 0, len(s.marks))}
 	for k, t := range s.marks {
 		t = t.UTC()
@@ -304,15 +315,25 @@ func (s *FileStore) Save(now time.Time) error {
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(f); err != nil {
+		s.markDirty()
 		return fmt.Errorf("encoding: %w", err)
 	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		s.markDirty()
 		return fmt.Errorf("creating the state directory: %w: check state_dir in the config", err)
 	}
 	if err := s.writeAtomic(path, buf.Bytes()); err != nil {
+		s.markDirty()
 		return fmt.Errorf("writing %s: %w: check that state_dir is writable and has space", path, err)
 	}
 	return nil
+}
+
+// markDirty makes the next Save write again, after one that failed.
+func (s *FileStore) markDirty() {
+	s.mu.Lock()
+	s.dirty = true
+	s.mu.Unlock()
 }
 
 // writeAtomic replaces path with the new state through WriteFile, with

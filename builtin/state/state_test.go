@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -438,5 +439,51 @@ func TestReadFileStoreChangesNothing(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("ReadFileStore left %d files, want the original only", len(entries))
+	}
+}
+
+// TestFileStoreWritesOnlyChanges checks that a Save with nothing recorded
+// or pruned since the last one leaves the file alone (the daemon saves
+// after every tick), and that a mark, or a mark's end, is written.
+func TestFileStoreWritesOnlyChanges(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenFileStore(dir, t0, testClock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inode := func() uint64 {
+		t.Helper()
+		fi, err := os.Stat(filepath.Join(dir, stateFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	save := func(now time.Time) {
+		t.Helper()
+		if err := s.Save(now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save(t0) // a new store writes its file
+	first := inode()
+	save(t0)
+	if inode() != first {
+		t.Error("a Save with nothing changed rewrote the file")
+	}
+	s.Suppress("r", "k", t0.Add(time.Hour))
+	save(t0)
+	second := inode()
+	if second == first {
+		t.Error("a new mark was not written")
+	}
+	save(t0.Add(2 * time.Hour)) // the mark ends: pruned and written
+	if inode() == second {
+		t.Error("a pruned mark was not written")
+	}
+	if r, err := ReadFileStore(dir, t0, testClock); err != nil {
+		t.Fatal(err)
+	} else if _, ok := r.Until("r", "k"); ok {
+		t.Error("the pruned mark is still in the file")
 	}
 }

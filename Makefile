@@ -17,7 +17,6 @@ FUZZ_TARGETS += ./engine:FuzzSnapshotStringRoundTrip
 FUZZ_TARGETS += ./engine:FuzzLoadRules
 FUZZ_TARGETS += ./engine:FuzzRunFixtures
 FUZZ_TARGETS += ./engine:FuzzTruncate
-FUZZ_TARGETS += ./engine:FuzzTemplateNeeds
 FUZZ_TARGETS += ./engine:FuzzExprNeeds
 FUZZ_TARGETS += ./builtin/proc:FuzzParsePidStat
 FUZZ_TARGETS += ./builtin/proc:FuzzParseNetLine

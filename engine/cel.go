@@ -115,6 +115,8 @@ func newScopeEnv(s Scope) (*cel.Env, error) {
 	case ScopeSession:
 		opts = append(opts, cel.Variable("session", cel.ObjectType(typeSession)))
 	}
+	// Last: options that register types need the provider it wraps.
+	opts = append(opts, lazyFieldAccess)
 	// NewCustomEnv, because NewEnv adds the full standard library first and
 	// the library is a singleton: the subset above would be ignored.
 	return cel.NewCustomEnv(opts...)
@@ -259,7 +261,11 @@ type vars struct {
 	proc    *Process
 	user    *User
 	session *Session
+	// ignored is `ignored` of a user-scope rule. A process's is the view's
+	// decision, made on first use: procIdx is then 1 + the process's index
+	// in snap.Procs, and 0 otherwise.
 	ignored bool
+	procIdx int
 	snap    *View
 	params  map[string]any
 	// deadline times each evaluation (see evalTimeout); nil gives each
@@ -340,7 +346,7 @@ func (v *vars) ResolveName(name string) (any, bool) {
 	case "session":
 		return v.session, v.session != nil
 	case "ignored":
-		return v.ignored, true
+		return v.isIgnored(), true
 	case "host":
 		return &v.snap.Host, true
 	case "load":
@@ -354,6 +360,14 @@ func (v *vars) ResolveName(name string) (any, bool) {
 }
 
 func (v *vars) Parent() interpreter.Activation { return nil }
+
+// isIgnored is the value of `ignored`.
+func (v *vars) isIgnored() bool {
+	if v.procIdx > 0 {
+		return v.snap.Ignored(v.procIdx - 1)
+	}
+	return v.ignored
+}
 
 // program is a compiled CEL expression with the place it came from.
 type program struct {

@@ -94,8 +94,8 @@ type compiler struct {
 	// scope and params are what templates are checked against.
 	scope  Scope
 	params map[string]any
-	// needs gathers the costly facts of every expression and template
-	// compiled.
+	// needs gathers the facts every expression compiled reads out of
+	// sight of lazy field access (exprNeeds).
 	needs Facts
 }
 
@@ -148,6 +148,5 @@ func (c *compiler) template(src *source, n *yaml.Node, what string) *template.Te
 		*c.ps = append(*c.ps, src.problem(n, "%s: %v", what, err))
 		return nil
 	}
-	c.needs |= templateNeeds(tpl)
 	return tpl
 }

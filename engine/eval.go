@@ -99,6 +99,15 @@ func (rs *RuleSet) EvaluateView(s *Snapshot, due func(*Rule) bool) (*View, []*Ma
 		if !r.Enabled || (due != nil && !due(r)) {
 			continue
 		}
+		// What the rule reads out of sight of lazy field access is read
+		// for everything first.
+		if f := r.needs; f != 0 {
+			s.LoadAll(f)
+			if f.Has(FactAggregates) {
+				snap.Users()
+				snap.Sessions()
+			}
+		}
 		// key is called only for a match: building a process key for every
 		// process under every rule was a sixth of evaluation's allocations.
 		visit := func(key func() string, v vars) {
@@ -108,6 +117,7 @@ func (rs *RuleSet) EvaluateView(s *Snapshot, due func(*Rule) bool) (*View, []*Ma
 				errs = append(errs, &EvalError{Rule: r.Name, Entity: entityName(r.Scope, v), Err: err})
 			}
 			if m != nil {
+				m.complete()
 				matches = append(matches, m)
 			}
 		}
@@ -116,19 +126,17 @@ func (rs *RuleSet) EvaluateView(s *Snapshot, due func(*Rule) bool) (*View, []*Ma
 		case ScopeProcess:
 			for i := range snap.Procs {
 				p := &snap.Procs[i]
-				visit(p.Key, vars{proc: p, user: snap.UserOf(p.UID), session: snap.SessionOf(p.SID), ignored: snap.ignored[i], snap: snap, params: params})
+				visit(p.Key, vars{proc: p, procIdx: i + 1, user: snap.userOf(p.UID), session: snap.sessionOf(p.SID), snap: snap, params: params})
 			}
 		case ScopeUser:
-			users := snap.Users()
-			for i := range users {
-				u := &users[i]
+			for i := range snap.users {
+				u := &snap.users[i]
 				_, ign := rs.Ignore.MatchUserAt(u.Name, s.Time)
 				visit(func() string { return u.Name }, vars{user: u, ignored: ign, snap: snap, params: params})
 			}
 		case ScopeSession:
-			sessions := snap.Sessions()
-			for i := range sessions {
-				s := &sessions[i]
+			for i := range snap.sessions {
+				s := &snap.sessions[i]
 				visit(s.Key, vars{session: s, snap: snap, params: params})
 			}
 		case ScopeHost:
@@ -136,6 +144,18 @@ func (rs *RuleSet) EvaluateView(s *Snapshot, due func(*Rule) bool) (*View, []*Ma
 		}
 	}
 	return snap, matches, errs
+}
+
+// complete reads every fact of what the match is about: its process, and
+// its user and session aggregates, so that actions, alerts and reports
+// read them whole.
+func (m *Match) complete() {
+	v := &m.vars
+	if v.proc != nil {
+		v.proc.Need(FactAll)
+	}
+	v.user.complete()
+	v.session.complete()
 }
 
 func entityName(s Scope, v vars) string {

@@ -105,7 +105,8 @@ func (rs *RuleSet) Explain(s *Snapshot, name string, t Target) (*Explanation, er
 			return nil, fmt.Errorf("rule %s has process scope: %w for pid %d", r.Name, ErrNoEntity, t.PID)
 		}
 		p := &snap.Procs[i]
-		v.proc, v.user, v.session, v.ignored = p, snap.UserOf(p.UID), snap.SessionOf(p.SID), snap.ignored[i]
+		p.Need(FactAll)
+		v.proc, v.user, v.session, v.ignored = p, snap.UserOf(p.UID), snap.SessionOf(p.SID), snap.Ignored(i)
 		// As the evaluation decides: at the snapshot's time, so an
 		// expired entry does not count.
 		if e, ok := rs.Ignore.MatchAt(p, snap.Time); ok {
@@ -113,9 +114,10 @@ func (rs *RuleSet) Explain(s *Snapshot, name string, t Target) (*Explanation, er
 		}
 		key = p.Key
 	case ScopeUser:
-		for i := range snap.users {
-			if t.User != "" && snap.users[i].Name == t.User && t.PID == 0 && t.SID == 0 {
-				v.user = &snap.users[i]
+		users := snap.Users()
+		for i := range users {
+			if t.User != "" && users[i].Name == t.User && t.PID == 0 && t.SID == 0 {
+				v.user = &users[i]
 			}
 		}
 		if v.user == nil {
@@ -127,9 +129,10 @@ func (rs *RuleSet) Explain(s *Snapshot, name string, t Target) (*Explanation, er
 		u := v.user
 		key = func() string { return u.Name }
 	case ScopeSession:
-		for i := range snap.sessions {
-			if t.SID != 0 && snap.sessions[i].SID == t.SID && t.PID == 0 && t.User == "" {
-				v.session = &snap.sessions[i]
+		sessions := snap.Sessions()
+		for i := range sessions {
+			if t.SID != 0 && sessions[i].SID == t.SID && t.PID == 0 && t.User == "" {
+				v.session = &sessions[i]
 			}
 		}
 		if v.session == nil {

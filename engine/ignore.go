@@ -71,6 +71,7 @@ type ignorePattern struct {
 }
 
 func (pt *ignorePattern) match(p *Process) bool {
+	p.Need(itemFacts[pt.item])
 	switch pt.item {
 	case ignorePExe:
 		return exeTrusted(p) && pt.re.MatchString(p.Exe)
@@ -647,6 +648,11 @@ func (l *IgnoreList) Entries() []IgnoreEntry {
 // path: not when the executable was deleted, and not when the file it runs
 // is not the file at that path in ptrule's view (a bind mount or another
 // mount namespace could otherwise dress any program as a listed one).
+// itemFacts are the facts an entry of each kind reads.
+var itemFacts = map[string]Facts{
+	ignoreExe: FactExe, ignorePExe: FactExe, ignoreCmd: FactCmdline, ignorePCmd: FactCmdline, ignoreUnit: FactCgroup,
+}
+
 func exeTrusted(p *Process) bool {
 	return !p.ExeDeleted && !p.ExeMismatch
 }
@@ -702,6 +708,7 @@ func (l *IgnoreList) entryMatches(j int, p *Process) bool {
 		return l.patterns[k].match(p)
 	}
 	e := &l.entries[j]
+	p.Need(itemFacts[e.Item])
 	switch e.Item {
 	case ignoreExe:
 		return exeTrusted(p) && p.Exe == e.Value
@@ -724,13 +731,24 @@ func (l *IgnoreList) first(p *Process) int {
 			best = i
 		}
 	}
-	if exeTrusted(p) {
-		take(l.exe, p.Exe)
-	}
-	take(l.cmd, p.Cmd)
+	// Each kind reads its facts only when the list has such entries,
+	// the free ones first.
 	take(l.user, p.User)
-	if p.Unit != "" {
-		take(l.unit, p.Unit)
+	if len(l.exe) > 0 {
+		p.Need(FactExe)
+		if exeTrusted(p) {
+			take(l.exe, p.Exe)
+		}
+	}
+	if len(l.cmd) > 0 {
+		p.Need(FactCmdline)
+		take(l.cmd, p.Cmd)
+	}
+	if len(l.unit) > 0 {
+		p.Need(FactCgroup)
+		if p.Unit != "" {
+			take(l.unit, p.Unit)
+		}
 	}
 	for i := range l.patterns {
 		pt := &l.patterns[i]

@@ -425,12 +425,13 @@ func walkBranch(b *parse.BranchNode, f func(string)) {
 // it left out.
 func (m *Match) templateData(need needs) (data map[string]any, notes []string) {
 	v := &m.vars
+	m.complete()
 	d := map[string]any{
 		"host":    toData(&v.snap.Host),
 		"load":    toData(&v.snap.Load),
 		"now":     v.snap.Time,
 		"params":  v.params,
-		"ignored": v.ignored,
+		"ignored": v.isIgnored(),
 		"rule": map[string]any{
 			"name": m.Rule.Name, "severity": string(m.Rule.Severity),
 			"description": m.Rule.Description, "scope": string(m.Rule.Scope),
@@ -447,6 +448,7 @@ func (m *Match) templateData(need needs) (data map[string]any, notes []string) {
 				break
 			}
 			if p := v.snap.Proc(pid); p != nil {
+				p.Need(FactAll)
 				out = append(out, toData(p))
 			}
 		}
@@ -466,6 +468,7 @@ func (m *Match) templateData(need needs) (data map[string]any, notes []string) {
 			// them all in one alert.
 			var same []int
 			if v.proc.Exe != "" {
+				v.snap.LoadAll(FactExe)
 				for i := range v.snap.Procs {
 					if q := &v.snap.Procs[i]; q.Exe == v.proc.Exe && q.ExeDeleted == v.proc.ExeDeleted {
 						same = append(same, q.PID)

@@ -40,6 +40,14 @@ type Snapshot struct {
 	Load Load      `yaml:"load"`
 	// Procs are the user-space processes (no kernel threads), sorted by PID.
 	Procs []Process `yaml:"processes"`
+
+	// byPID maps each PID to the index of its first process in Procs.
+	byPID map[int]int
+	// loader and lazy are set for a lazy snapshot (NewLazySnapshot): the
+	// reader of the facts left unread, and by index in Procs what each
+	// process has yet to learn.
+	loader Loader
+	lazy   []lazyProc
 }
 
 // Process is one user-space process. Field names in CEL and YAML are the
@@ -103,6 +111,9 @@ type Process struct {
 	Unit string `cel:"unit" yaml:"unit,omitempty"`
 	// Cgroup is the cgroup v2 path, or the first v1 path.
 	Cgroup string `cel:"cgroup" yaml:"cgroup,omitempty"`
+
+	// lazy is set in a lazy snapshot: what the process has yet to read.
+	lazy *lazyProc
 }
 
 // Key is the process identity used for suppression: "PID@TICKS", the PID
@@ -144,6 +155,9 @@ type User struct {
 	// Sessions is the number of distinct sessions the counted processes
 	// are in: a fork bomb that calls setsid spreads over many.
 	Sessions int `cel:"sessions"`
+
+	// agg computes Count, PIDs, RSS, VMSize and Sessions on first use.
+	agg *aggregate
 }
 
 // Session aggregates the processes of one session id.
@@ -160,6 +174,8 @@ type Session struct {
 	// the leader is gone, in clock ticks since boot: part of the session's
 	// identity.
 	startTicks uint64
+	// agg computes Count, PIDs and LeaderExe on first use.
+	agg *aggregate
 }
 
 // Key is the session identity used for suppression: "SID@TICKS", the
@@ -195,30 +211,20 @@ type IgnoreMatcher interface {
 }
 
 // NewSnapshot builds the snapshot of the processes procs, read at time t.
-// It is the one way the collector and the fixture runner make a Snapshot:
-// it takes procs over and sorts them by PID, sets host.procs to their
-// number, and fills the facts that follow from other processes of the same
-// snapshot where the reader left them empty: parent_exe and
-// parent_exe_deleted from the process whose PID is the ppid, pgrp_exe from
-// the one whose PID is the pgid. Nothing here depends on rules; the
-// aggregates that do are a View's.
+// It is the one way the fixture runner and eager readers make a Snapshot
+// (a lazy collection uses NewLazySnapshot): it takes procs over and sorts
+// them by PID, sets host.procs to their number, and fills the facts that
+// follow from other processes of the same snapshot where the reader left
+// them empty: parent_exe and parent_exe_deleted from the process whose PID
+// is the ppid, pgrp_exe from the one whose PID is the pgid. Nothing here
+// depends on rules; the aggregates that do are a View's.
 func NewSnapshot(t time.Time, host Host, load Load, procs []Process) *Snapshot {
 	s := &Snapshot{Time: t, Host: host, Load: load, Procs: procs}
 	slices.SortStableFunc(s.Procs, func(a, b Process) int { return a.PID - b.PID })
 	s.Host.Procs = len(s.Procs)
-	byPID := indexByPID(s.Procs)
+	s.byPID = indexByPID(s.Procs)
 	for i := range s.Procs {
-		p := &s.Procs[i]
-		if p.ParentExe == "" {
-			if j, ok := byPID[p.PPID]; ok && j != i {
-				p.ParentExe, p.ParentExeDeleted = s.Procs[j].Exe, s.Procs[j].ExeDeleted
-			}
-		}
-		if p.PgrpExe == "" {
-			if j, ok := byPID[p.PGID]; ok {
-				p.PgrpExe = s.Procs[j].Exe
-			}
-		}
+		s.fillRelatives(i)
 	}
 	return s
 }
@@ -268,17 +274,26 @@ func (p *Process) FillDefaults() {
 }
 
 // View is a snapshot as one rule set sees it: the snapshot, which it
-// never changes, and the user and session aggregates, which leave out
-// the processes the rule set's ignore list hides (as lfd does). Evaluate
-// makes one per evaluation; matches and templates read it.
+// changes only by reading the facts a lazy collection left unread, and
+// what depends on the rule set's ignore list: whether each process is
+// ignored, and the user and session aggregates, which leave out the
+// processes the list hides (as lfd does). Evaluate makes one per
+// evaluation; matches and templates read it.
+//
+// Both are made on first use, so that what no rule asks costs nothing:
+// the ignore decision of a process reads only the facts its entries need,
+// and pt-forkbomb asks for session.count only of a session with as many
+// processes as its max (count_all comes first in its condition).
 type View struct {
 	*Snapshot
 
+	ign      IgnoreMatcher
+	byPID    map[int]int
 	users    []User
 	sessions []Session
-	byPID    map[int]int
-	// ignored is, by index in Procs, whether the ignore list hides the
-	// process.
+	// decided is, by index in Procs, whether the process's ignore decision
+	// was made; ignored is that decision.
+	decided []bool
 	ignored []bool
 	// ignoreList is the matcher when it is an *IgnoreList: ignoredAt then
 	// holds indices into its entries instead of copies.
@@ -292,10 +307,110 @@ type View struct {
 	ignoredBy []IgnoreEntry
 }
 
+// aggregate is what a user or session aggregate needs to compute, on
+// first use, the fields that leave out ignored processes.
+type aggregate struct {
+	view *View
+	// members are the indices in Procs of every process of the user or
+	// session, ascending.
+	members []int32
+	done    bool
+}
+
+// NewView prepares the view of s through the ignore list ign, which may be
+// nil. s is only read, but for facts a lazy snapshot reads on first use:
+// one snapshot may be viewed by several rule sets, and `ptrule facts`
+// prints it as it was read.
+func NewView(s *Snapshot, ign IgnoreMatcher) *View {
+	n := len(s.Procs)
+	v := &View{Snapshot: s, ign: ign, byPID: s.byPID, decided: make([]bool, n), ignored: make([]bool, n)}
+	if v.byPID == nil {
+		// A Snapshot written as a literal (tests) is indexed here.
+		v.byPID = indexByPID(s.Procs)
+	}
+	users := map[int]int{}    // uid -> index in v.users
+	sessions := map[int]int{} // sid -> index in v.sessions
+	for i := range s.Procs {
+		p := &s.Procs[i]
+		ui, ok := users[p.UID]
+		if !ok {
+			ui = len(v.users)
+			users[p.UID] = ui
+			v.users = append(v.users, User{Name: p.User, UID: p.UID, PIDs: []int{}, agg: &aggregate{view: v}})
+		}
+		u := &v.users[ui]
+		u.CountAll++
+		u.agg.members = append(u.agg.members, int32(i))
+
+		si, ok := sessions[p.SID]
+		if !ok {
+			si = len(v.sessions)
+			sessions[p.SID] = si
+			v.sessions = append(v.sessions, Session{SID: p.SID, PIDs: []int{}, Users: []string{}, startTicks: p.StartTicks, agg: &aggregate{view: v}})
+		}
+		se := &v.sessions[si]
+		se.CountAll++
+		se.agg.members = append(se.agg.members, int32(i))
+		if !slices.Contains(se.Users, p.User) {
+			se.Users = append(se.Users, p.User)
+		}
+		if p.StartTicks < se.startTicks {
+			se.startTicks = p.StartTicks
+		}
+	}
+	sort.Slice(v.users, func(i, j int) bool { return v.users[i].UID < v.users[j].UID })
+	for i := range v.sessions {
+		se := &v.sessions[i]
+		if leader := v.Proc(se.SID); leader != nil {
+			se.startTicks = leader.StartTicks
+		}
+		sort.Strings(se.Users)
+	}
+	sort.Slice(v.sessions, func(i, j int) bool { return v.sessions[i].SID < v.sessions[j].SID })
+	return v
+}
+
+// Ignored reports whether the ignore list hides the process at index i of
+// Procs, deciding it on first use.
+func (v *View) Ignored(i int) bool {
+	if !v.decided[i] {
+		v.decide(i)
+	}
+	return v.ignored[i]
+}
+
+// decide makes the ignore decision of the process at index i.
+func (v *View) decide(i int) {
+	v.decided[i] = true
+	p := &v.Procs[i]
+	if list, ok := v.ign.(*IgnoreList); ok {
+		// The common case, without copying entries: four bytes a
+		// process when some are hidden.
+		if j := list.matchAt(p, v.Time); j >= 0 {
+			v.ignored[i] = true
+			if v.ignoredAt == nil {
+				v.ignoreList, v.ignoredAt = list, make([]int32, len(v.Procs))
+			}
+			v.ignoredAt[i] = int32(j)
+		}
+		return
+	}
+	if v.ign == nil {
+		return
+	}
+	if e, ok := v.ign.MatchAt(p, v.Time); ok {
+		v.ignored[i] = true
+		if v.ignoredBy == nil {
+			v.ignoredBy = make([]IgnoreEntry, len(v.Procs))
+		}
+		v.ignoredBy[i] = e
+	}
+}
+
 // IgnoredBy returns the ignore-list entry that hides the process at index
 // i of Procs, the one that made its `ignored` true, if any.
 func (v *View) IgnoredBy(i int) (IgnoreEntry, bool) {
-	if i < 0 || i >= len(v.ignored) || !v.ignored[i] {
+	if i < 0 || i >= len(v.ignored) || !v.Ignored(i) {
 		return IgnoreEntry{}, false
 	}
 	if v.ignoredAt != nil {
@@ -304,87 +419,21 @@ func (v *View) IgnoredBy(i int) (IgnoreEntry, bool) {
 	return v.ignoredBy[i], true
 }
 
-// NewView computes the aggregates of s with the processes ign hides left
-// out of the counts. ign may be nil. s is only read: one snapshot may be
-// viewed by several rule sets, and `ptrule facts` prints it as it was read.
-func NewView(s *Snapshot, ign IgnoreMatcher) *View {
-	v := &View{Snapshot: s, byPID: indexByPID(s.Procs), ignored: make([]bool, len(s.Procs))}
-	users := map[int]*User{}
-	sessions := map[int]*Session{}
-	userSessions := map[[2]int]bool{} // uid, sid of counted processes
-	for i := range s.Procs {
-		p := &s.Procs[i]
-		ignored := false
-		if list, ok := ign.(*IgnoreList); ok {
-			// The common case, without copying entries: four bytes a
-			// process when some are hidden.
-			if j := list.matchAt(p, s.Time); j >= 0 {
-				ignored = true
-				if v.ignoredAt == nil {
-					v.ignoreList, v.ignoredAt = list, make([]int32, len(s.Procs))
-				}
-				v.ignoredAt[i] = int32(j)
-			}
-		} else if ign != nil {
-			var e IgnoreEntry
-			if e, ignored = ign.MatchAt(p, s.Time); ignored {
-				if v.ignoredBy == nil {
-					v.ignoredBy = make([]IgnoreEntry, len(s.Procs))
-				}
-				v.ignoredBy[i] = e
-			}
-		}
-		v.ignored[i] = ignored
-
-		u := users[p.UID]
-		if u == nil {
-			u = &User{Name: p.User, UID: p.UID, PIDs: []int{}}
-			users[p.UID] = u
-		}
-		u.CountAll++
-		if !ignored {
-			u.Count++
-			u.PIDs = append(u.PIDs, p.PID)
-			u.RSS += p.RSS
-			u.VMSize += p.VMSize
-			if k := [2]int{p.UID, p.SID}; !userSessions[k] {
-				userSessions[k] = true
-				u.Sessions++
-			}
-		}
-
-		se := sessions[p.SID]
-		if se == nil {
-			se = &Session{SID: p.SID, PIDs: []int{}, Users: []string{}, startTicks: p.StartTicks}
-			sessions[p.SID] = se
-		}
-		se.CountAll++
-		if !ignored {
-			se.Count++
-			se.PIDs = append(se.PIDs, p.PID)
-		}
-		if !slices.Contains(se.Users, p.User) {
-			se.Users = append(se.Users, p.User)
-		}
-		if p.StartTicks < se.startTicks {
-			se.startTicks = p.StartTicks
-		}
+// DecidedIgnoredBy is IgnoredBy for a process whose ignore decision was
+// made (by a rule, a count or DecideAll); it decides nothing, so it costs
+// no read.
+func (v *View) DecidedIgnoredBy(i int) (IgnoreEntry, bool) {
+	if i < 0 || i >= len(v.decided) || !v.decided[i] {
+		return IgnoreEntry{}, false
 	}
+	return v.IgnoredBy(i)
+}
 
-	for _, u := range users {
-		v.users = append(v.users, *u)
+// DecideAll makes the ignore decision of every process.
+func (v *View) DecideAll() {
+	for i := range v.Procs {
+		v.Ignored(i)
 	}
-	sort.Slice(v.users, func(i, j int) bool { return v.users[i].UID < v.users[j].UID })
-	for _, se := range sessions {
-		if leader := v.Proc(se.SID); leader != nil {
-			se.LeaderExe = leader.Exe
-			se.startTicks = leader.StartTicks
-		}
-		sort.Strings(se.Users)
-		v.sessions = append(v.sessions, *se)
-	}
-	sort.Slice(v.sessions, func(i, j int) bool { return v.sessions[i].SID < v.sessions[j].SID })
-	return v
 }
 
 // Proc returns the process with the given PID, or nil.
@@ -395,14 +444,38 @@ func (v *View) Proc(pid int) *Process {
 	return nil
 }
 
-// Users returns the user aggregates, by ascending uid.
-func (v *View) Users() []User { return v.users }
+// Users returns the user aggregates, complete, by ascending uid.
+func (v *View) Users() []User {
+	for i := range v.users {
+		v.users[i].complete()
+	}
+	return v.users
+}
 
-// Sessions returns the session aggregates, by ascending sid.
-func (v *View) Sessions() []Session { return v.sessions }
+// Sessions returns the session aggregates, complete, by ascending sid.
+func (v *View) Sessions() []Session {
+	for i := range v.sessions {
+		v.sessions[i].complete()
+	}
+	return v.sessions
+}
 
-// UserOf returns the aggregate of uid, or nil.
+// UserOf returns the aggregate of uid, complete, or nil.
 func (v *View) UserOf(uid int) *User {
+	u := v.userOf(uid)
+	u.complete()
+	return u
+}
+
+// SessionOf returns the aggregate of sid, complete, or nil.
+func (v *View) SessionOf(sid int) *Session {
+	s := v.sessionOf(sid)
+	s.complete()
+	return s
+}
+
+// userOf is UserOf whose counts are left to their first use.
+func (v *View) userOf(uid int) *User {
 	i := sort.Search(len(v.users), func(i int) bool { return v.users[i].UID >= uid })
 	if i < len(v.users) && v.users[i].UID == uid {
 		return &v.users[i]
@@ -410,13 +483,57 @@ func (v *View) UserOf(uid int) *User {
 	return nil
 }
 
-// SessionOf returns the aggregate of sid, or nil.
-func (v *View) SessionOf(sid int) *Session {
+// sessionOf is SessionOf whose counts are left to their first use.
+func (v *View) sessionOf(sid int) *Session {
 	i := sort.Search(len(v.sessions), func(i int) bool { return v.sessions[i].SID >= sid })
 	if i < len(v.sessions) && v.sessions[i].SID == sid {
 		return &v.sessions[i]
 	}
 	return nil
+}
+
+// complete computes the fields of u that leave out ignored processes, once.
+func (u *User) complete() {
+	if u == nil || u.agg == nil || u.agg.done {
+		return
+	}
+	a := u.agg
+	a.done = true
+	seen := map[int]bool{}
+	for _, i := range a.members {
+		if a.view.Ignored(int(i)) {
+			continue
+		}
+		p := &a.view.Procs[i]
+		u.Count++
+		u.PIDs = append(u.PIDs, p.PID)
+		u.RSS += p.RSS
+		u.VMSize += p.VMSize
+		if !seen[p.SID] {
+			seen[p.SID] = true
+			u.Sessions++
+		}
+	}
+}
+
+// complete computes the fields of s that leave out ignored processes, and
+// the leader's executable, once.
+func (s *Session) complete() {
+	if s == nil || s.agg == nil || s.agg.done {
+		return
+	}
+	a := s.agg
+	a.done = true
+	for _, i := range a.members {
+		if !a.view.Ignored(int(i)) {
+			s.Count++
+			s.PIDs = append(s.PIDs, a.view.Procs[i].PID)
+		}
+	}
+	if leader := a.view.Proc(s.SID); leader != nil {
+		leader.Need(FactExe)
+		s.LeaderExe = leader.Exe
+	}
 }
 
 // GetSID returns the session id, or 0 for a nil session.

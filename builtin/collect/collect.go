@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"ptrule/builtin/proc"
 	"ptrule/engine"
 )
@@ -33,6 +35,9 @@ type Collector struct {
 	// tree's proc.FakeView directory in a fake tree (package proctest).
 	exeFile string
 	view    string
+	// procfs is set for a real procfs, whose process directories are
+	// owned by the effective uid of their process.
+	procfs bool
 }
 
 // NewCollector returns a Collector for the /proc tree at procRoot: "/proc"
@@ -50,8 +55,9 @@ func NewCollector(procRoot string) (*Collector, error) {
 		ticks:    proc.ClockTicks(),
 		pageSize: int64(os.Getpagesize()),
 		exeFile:  "exe",
+		procfs:   proc.IsProcfs(procRoot),
 	}
-	if !proc.IsProcfs(procRoot) {
+	if !c.procfs {
 		c.exeFile, c.view = proc.FakeExeFile, filepath.Join(procRoot, proc.FakeView)
 	}
 	return c, nil
@@ -66,21 +72,28 @@ func (c *Collector) BootClock() (proc.BootClock, error) {
 
 // CollectOptions selects what Collect gathers.
 type CollectOptions struct {
-	// Sockets walks /proc/PID/fd and the /proc/net tables to fill
-	// Connections and Listening. Without it no fd is looked at, which is
-	// most of the cost of a collection: the daemon asks for sockets only
-	// when a due rule references them.
-	Sockets bool
+	// Read are the facts (of engine.FactRead) read for every process at
+	// once. The others are read on first use, through the snapshot, until
+	// its Release: a tick reads a process's command line, executable,
+	// cgroup or sockets only when a rule, the ignore list or an alert
+	// reaches them, and most of a collection's cost is in these reads.
+	// Read: engine.FactRead reads everything and keeps nothing open.
+	Read engine.Facts
 	// PIDs, when non-empty, limits the snapshot to these processes (those
 	// that exist and are not kernel threads); the process list is then not
 	// read at all.
 	PIDs []int
 }
 
-// Collect reads one Snapshot of the tree. The snapshot is not derived: the
-// caller runs Derive with its ignore list. Processes that vanish while they
-// are read are left out, and a file that cannot be read leaves its fields
-// empty; the error is reserved for a tree from which nothing can be read.
+// Collect reads one Snapshot of the tree: for every process, its stat and
+// its owner, and the facts opts.Read names; the rest on first use (see
+// engine.NewLazySnapshot). The caller must Release the snapshot when done
+// with it: until then the collector keeps each process's directory open,
+// so that a fact read late is the process's own, never that of a later
+// process that reused its PID. Processes that vanish while they are read
+// are left out, and a file that cannot be read leaves its fields empty
+// (so does a fact read after the process exited); the error is reserved
+// for a tree from which nothing can be read.
 func (c *Collector) Collect(opts CollectOptions) (*engine.Snapshot, error) {
 	// Time and uptime are read together first, so that ages and the
 	// snapshot time describe the same instant.
@@ -94,22 +107,79 @@ func (c *Collector) Collect(opts CollectOptions) (*engine.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.Sockets {
+	if opts.Read.Has(engine.FactSockets) {
 		col.sockets = newSocketTable(c.root)
 	}
+	lazy := &lazyReader{col: col}
 	procs := make([]engine.Process, 0, len(pids))
+	pending := make([]engine.Facts, 0, len(pids))
+	budget := openBudget()
 	for _, pid := range pids {
-		if p, ok := col.readProc(pid); ok {
-			procs = append(procs, p)
+		read := opts.Read
+		if len(lazy.dirs) >= budget {
+			// Out of descriptors to keep: this process is read whole.
+			read = engine.FactRead
+		}
+		p, dir, ok := col.readProc(pid, read)
+		if !ok {
+			continue
+		}
+		left := engine.FactRead &^ read
+		if left == 0 {
+			dir.Close()
+			dir = proc.Dir{}
+		}
+		procs = append(procs, p)
+		pending = append(pending, left)
+		lazy.dirs = append(lazy.dirs, dir)
+		if left != 0 {
+			lazy.open++
 		}
 	}
-	return newSnapshot(now, host, col.readLoad(), procs), nil
+	return engine.NewLazySnapshot(now, host, engine.Load(col.readLoad()), procs, pending, lazy), nil
 }
 
-// newSnapshot is the one place that builds the engine.Snapshot from what a
-// collection read.
-func newSnapshot(now time.Time, host engine.Host, load proc.Loadavg, procs []engine.Process) *engine.Snapshot {
-	return engine.NewSnapshot(now, host, engine.Load(load), procs)
+// openBudget is how many process directories a collection keeps open: what
+// the descriptor limit leaves after a margin for everything else (Go
+// raises the soft limit to the hard one at start). A host with more
+// processes has the rest read at once.
+func openBudget() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	return int(min(lim.Cur, 1<<20)) - 512
+}
+
+// lazyReader is the engine.Loader of a collection: it reads the facts left
+// unread through the process directories the collection kept open.
+type lazyReader struct {
+	col *collection
+	// dirs are, by index in the snapshot's processes, the open directories
+	// (a zero Dir when the process was read whole).
+	dirs []proc.Dir
+	open int
+}
+
+// Load implements engine.Loader.
+func (l *lazyReader) Load(i int, p *engine.Process, f engine.Facts) {
+	if i < 0 || i >= len(l.dirs) || !l.dirs[i].Valid() {
+		return
+	}
+	if f.Has(engine.FactSockets) && l.col.sockets == nil {
+		l.col.sockets = newSocketTable(l.col.c.root)
+	}
+	l.col.readFacts(l.dirs[i], p, f)
+}
+
+// Release implements engine.Loader: it closes every directory still open.
+func (l *lazyReader) Release() {
+	for i, d := range l.dirs {
+		if d.Valid() {
+			d.Close()
+			l.dirs[i] = proc.Dir{}
+		}
+	}
 }
 
 // pids returns the processes to read, sorted, without duplicates and
@@ -186,44 +256,66 @@ func (col *collection) readLoad() proc.Loadavg {
 	return proc.ParseLoadavg(data)
 }
 
-// readProc reads one process. ok is false when the process is a kernel
-// thread, has vanished, or its stat cannot be parsed.
-func (col *collection) readProc(pid int) (p engine.Process, ok bool) {
+// readProc reads one process: its stat, its owner and the facts read, and
+// returns it with its open directory. ok is false when the process is a
+// kernel thread, has vanished, or its stat cannot be parsed; the directory
+// is then closed.
+func (col *collection) readProc(pid int, read engine.Facts) (p engine.Process, dir proc.Dir, ok bool) {
 	// Every file is read through one handle on the process directory, so
 	// that a PID reused meanwhile makes the reads fail instead of mixing
 	// two processes.
 	dir, err := proc.OpenDir(col.c.root, pid)
 	if err != nil {
-		return p, false
+		return p, dir, false
 	}
-	defer dir.Close()
-
+	defer func() {
+		if !ok {
+			dir.Close()
+		}
+	}()
 	st, ok := col.readStat(dir)
 	if !ok {
-		return p, false
+		return p, dir, false
 	}
 	p = col.processOf(pid, st)
 	if !col.readUser(dir, &p) {
-		return p, false
+		return p, dir, false
 	}
-	// A zombie has no exe link and fails with ENOENT like a vanished
-	// process, so an exe error never drops the process.
-	if exe, err := col.r.ReadlinkAt(dir, "exe"); err == nil {
-		col.readExe(dir, exe, &p)
+	if orphanKernelThreadCandidate(pid, st) {
+		// Rare: telling needs the program and the command line now.
+		read |= engine.FactExe | engine.FactCmdline
 	}
-	if !col.readCmdline(dir, &p) {
-		return p, false
+	if !col.readFacts(dir, &p, read) {
+		return p, dir, false
 	}
-	if orphanKernelThread(pid, st, &p) {
-		return p, false
+	if orphanKernelThreadCandidate(pid, st) && p.Exe == "" && len(p.Cmdline) == 0 {
+		return p, dir, false
 	}
-	if data, err := col.r.ReadAt(dir, "cgroup"); err == nil {
-		p.Cgroup, p.Unit = proc.ParseCgroup(data)
+	return p, dir, true
+}
+
+// readFacts reads the facts f of p through its directory. It is false when
+// the process vanished while they were read.
+func (col *collection) readFacts(dir proc.Dir, p *engine.Process, f engine.Facts) bool {
+	if f.Has(engine.FactExe) {
+		// A zombie has no exe link and fails with ENOENT like a vanished
+		// process, so an exe error never drops the process.
+		if exe, err := col.r.ReadlinkAt(dir, "exe"); err == nil {
+			col.readExe(dir, exe, p)
+		}
 	}
-	if col.sockets != nil {
-		col.readSockets(dir, pid, &p)
+	if f.Has(engine.FactCmdline) && !col.readCmdline(dir, p) {
+		return false
 	}
-	return p, true
+	if f.Has(engine.FactCgroup) {
+		if data, err := col.r.ReadAt(dir, "cgroup"); err == nil {
+			p.Cgroup, p.Unit = proc.ParseCgroup(data)
+		}
+	}
+	if f.Has(engine.FactSockets) && col.sockets != nil {
+		col.readSockets(dir, p.PID, p)
+	}
+	return true
 }
 
 // readStat reads and parses the stat of the process; ok is false for a
@@ -262,11 +354,20 @@ func (col *collection) processOf(pid int, st proc.Stat) engine.Process {
 	return p
 }
 
-// readUser fills UID and User from the effective uid in status or, when
-// status is unusable, from the owner of the process directory, which is
-// the effective uid of a dumpable process. It is false when the process
-// vanished.
+// readUser fills UID and User. On a procfs the effective uid is the owner
+// of the process directory (see proc.Dir.Owner); a fake tree's directories
+// are all root's, so there it is read from status. It is false when the
+// process vanished.
 func (col *collection) readUser(dir proc.Dir, p *engine.Process) bool {
+	if col.c.procfs {
+		uid, err := dir.Owner()
+		if err != nil {
+			return false
+		}
+		p.UID = uid
+		p.User = col.userName(p.UID)
+		return true
+	}
 	haveUID := false
 	data, err := col.r.ReadAt(dir, "status")
 	switch {
@@ -300,13 +401,13 @@ func (col *collection) readCmdline(dir proc.Dir, p *engine.Process) bool {
 	return true
 }
 
-// orphanKernelThread reports a kernel thread whose stat lacks PF_KTHREAD
-// (an old kernel, a hand-made tree): kthreadd is PID 2 and the parent of
-// every other kernel thread. The test is limited to processes without a
-// program because in a PID namespace PID 2 is an ordinary process whose
-// children must not be hidden.
-func orphanKernelThread(pid int, st proc.Stat, p *engine.Process) bool {
-	return (pid == 2 || st.PPID == 2) && p.Exe == "" && len(p.Cmdline) == 0 && st.VSize == 0 && st.State != "Z"
+// orphanKernelThreadCandidate reports what may be a kernel thread whose
+// stat lacks PF_KTHREAD (an old kernel, a hand-made tree): kthreadd is
+// PID 2 and the parent of every other kernel thread. It is one when it
+// also runs no program and has no command line: in a PID namespace PID 2
+// is an ordinary process whose children must not be hidden.
+func orphanKernelThreadCandidate(pid int, st proc.Stat) bool {
+	return (pid == 2 || st.PPID == 2) && st.VSize == 0 && st.State != "Z"
 }
 
 // readExe fills Exe, ExeDeleted and ExeMismatch from the text of the exe

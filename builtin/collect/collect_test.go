@@ -38,15 +38,28 @@ func collectTree(t *testing.T, tree *proctest.Tree, opts CollectOptions) (*Colle
 	if err != nil {
 		t.Fatalf("Collect: %v", err)
 	}
+	t.Cleanup(snap.Release)
 	return c, snap
+}
+
+// readFacts is what a collection reads at once: everything, or everything
+// but the sockets.
+func readFacts(sockets bool) engine.Facts {
+	if sockets {
+		return engine.FactRead
+	}
+	return engine.FactRead &^ engine.FactSockets
 }
 
 // procOf returns the process pid of snap, failing the test if it is absent.
 func procOf(t *testing.T, snap *engine.Snapshot, pid int) engine.Process {
 	t.Helper()
-	for _, p := range snap.Procs {
-		if p.PID == pid {
-			return p
+	for i := range snap.Procs {
+		if p := &snap.Procs[i]; p.PID == pid {
+			// Whatever the collection left unread is read now, through
+			// the directory it kept open.
+			p.Need(engine.FactAll)
+			return *p
 		}
 	}
 	t.Fatalf("pid %d not collected; have %v", pid, pids(snap))
@@ -329,7 +342,7 @@ func TestCollectVanishedAndBroken(t *testing.T) {
 			tt.damage(t, tree.Dir(300))
 
 			for _, sockets := range []bool{false, true} {
-				_, snap := collectTree(t, tree, CollectOptions{Sockets: sockets})
+				_, snap := collectTree(t, tree, CollectOptions{Read: readFacts(sockets)})
 				want := []int{1, 400}
 				if tt.keep {
 					want = []int{1, 300, 400}
@@ -508,7 +521,7 @@ func TestCollectSockets(t *testing.T) {
 			tree.AddProc(proctest.Proc{PID: 100, Exe: "/usr/bin/srv", Files: []string{"/dev/null", "pipe:[5]", "anon_inode:[eventfd]"}, Sockets: []uint64{9001, 12345, 9001}})
 			tree.AddProc(proctest.Proc{PID: 101, Exe: "/usr/bin/other", Sockets: []uint64{9002}})
 
-			_, snap := collectTree(t, tree, CollectOptions{Sockets: true})
+			_, snap := collectTree(t, tree, CollectOptions{Read: engine.FactRead})
 			p := procOf(t, snap, 100)
 			var wantConns, wantListen []engine.Socket
 			if tt.wantConnected != nil {
@@ -543,7 +556,7 @@ func TestCollectSocketsOrder(t *testing.T) {
 		tree.AddSocket(proctest.Socket{Proto: "udp", Local: "0.0.0.0:" + strconv.Itoa(1000+i), Inode: inode})
 	}
 	tree.AddProc(proctest.Proc{PID: 8, Exe: "/bin/x", Sockets: inodes})
-	_, snap := collectTree(t, tree, CollectOptions{Sockets: true})
+	_, snap := collectTree(t, tree, CollectOptions{Read: engine.FactRead})
 	p := procOf(t, snap, 8)
 	if len(p.Listening) != 12 {
 		t.Fatalf("Listening = %+v", p.Listening)
@@ -555,9 +568,10 @@ func TestCollectSocketsOrder(t *testing.T) {
 	}
 }
 
-// TestCollectWithoutSocketsReadsNoFds proves with inotify that a
-// collection without Sockets opens neither fd directories nor /proc/net.
-func TestCollectWithoutSocketsReadsNoFds(t *testing.T) {
+// TestCollectReadsSocketsOnFirstUse proves with inotify that a collection
+// opens neither fd directories nor /proc/net until a process's sockets are
+// read, and reading its other facts opens none either.
+func TestCollectReadsSocketsOnFirstUse(t *testing.T) {
 	tree := proctest.New(t)
 	tree.AddSocket(proctest.Socket{Proto: "tcp", Local: "0.0.0.0:80", Inode: 42})
 	tree.AddProc(proctest.Proc{PID: 100, Exe: "/usr/sbin/httpd", Sockets: []uint64{42}})
@@ -585,18 +599,19 @@ func TestCollectWithoutSocketsReadsNoFds(t *testing.T) {
 	}
 
 	_, snap := collectTree(t, tree, CollectOptions{})
+	p := &snap.Procs[0]
+	p.Need(engine.FactRead &^ engine.FactSockets)
 	if opened() {
-		t.Error("Collect without Sockets opened an fd directory or a /proc/net table")
+		t.Error("a collection opened an fd directory or a /proc/net table before sockets were read")
 	}
-	if p := procOf(t, snap, 100); p.Listening != nil || p.Connections != nil {
-		t.Errorf("sockets without Sockets: %+v %+v", p.Listening, p.Connections)
+	if p.Exe != "/usr/sbin/httpd" || p.Listening != nil || p.Connections != nil {
+		t.Errorf("before the sockets are read: exe %q, sockets %+v %+v", p.Exe, p.Listening, p.Connections)
 	}
-
-	_, snap = collectTree(t, tree, CollectOptions{Sockets: true})
+	p.Need(engine.FactSockets)
 	if !opened() {
-		t.Error("Collect with Sockets opened nothing: the watch does not work")
+		t.Error("reading the sockets opened nothing: the watch does not work")
 	}
-	if p := procOf(t, snap, 100); len(p.Listening) != 1 {
+	if len(p.Listening) != 1 {
 		t.Errorf("Listening = %+v", p.Listening)
 	}
 }
@@ -628,7 +643,7 @@ func TestCollectOtherNetNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, snap := collectTree(t, tree, CollectOptions{Sockets: true})
+	_, snap := collectTree(t, tree, CollectOptions{Read: engine.FactRead})
 	want := []engine.Socket{{Proto: "tcp", LocalIP: "172.17.0.2", LocalPort: 8080, RemoteIP: "0.0.0.0", State: "LISTEN"}}
 	if p := procOf(t, snap, 700); !slices.Equal(p.Listening, want) {
 		t.Errorf("Listening = %+v, want %+v", p.Listening, want)
@@ -694,7 +709,7 @@ func TestCollectErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, snap := collectTree(t, tree, CollectOptions{Sockets: true})
+	_, snap := collectTree(t, tree, CollectOptions{Read: engine.FactRead})
 	p := procOf(t, snap, 3)
 	if p.Age != time.Hour || snap.Host.CPUs != 0 || snap.Host.Name != "" {
 		t.Errorf("age %v host %+v", p.Age, snap.Host)
@@ -776,7 +791,7 @@ func TestCollectRealDeletedExe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, opts := range []CollectOptions{{PIDs: []int{pid}}, {}, {Sockets: true}} {
+	for _, opts := range []CollectOptions{{PIDs: []int{pid}}, {}, {Read: engine.FactRead}} {
 		snap, err := c.Collect(opts)
 		if err != nil {
 			t.Fatal(err)
@@ -836,7 +851,7 @@ func TestCollectRealUnreadableExe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, opts := range []CollectOptions{{}, {Sockets: true, PIDs: []int{pid}}} {
+	for _, opts := range []CollectOptions{{}, {Read: engine.FactRead, PIDs: []int{pid}}} {
 		snap, err := c.Collect(opts)
 		if err != nil {
 			t.Fatal(err)
@@ -919,7 +934,7 @@ func TestCollectRealSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := c.Collect(CollectOptions{Sockets: true, PIDs: []int{os.Getpid()}})
+	snap, err := c.Collect(CollectOptions{Read: engine.FactRead, PIDs: []int{os.Getpid()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -945,7 +960,7 @@ func BenchmarkCollect(b *testing.B) {
 		b.Run("sockets="+strconv.FormatBool(sockets), func(b *testing.B) {
 			procs := 0
 			for b.Loop() {
-				snap, err := c.Collect(CollectOptions{Sockets: sockets})
+				snap, err := c.Collect(CollectOptions{Read: readFacts(sockets)})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -1065,6 +1080,7 @@ func TestCollectExeSwappedFile(t *testing.T) {
 		tree.AddProc(proctest.Proc{PID: pid, Exe: "/usr/sbin/sshd"})
 	}
 	c, snap := collectTree(t, tree, CollectOptions{})
+	snap.LoadAll(engine.FactExe)
 	for _, p := range snap.Procs {
 		if p.ExeMismatch {
 			t.Errorf("pid %d: mismatch for the file at its own path", p.PID)
@@ -1082,6 +1098,8 @@ func TestCollectExeSwappedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer snap.Release()
+	snap.LoadAll(engine.FactExe)
 	for _, p := range snap.Procs {
 		if !p.ExeMismatch || p.ExeDeleted {
 			t.Errorf("pid %d after the swap: mismatch %v deleted %v, want a mismatch", p.PID, p.ExeMismatch, p.ExeDeleted)

@@ -74,7 +74,10 @@ func StatFileID(path string) FileID {
 // read through it is opened relative to the handle: if the process exits
 // and its PID is reused meanwhile, the reads fail with ESRCH instead of
 // mixing two processes.
-type Dir struct{ fd int }
+type Dir struct {
+	fd   int
+	open bool
+}
 
 // OpenDir opens the directory of process pid in the tree at root.
 func OpenDir(root string, pid int) (Dir, error) {
@@ -83,14 +86,22 @@ func OpenDir(root string, pid int) (Dir, error) {
 	if err != nil {
 		return Dir{fd: -1}, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	return Dir{fd: fd}, nil
+	return Dir{fd: fd, open: true}, nil
 }
+
+// Valid reports whether d was opened by OpenDir, rather than being the zero
+// Dir; it says nothing of whether it was closed since.
+func (d Dir) Valid() bool { return d.open }
 
 // Close releases the handle.
 func (d Dir) Close() error { return unix.Close(d.fd) }
 
-// Owner returns the owner of the directory, which is the effective uid of
-// a dumpable process.
+// Owner returns the owner of the directory. On a procfs that is the
+// effective uid of the process, whether or not it is dumpable: the kernel
+// makes the files of a non-dumpable process root's, but not its
+// directory, whose mode is 0555 (task_dump_owner in fs/proc/base.c, which
+// says procps stat()s the directory for this reason). One fstat instead of
+// reading status, whose text the kernel builds from a dozen sources.
 func (d Dir) Owner() (int, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(d.fd, &st); err != nil {

@@ -155,6 +155,9 @@ type Runner struct {
 	// expiredSaid is when each expired ignore entry (by its String) was
 	// last reported; Load forgets it, so a load reports them again.
 	expiredSaid map[string]time.Time
+	// lastSweep is when a tick last decided for every process whether
+	// it is ignored, to count every entry's hits.
+	lastSweep time.Time
 }
 
 // HitCounter counts the processes each ignore entry hid: a
@@ -166,6 +169,11 @@ type HitCounter interface {
 
 // expiredEvery is how often an expired ignore entry is reported again.
 const expiredEvery = 24 * time.Hour
+
+// hitSweep is how often a tick decides for every process whether it is
+// ignored, reading what the ignore list needs, to count the hits of
+// entries no rule asked about. `ptrule ignores` reports hits by the day.
+const hitSweep = time.Hour
 
 // CountIgnoreHits makes each tick count, in h, the entry that hid each
 // process, and save h after the tick.
@@ -305,12 +313,15 @@ func (r *Runner) Tick(ctx context.Context, stopping <-chan struct{}) *Report {
 	defer r.last.Store(rep)
 	dueFn := func(rule *engine.Rule) bool { return isDue[rule] }
 
-	snap, err := r.collector.Collect(collect.CollectOptions{Sockets: NeedsSockets(r.rules, dueFn)})
+	// Facts are read as the rules reach them: for most processes, the
+	// stat and the owner only.
+	snap, err := r.collector.Collect(collect.CollectOptions{})
 	rep.Collect = time.Since(rep.Start)
 	if err != nil {
 		rep.CollectErr = err
 		return rep
 	}
+	defer snap.Release()
 	rep.Processes = len(snap.Procs)
 
 	t := time.Now()
@@ -351,12 +362,20 @@ func (r *Runner) Tick(ctx context.Context, stopping <-chan struct{}) *Report {
 	return rep
 }
 
-// ignoreHits counts the entry that hid each process of the view, and
-// reports the expired entries not reported since the load or for a day.
+// ignoreHits counts the entry that hid each process of the view whose
+// ignore decision was made, and reports the expired entries not reported
+// since the load or for a day. A tick decides only for the processes a
+// rule asked about; once every hitSweep it decides for all, so that an
+// entry that hides only processes no rule looks at (a root daemon's)
+// still shows as used in `ptrule ignores`.
 func (r *Runner) ignoreHits(v *engine.View, rep *Report) {
 	if r.hits != nil {
+		if v.Time.Sub(r.lastSweep) >= hitSweep {
+			v.DecideAll()
+			r.lastSweep = v.Time
+		}
 		for i := range v.Procs {
-			if e, ok := v.IgnoredBy(i); ok {
+			if e, ok := v.DecidedIgnoredBy(i); ok {
 				r.hits.Count(e, v.Time)
 			}
 		}
@@ -429,7 +448,4 @@ func (r *Runner) Flush() error {
 	return r.store.Save(time.Now())
 }
 
-// NeedsSockets reports whether any enabled rule that is due reads sockets.
-func NeedsSockets(rs *engine.RuleSet, due func(*engine.Rule) bool) bool {
-	return rs.Needs(due).Has(engine.FactSockets)
-}
+

@@ -16,32 +16,70 @@ import (
 	"ptrule/engine"
 )
 
-// TestNeedsSockets checks that a tick walks file descriptors only when a
-// due rule reads sockets.
-func TestNeedsSockets(t *testing.T) {
+// spyCollector keeps the snapshots it collects, for a test to see what
+// the tick read of them.
+type spyCollector struct {
+	Collector
+	snaps []*engine.Snapshot
+}
+
+func (c *spyCollector) Collect(opts collect.CollectOptions) (*engine.Snapshot, error) {
+	s, err := c.Collector.Collect(opts)
+	if s != nil {
+		c.snaps = append(c.snaps, s)
+	}
+	return s, err
+}
+
+// TestTickReadsWhatRulesReach checks that a tick reads a process's sockets,
+// command line and executable only when a due rule reaches them for that
+// process: root's daemon is passed over at proc.uid, and the sockets of
+// the user's process are read only in the tick where the rule reading
+// them is due.
+func TestTickReadsWhatRulesReach(t *testing.T) {
+	tree := proctest.New(t)
+	tree.AddSocket(proctest.Socket{Proto: "tcp", Local: "10.0.0.1:4000", Remote: "198.51.100.7:6667", Inode: 77})
+	tree.AddSocket(proctest.Socket{Proto: "tcp", Local: "0.0.0.0:22", Inode: 78})
+	tree.AddProc(proctest.Proc{PID: 100, UID: 0, Exe: "/usr/sbin/sshd", Cmdline: []string{"sshd"}, Sockets: []uint64{78}})
+	tree.AddProc(proctest.Proc{PID: 200, UID: 1001, Exe: "/usr/bin/x", Cmdline: []string{"x", "-c"}, Sockets: []uint64{77}})
+	real, err := collect.NewCollector(tree.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := &spyCollector{Collector: real}
 	rs, ps := engine.LoadRules([]engine.File{{Path: "r.yaml", Data: []byte(`rules:
-  - {name: net, scope: process, every: 60s, condition: size(proc.connections) > 0, actions: [alert: {}]}
-  - {name: mem, scope: process, every: 10s, condition: proc.rss > 1, actions: [alert: {}]}
-  - {name: off, scope: process, enabled: false, condition: size(proc.listening) > 0, actions: [alert: {}]}
+  - {name: net, scope: process, every: 1h, condition: 'proc.uid != 0 && proc.connections.size() > 0', actions: [alert: {}]}
+  - {name: cmd, scope: process, every: 1m, condition: 'proc.uid != 0 && proc.cmd == "y"', actions: [alert: {}]}
 `)}})
 	if len(ps) > 0 {
 		t.Fatal(engine.FormatError(ps))
 	}
-	only := func(names ...string) func(*engine.Rule) bool {
-		return func(r *engine.Rule) bool { return slices.Contains(names, r.Name) }
+	r := NewRunner(col)
+	r.Load(rs, time.Minute, act.New(act.Config{Sender: nullSender{}, Enricher: engine.NoEnricher{},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}), nil)
+
+	// Both rules are due: net fires on pid 200, read whole for its alert.
+	if rep := r.Tick(context.Background(), nil); rep == nil || rep.Fired() != 1 {
+		t.Fatalf("first tick: %+v", rep)
 	}
-	for _, tc := range []struct {
-		due  func(*engine.Rule) bool
-		want bool
-	}{
-		{nil, true},
-		{only("mem"), false},
-		{only("mem", "net"), true},
-		{only("off", "mem"), false},
-	} {
-		if got := NeedsSockets(rs, tc.due); got != tc.want {
-			t.Errorf("NeedsSockets = %v, want %v", got, tc.want)
-		}
+	root, user := &col.snaps[0].Procs[0], &col.snaps[0].Procs[1]
+	if root.Exe != "" || root.Cmd != "" || root.Listening != nil {
+		t.Errorf("root's daemon was read: exe %q cmd %q listening %v", root.Exe, root.Cmd, root.Listening)
+	}
+	if user.Exe != "/usr/bin/x" || len(user.Connections) != 1 {
+		t.Errorf("the matched process was not read whole: %+v", *user)
+	}
+
+	// A minute later only cmd is due: the command line is read, the
+	// sockets are not.
+	r.next["cmd"] = time.Time{}
+	if rep := r.Tick(context.Background(), nil); rep == nil || len(rep.Due) != 1 {
+		t.Fatalf("second tick: %+v", rep)
+	}
+	root, user = &col.snaps[1].Procs[0], &col.snaps[1].Procs[1]
+	if root.Cmd != "" || user.Cmd != "x -c" || user.Connections != nil || user.Exe != "" {
+		t.Errorf("second tick read root cmd %q, user cmd %q, user sockets %v, user exe %q; want only the user's command line",
+			root.Cmd, user.Cmd, user.Connections, user.Exe)
 	}
 }
 

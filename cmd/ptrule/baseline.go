@@ -12,7 +12,7 @@ import (
 	"ptrule/builtin/baseline"
 	"ptrule/builtin/collect"
 	"ptrule/builtin/state"
-	"ptrule/builtin/tick"
+	"ptrule/engine"
 )
 
 func cmdBaseline(args []string, stdout, stderr io.Writer) int {
@@ -55,11 +55,12 @@ func cmdBaseline(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ptrule baseline:", err)
 		return exitFailure
 	}
-	snap, err := col.Collect(collect.CollectOptions{Sockets: tick.NeedsSockets(rs, nil)})
+	snap, err := col.Collect(collect.CollectOptions{Read: engine.FactRead})
 	if err != nil {
 		fmt.Fprintln(stderr, "ptrule baseline:", err)
 		return exitFailure
 	}
+	defer snap.Release()
 	code := exitOK
 	matches, errs := rs.Evaluate(snap, nil)
 	for _, err := range errs {

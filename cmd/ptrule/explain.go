@@ -13,7 +13,6 @@ import (
 	"ptrule/builtin/act"
 	"ptrule/builtin/collect"
 	"ptrule/builtin/state"
-	"ptrule/builtin/tick"
 	"ptrule/engine"
 )
 
@@ -102,11 +101,12 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "ptrule explain:", err)
 			return exitFailure
 		}
-		snap, err = col.Collect(collect.CollectOptions{Sockets: tick.NeedsSockets(rs, nil)})
+		snap, err = col.Collect(collect.CollectOptions{Read: engine.FactRead})
 		if err != nil {
 			fmt.Fprintln(stderr, "ptrule explain:", err)
 			return exitFailure
 		}
+		defer snap.Release()
 		// The daemon's suppressions are read, as scan's dry run reads
 		// them, and never written.
 		clk, _ := col.BootClock()

@@ -28,11 +28,14 @@ func cmdFacts(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ptrule facts:", err)
 		return exitFailure
 	}
-	snap, err := col.Collect(collect.CollectOptions{Sockets: true, PIDs: pids})
+	snap, err := col.Collect(collect.CollectOptions{Read: engine.FactRead, PIDs: pids})
 	if err != nil {
 		fmt.Fprintln(stderr, "ptrule facts:", err)
 		return exitFailure
 	}
+	defer snap.Release()
+	// Every fact is printed, those taken from other processes too.
+	snap.LoadAll(engine.FactAll)
 	for _, pid := range pids {
 		if !slices.ContainsFunc(snap.Procs, func(p engine.Process) bool { return p.PID == pid }) {
 			fmt.Fprintf(stderr, "ptrule facts: no process %d\n", pid)

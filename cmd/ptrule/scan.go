@@ -10,7 +10,6 @@ import (
 	"ptrule/builtin/act"
 	"ptrule/builtin/collect"
 	"ptrule/builtin/state"
-	"ptrule/builtin/tick"
 	"ptrule/engine"
 )
 
@@ -43,11 +42,14 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ptrule scan:", err)
 		return exitFailure
 	}
-	snap, err := col.Collect(collect.CollectOptions{Sockets: tick.NeedsSockets(rs, nil)})
+	// Facts are read as the rules reach them; the process directories
+	// stay open until the scan ends.
+	snap, err := col.Collect(collect.CollectOptions{})
 	if err != nil {
 		fmt.Fprintln(stderr, "ptrule scan:", err)
 		return exitFailure
 	}
+	defer snap.Release()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	code := exitOK
 	matches, errs := rs.Evaluate(snap, nil)

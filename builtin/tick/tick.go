@@ -447,5 +447,3 @@ func (r *Runner) Flush() error {
 	}
 	return r.store.Save(time.Now())
 }
-
-

@@ -204,7 +204,7 @@ func (c *compiler) refuseInjection(src *source, a *ActionSpec, cmdNode *yaml.Nod
 		// A command built from params is known now; one built from other
 		// facts counts as an interpreter, since it is known only when it
 		// runs.
-		s, err := execute(a.command, NoEnricher{}, map[string]any{"params": c.params}, MaxRunArg)
+		s, err := execute(a.command, NoEnricher{}, nil, map[string]any{"params": c.params}, MaxRunArg)
 		if err == nil && !IsInterpreter(s) {
 			return
 		}

@@ -372,7 +372,7 @@ func (m *Match) RenderAlertAfter(a *PlannedAction, e Enricher, o *Outcome) (subj
 	}
 	data, notes := m.templateData(needsOf(st, mt))
 	data["outcome"] = outcomeData(o)
-	if subject, err = execute(st, e, data, MaxSubject); err != nil {
+	if subject, err = execute(st, e, m.vars.snap.Snapshot, data, MaxSubject); err != nil {
 		return "", "", fmt.Errorf("rule %s: subject: %w", m.Rule.Name, err)
 	}
 	if st == nil {
@@ -388,7 +388,7 @@ func (m *Match) RenderAlertAfter(a *PlannedAction, e Enricher, o *Outcome) (subj
 	if tail != "" {
 		room -= len(tail) + 2
 	}
-	if message, err = execute(mt, e, data, room); err != nil {
+	if message, err = execute(mt, e, m.vars.snap.Snapshot, data, room); err != nil {
 		return "", "", fmt.Errorf("rule %s: message: %w", m.Rule.Name, err)
 	}
 	if tail != "" {
@@ -401,11 +401,11 @@ func (m *Match) RenderAlertAfter(a *PlannedAction, e Enricher, o *Outcome) (subj
 func (m *Match) RenderRun(a *PlannedAction, e Enricher) (command string, args []string, err error) {
 	data, _ := m.templateData(needsOf(append([]*template.Template{a.command}, a.args...)...))
 	data["outcome"] = outcomeData(nil)
-	if command, err = execute(a.command, e, data, MaxRunArg); err != nil {
+	if command, err = execute(a.command, e, m.vars.snap.Snapshot, data, MaxRunArg); err != nil {
 		return "", nil, fmt.Errorf("rule %s: run command: %w", m.Rule.Name, err)
 	}
 	for i, t := range a.args {
-		s, err := execute(t, e, data, MaxRunArg)
+		s, err := execute(t, e, m.vars.snap.Snapshot, data, MaxRunArg)
 		if err != nil {
 			return "", nil, fmt.Errorf("rule %s: run argument %d: %w", m.Rule.Name, i+1, err)
 		}

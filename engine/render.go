@@ -81,8 +81,9 @@ type Enricher interface {
 	OpenFiles(pid int) string
 	// MemoryMaps returns the process's /proc/PID/maps.
 	MemoryMaps(pid int) string
-	// ProcessTable lists every process, like `ps axuf`.
-	ProcessTable() string
+	// ProcessTable lists every process of the snapshot the alert is
+	// about, like `ps axuf`.
+	ProcessTable(s *Snapshot) string
 	// MemoryStats summarises memory and CPU, like `vmstat`.
 	MemoryStats() string
 	// NetworkConnections lists the host's sockets, like `netstat -autpn`.
@@ -94,18 +95,20 @@ type Enricher interface {
 // NoEnricher is the Enricher of fixtures: it reads nothing and returns "".
 type NoEnricher struct{}
 
-func (NoEnricher) OpenFiles(int) string       { return "" }
-func (NoEnricher) MemoryMaps(int) string      { return "" }
-func (NoEnricher) ProcessTable() string       { return "" }
-func (NoEnricher) MemoryStats() string        { return "" }
-func (NoEnricher) NetworkConnections() string { return "" }
-func (NoEnricher) HTTPGet(string) string      { return "" }
+func (NoEnricher) OpenFiles(int) string          { return "" }
+func (NoEnricher) MemoryMaps(int) string         { return "" }
+func (NoEnricher) ProcessTable(*Snapshot) string { return "" }
+func (NoEnricher) MemoryStats() string           { return "" }
+func (NoEnricher) NetworkConnections() string    { return "" }
+func (NoEnricher) HTTPGet(string) string         { return "" }
 
-func funcMap(e Enricher) template.FuncMap {
+// funcMap gives templates the enricher's functions; {{ps}} lists the
+// processes of s.
+func funcMap(e Enricher, s *Snapshot) template.FuncMap {
 	return template.FuncMap{
 		"files":   e.OpenFiles,
 		"maps":    e.MemoryMaps,
-		"ps":      e.ProcessTable,
+		"ps":      func() string { return e.ProcessTable(s) },
 		"vmstat":  e.MemoryStats,
 		"netstat": e.NetworkConnections,
 		"fetch":   e.HTTPGet,
@@ -123,7 +126,7 @@ func funcMap(e Enricher) template.FuncMap {
 }
 
 func newTemplate(name string) *template.Template {
-	return template.New(name).Option("missingkey=error").Funcs(funcMap(NoEnricher{}))
+	return template.New(name).Option("missingkey=error").Funcs(funcMap(NoEnricher{}, nil))
 }
 
 // templateError drops text/template's "template: name:" prefix.
@@ -530,8 +533,8 @@ func (w *cappedWriter) String() string {
 }
 
 // execute runs a template and returns at most limit bytes of its output,
-// cut with the truncation mark.
-func execute(t *template.Template, e Enricher, data any, limit int) (string, error) {
+// cut with the truncation mark. s is the snapshot {{ps}} lists.
+func execute(t *template.Template, e Enricher, s *Snapshot, data any, limit int) (string, error) {
 	if t == nil {
 		return "", nil
 	}
@@ -540,7 +543,7 @@ func execute(t *template.Template, e Enricher, data any, limit int) (string, err
 		if t, err = t.Clone(); err != nil {
 			return "", err
 		}
-		t.Funcs(funcMap(e))
+		t.Funcs(funcMap(e, s))
 	}
 	w := &cappedWriter{max: limit}
 	if err := t.Execute(w, data); err != nil {

@@ -173,13 +173,13 @@ func TestRenderErrors(t *testing.T) {
 // recordingEnricher answers with what it was asked.
 type recordingEnricher struct{ calls []string }
 
-func (r *recordingEnricher) note(s string) string       { r.calls = append(r.calls, s); return "<" + s + ">" }
-func (r *recordingEnricher) OpenFiles(pid int) string   { return r.note("files " + strconv.Itoa(pid)) }
-func (r *recordingEnricher) MemoryMaps(pid int) string  { return r.note("maps " + strconv.Itoa(pid)) }
-func (r *recordingEnricher) ProcessTable() string       { return r.note("ps") }
-func (r *recordingEnricher) MemoryStats() string        { return r.note("vmstat") }
-func (r *recordingEnricher) NetworkConnections() string { return r.note("netstat") }
-func (r *recordingEnricher) HTTPGet(url string) string  { return r.note("fetch " + url) }
+func (r *recordingEnricher) note(s string) string          { r.calls = append(r.calls, s); return "<" + s + ">" }
+func (r *recordingEnricher) OpenFiles(pid int) string      { return r.note("files " + strconv.Itoa(pid)) }
+func (r *recordingEnricher) MemoryMaps(pid int) string     { return r.note("maps " + strconv.Itoa(pid)) }
+func (r *recordingEnricher) ProcessTable(*Snapshot) string { return r.note("ps") }
+func (r *recordingEnricher) MemoryStats() string           { return r.note("vmstat") }
+func (r *recordingEnricher) NetworkConnections() string    { return r.note("netstat") }
+func (r *recordingEnricher) HTTPGet(url string) string     { return r.note("fetch " + url) }
 
 func TestRenderEnricher(t *testing.T) {
 	m := matchOf(t, ruleText("a", "process", "{url: http://127.0.0.1/status}", "proc.pid == 4300", "[alert: {}]")+

@@ -91,6 +91,11 @@ type Process struct {
 	// the process from a later one that reused its PID, and Key is built
 	// from it. Fixtures derive it from Start (see fixtureTicks).
 	StartTicks uint64 `cel:"-" yaml:"-" json:"-"`
+	// TTY, TPGID and Nice are stat's tty_nr, tpgid and nice, which only
+	// the process table of alerts ({{ps}}) shows.
+	TTY   int `cel:"-" yaml:"-" json:"-"`
+	TPGID int `cel:"-" yaml:"-" json:"-"`
+	Nice  int `cel:"-" yaml:"-" json:"-"`
 	// Age is the elapsed time since Start, measured on the boot clock so a
 	// wall-clock jump does not change it.
 	Age time.Duration `cel:"age" yaml:"age"`

@@ -53,7 +53,7 @@ func FuzzControlledOutput(f *testing.F) {
 			return
 		}
 		found := ControlledOutput(tpl)
-		out, err := execute(tpl, NoEnricher{}, data, MaxAlertBytes)
+		out, err := execute(tpl, NoEnricher{}, nil, data, MaxAlertBytes)
 		if err != nil || found != "" {
 			return
 		}

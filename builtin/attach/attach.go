@@ -270,10 +270,17 @@ type enrichRow struct {
 // own trees (indenting them would indent nearly every line), and a
 // process without a command line (a kernel thread) shows as [name].
 //
+// The processes of s, the snapshot the alert is about, are shown as the
+// rules saw them, from the snapshot: only their command lines are read,
+// if the rules did not read them already, through the snapshot. The
+// processes a snapshot leaves out (kernel threads, and those started
+// since) are read from the tree. STAT shows L (locked pages) only for
+// those: the snapshot does not read each process's status.
+//
 // %CPU is what ps shows too: CPU time over the time since the process
 // started, a lifetime average, not the current use, which would need two
 // readings some time apart. %MEM is RSS over MemTotal.
-func (e *HostEnricher) ProcessTable() string {
+func (e *HostEnricher) ProcessTable(s *engine.Snapshot) string {
 	pids, err := proc.ListPIDs(e.root)
 	if err != nil {
 		return fmt.Sprintf("(unable to list processes: %s)\n", enrichErr(err))
@@ -282,9 +289,21 @@ func (e *HostEnricher) ProcessTable() string {
 	now := e.now()
 	users := map[string]string{}
 	rows := make([]enrichRow, 0, len(pids))
+	seen := map[int]bool{}
+	if s != nil {
+		for i := range s.Procs {
+			p := &s.Procs[i]
+			p.Need(engine.FactCmdline)
+			rows = append(rows, e.snapshotRow(p, host, now))
+			seen[p.PID] = true
+		}
+	}
 	unreadable := 0
 	var lastErr error
 	for _, pid := range pids {
+		if seen[pid] {
+			continue
+		}
 		row, err := e.psRow(pid, host, now, users)
 		if proc.Vanished(err) {
 			continue
@@ -370,34 +389,15 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 		stat += "+"
 	}
 
-	cpuTicks := st.UTime + st.STime
-	pcpu := 0.0
-	if age := host.uptime - float64(st.StartTime)/float64(e.ticks); age > 0 {
-		pcpu = min(float64(cpuTicks)/float64(e.ticks)/age*100, 999.9)
-	}
+	cpuSecs := float64(st.UTime+st.STime) / float64(e.ticks)
+	age := host.uptime - float64(st.StartTime)/float64(e.ticks)
 	// rss is signed in the kernel's format but never negative.
 	rssKiB := uint64(max(st.RSS, 0)) * e.pageSize / 1024
-	pmem := "-"
-	if host.memTotal > 0 {
-		pmem = strconv.FormatFloat(min(float64(rssKiB)/float64(host.memTotal)*100, 99.9), 'f', 1, 64)
-	}
-	start := "?"
+	start := time.Time{}
 	if host.btime > 0 {
-		t := time.Unix(host.btime+int64(st.StartTime/e.ticks), 0).In(now.Location())
-		switch age := now.Sub(t); {
-		case age < 24*time.Hour:
-			start = t.Format("15:04")
-		case age < 365*24*time.Hour:
-			start = t.Format("Jan02")
-		default:
-			start = t.Format("2006")
-		}
+		start = time.Unix(host.btime+int64(st.StartTime/e.ticks), 0)
 	}
-	cpuSecs := cpuTicks / e.ticks
-
-	head := fmt.Sprintf("%-8s %7d %4.1f %4s %6d %5d %-8s %-4s %5s %6s ",
-		userName, pid, pcpu, pmem, st.VSize/1024, rssKiB, enrichTTY(int64(st.TTYNr)),
-		engine.Display(stat), start, fmt.Sprintf("%d:%02d", cpuSecs/60, cpuSecs%60))
+	head := psHead(userName, pid, cpuSecs, age, rssKiB, st.VSize/1024, int64(st.TTYNr), stat, start, now, host.memTotal)
 
 	var cmd string
 	if args := strings.TrimRight(string(cmdData), "\x00"); args != "" {
@@ -414,6 +414,75 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 		cmd += " <defunct>"
 	}
 	return enrichRow{pid: pid, ppid: st.PPID, head: head, cmd: cmd}, nil
+}
+
+// snapshotRow is the row of a process of the snapshot.
+func (e *HostEnricher) snapshotRow(p *engine.Process, host enrichHost, now time.Time) enrichRow {
+	stat := p.State
+	switch {
+	case p.Nice < 0:
+		stat += "<"
+	case p.Nice > 0:
+		stat += "N"
+	}
+	if p.SID == p.PID {
+		stat += "s"
+	}
+	if p.Threads > 1 {
+		stat += "l"
+	}
+	if p.TPGID > 0 && p.TPGID == p.PGID {
+		stat += "+"
+	}
+	head := psHead(engine.Display(p.User), p.PID, p.CPU.Seconds(), p.Age.Seconds(), uint64(max(p.RSS, 0))/1024,
+		uint64(max(p.VMSize, 0))/1024, int64(p.TTY), stat, p.Start, now, host.memTotal)
+	var cmd string
+	if p.Cmd != "" {
+		c, cut := p.Cmd, false
+		if len(c) > enrichMaxCmdline {
+			c, cut = c[:enrichMaxCmdline], true
+		}
+		cmd = engine.Display(c)
+		if cut {
+			cmd += "..."
+		}
+	} else {
+		cmd = "[" + engine.Display(p.Comm) + "]"
+	}
+	if p.State == "Z" {
+		cmd += " <defunct>"
+	}
+	return enrichRow{pid: p.PID, ppid: p.PPID, head: head, cmd: cmd}
+}
+
+// psHead writes every column of a row before COMMAND. age is the seconds
+// since the process started (0 or less when unknown), start its start
+// (zero when unknown), memTotal the host's memory in KiB (0 when unknown).
+func psHead(user string, pid int, cpuSecs, age float64, rssKiB, vszKiB uint64, tty int64, stat string, start, now time.Time, memTotal uint64) string {
+	pcpu := 0.0
+	if age > 0 {
+		pcpu = min(cpuSecs/age*100, 999.9)
+	}
+	pmem := "-"
+	if memTotal > 0 {
+		pmem = strconv.FormatFloat(min(float64(rssKiB)/float64(memTotal)*100, 99.9), 'f', 1, 64)
+	}
+	startText := "?"
+	if !start.IsZero() {
+		t := start.In(now.Location())
+		switch age := now.Sub(t); {
+		case age < 24*time.Hour:
+			startText = t.Format("15:04")
+		case age < 365*24*time.Hour:
+			startText = t.Format("Jan02")
+		default:
+			startText = t.Format("2006")
+		}
+	}
+	secs := int64(cpuSecs)
+	return fmt.Sprintf("%-8s %7d %4.1f %4s %6d %5d %-8s %-4s %5s %6s ",
+		user, pid, pcpu, pmem, vszKiB, rssKiB, enrichTTY(tty),
+		engine.Display(stat), startText, fmt.Sprintf("%d:%02d", secs/60, secs%60))
 }
 
 // enrichUser names a uid from the passwd database, or shows the number.

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"ptrule/builtin/proc"
+	"ptrule/engine"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +21,8 @@ import (
 type enrichTree struct {
 	t    *testing.T
 	root string
+	// procs are the processes written, for a test to make a snapshot.
+	procs []enrichProc
 }
 
 func newEnrichTree(t *testing.T) *enrichTree {
@@ -89,6 +93,39 @@ type enrichProc struct {
 
 func (tr *enrichTree) proc(p enrichProc) {
 	tr.t.Helper()
+	p = p.withDefaults()
+	tr.procs = append(tr.procs, p)
+	dir := strconv.Itoa(p.pid)
+	pages := p.rssKiB * 1024 / uint64(os.Getpagesize())
+	tr.file(dir+"/stat", fmt.Sprintf("%d (%s) %s %d %d %d %d %d 4194560 0 0 0 0 %d %d 0 0 20 %d %d 0 %d %d %d 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+		p.pid, p.comm, p.state, p.ppid, p.pgrp, p.sid, p.tty, p.tpgid, p.utime, p.stime, p.nice, p.threads, p.start, p.vsizeKiB*1024, pages))
+	tr.file(dir+"/status", fmt.Sprintf("Name:\t%s\nState:\t%s\nUid:\t%d\t%d\t%d\t%d\nVmLck:\t%8d kB\n", p.comm, p.state, p.uid, p.uid, p.uid, p.uid, p.vmLck))
+	tr.file(dir+"/cmdline", p.cmdline)
+	tr.file(dir+"/comm", p.comm+"\n")
+}
+
+// process is p as a collection of a host booted at boot and up for uptime
+// has it, with 100 clock ticks a second and users without names.
+func (p enrichProc) process(boot time.Time, uptime time.Duration) engine.Process {
+	p = p.withDefaults()
+	tick := 10 * time.Millisecond
+	start := time.Duration(p.start) * tick
+	user := "root"
+	if p.uid != 0 {
+		user = strconv.Itoa(p.uid)
+	}
+	cmdline := proc.SplitCmdline([]byte(p.cmdline))
+	return engine.Process{
+		PID: p.pid, PPID: p.ppid, PGID: p.pgrp, SID: p.sid, UID: p.uid, User: user, Comm: p.comm, State: p.state,
+		Cmdline: cmdline, Cmd: proc.JoinCmd(cmdline), Start: boot.Add(start), Age: uptime - start,
+		CPU: time.Duration(p.utime+p.stime) * tick, VMSize: int64(p.vsizeKiB) * 1024, RSS: int64(p.rssKiB) * 1024,
+		Threads: p.threads, TTY: p.tty, TPGID: p.tpgid, Nice: p.nice,
+	}
+}
+
+// withDefaults fills what a test left out: its own group and session, S,
+// one thread, no terminal's group.
+func (p enrichProc) withDefaults() enrichProc {
 	if p.pgrp == 0 {
 		p.pgrp = p.pid
 	}
@@ -104,13 +141,7 @@ func (tr *enrichTree) proc(p enrichProc) {
 	if p.tpgid == 0 {
 		p.tpgid = -1
 	}
-	dir := strconv.Itoa(p.pid)
-	pages := p.rssKiB * 1024 / uint64(os.Getpagesize())
-	tr.file(dir+"/stat", fmt.Sprintf("%d (%s) %s %d %d %d %d %d 4194560 0 0 0 0 %d %d 0 0 20 %d %d 0 %d %d %d 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
-		p.pid, p.comm, p.state, p.ppid, p.pgrp, p.sid, p.tty, p.tpgid, p.utime, p.stime, p.nice, p.threads, p.start, p.vsizeKiB*1024, pages))
-	tr.file(dir+"/status", fmt.Sprintf("Name:\t%s\nState:\t%s\nUid:\t%d\t%d\t%d\t%d\nVmLck:\t%8d kB\n", p.comm, p.state, p.uid, p.uid, p.uid, p.uid, p.vmLck))
-	tr.file(dir+"/cmdline", p.cmdline)
-	tr.file(dir+"/comm", p.comm+"\n")
+	return p
 }
 
 func TestEnrichOpenFiles(t *testing.T) {
@@ -240,7 +271,7 @@ func TestEnrichProcessTable(t *testing.T) {
 	}
 	tr.file("702/status", "Name:\tgone\n")
 
-	got := tr.enricher(now).ProcessTable()
+	got := tr.enricher(now).ProcessTable(nil)
 	want := strings.Join([]string{
 		"USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND",
 		"root           1  1.0  1.0  20000 10240 ?        Ss   Jan01 144:00 /sbin/init splash",
@@ -259,19 +290,60 @@ func TestEnrichProcessTable(t *testing.T) {
 	if got != want {
 		t.Errorf("ProcessTable() =\n%s\nwant\n%s", got, want)
 	}
+
+	// With the snapshot the alert is about, its processes are shown as
+	// it has them, and the tree gives the rest (kernel threads, and the
+	// unreadable ones). 500's command line differs from the tree's, to
+	// prove it comes from the snapshot; 201's STAT has no L, which the
+	// snapshot does not read; 999 exited since the snapshot and is shown.
+	uptime := 10 * 24 * time.Hour
+	var procs []engine.Process
+	for _, p := range tr.procs {
+		if p.pid != 2 && p.pid != 3 {
+			procs = append(procs, p.process(boot, uptime))
+		}
+	}
+	for i := range procs {
+		if procs[i].PID == 500 {
+			procs[i].Cmd = "orphan --from-snapshot"
+		}
+	}
+	gone := enrichProc{pid: 999, ppid: 1, comm: "gone", cmdline: "gone\x00", start: day}
+	procs = append(procs, gone.process(boot, uptime))
+	snap := engine.NewSnapshot(now, engine.Host{}, engine.Load{}, procs)
+	got = tr.enricher(now).ProcessTable(snap)
+	want = strings.Join([]string{
+		"USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND",
+		"root           1  1.0  1.0  20000 10240 ?        Ss   Jan01 144:00 /sbin/init splash",
+		"root           2  0.0  0.0      0     0 ?        Ss   Jan01   0:00 [kthreadd]",
+		"root           3  0.0  0.0      0     0 ?        I<s  Jan01   0:00  \\_ [kworker/0:0H]",
+		"root         100  0.0  0.0      0     0 ?        Ss   Jan02   0:00 sshd: /usr/sbin/sshd -D",
+		"4242424      200  0.0  0.0      0     0 pts/1    Ss   23:00   0:00  \\_ -bash",
+		`4242424      201  0.0  0.0      0     0 pts/1    RNl+ 23:59   0:00      \_ ./x \nroot         1  0.0 forged`,
+		"4242424      202  0.0  0.0      0     0 ?        Z    23:59   0:00          \\_ [dead] <defunct>",
+		"root         500  0.0  0.0      0     0 ?        Ss   Jan02   0:00 orphan --from-snapshot",
+		"root         999  0.0  0.0      0     0 ?        Ss   Jan02   0:00 gone",
+		"root         600  0.0  0.0      0     0 ?        Ss   Jan02   0:00 a",
+		"root         601  0.0  0.0      0     0 ?        Ss   Jan02   0:00  \\_ b",
+		"(2 processes could not be read: is a directory)",
+		"",
+	}, "\n")
+	if got != want {
+		t.Errorf("ProcessTable(snapshot) =\n%s\nwant\n%s", got, want)
+	}
 }
 
 func TestEnrichProcessTableNoHostFiles(t *testing.T) {
 	tr := newEnrichTree(t)
 	tr.proc(enrichProc{pid: 1, comm: "init", cmdline: "init\x00", rssKiB: 8})
-	got := tr.enricher(time.Now()).ProcessTable()
+	got := tr.enricher(time.Now()).ProcessTable(nil)
 	want := "USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND\n" +
 		"root           1  0.0    -      0     8 ?        Ss       ?   0:00 init\n"
 	if got != want {
 		t.Errorf("ProcessTable() =\n%q\nwant\n%q", got, want)
 	}
 
-	gone := NewHostEnricher(filepath.Join(t.TempDir(), "missing")).ProcessTable()
+	gone := NewHostEnricher(filepath.Join(t.TempDir(), "missing")).ProcessTable(nil)
 	if !strings.HasPrefix(gone, "(unable to list processes: ") {
 		t.Errorf("ProcessTable() of a missing tree = %q", gone)
 	}
@@ -499,7 +571,7 @@ func TestEnrichLive(t *testing.T) {
 
 	var wg sync.WaitGroup
 	var table, stats, conns, maps string
-	wg.Go(func() { table = e.ProcessTable() })
+	wg.Go(func() { table = e.ProcessTable(nil) })
 	wg.Go(func() { stats = e.MemoryStats() })
 	wg.Go(func() { conns = e.NetworkConnections() })
 	wg.Go(func() { maps = e.MemoryMaps(pid) })

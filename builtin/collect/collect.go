@@ -344,6 +344,9 @@ func (col *collection) processOf(pid int, st proc.Stat) engine.Process {
 		State:      st.State,
 		StartTicks: st.StartTime,
 		Threads:    st.Threads,
+		TTY:        int(st.TTYNr),
+		TPGID:      st.TPGID,
+		Nice:       int(st.Nice),
 		VMSize:     saturateInt64(st.VSize),
 		RSS:        pagesToBytes(st.RSS, col.c.pageSize),
 	}

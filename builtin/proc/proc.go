@@ -214,6 +214,46 @@ func AppendFDs(dst []int, names []string) []int {
 	return dst
 }
 
+// AppendDirentFDs appends to dst the descriptors named in buf, what
+// getdents64 read of a /proc/PID/fd directory: linux_dirent64 records of
+// an inode, an offset, a record length, a type and a NUL-terminated name.
+// Names that are not descriptor numbers ("." and "..") are skipped, and
+// so is the rest of a buffer whose record does not fit in it.
+func AppendDirentFDs(dst []int, buf []byte) []int {
+	const header = 19 // ino 8, off 8, reclen 2, type 1
+	for len(buf) >= header {
+		reclen := int(binary.NativeEndian.Uint16(buf[16:18]))
+		if reclen < header || reclen > len(buf) {
+			break
+		}
+		name := buf[header:reclen]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		if fd, ok := atoiFD(name); ok {
+			dst = append(dst, fd)
+		}
+		buf = buf[reclen:]
+	}
+	return dst
+}
+
+// atoiFD reads a descriptor number: decimal digits, no sign, at most
+// nine of them.
+func atoiFD(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 9 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
 // StatusField returns the rest of the first line of a /proc/PID/status
 // (or any "Key: value" file) that starts with key, the colon included
 // ("Uid:"), untrimmed; ok is false when no line does.

@@ -130,15 +130,27 @@ func (d Dir) AppendSocketInodes(dst []uint64, fds []int) ([]uint64, []int, error
 	if err != nil {
 		return dst, fds, &fs.PathError{Op: "open", Path: "fd", Err: err}
 	}
-	f := os.NewFile(uintptr(fdDir), "fd")
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return dst, fds, err
+	defer unix.Close(fdDir)
+	// The listing is read and parsed here rather than through os.File's
+	// Readdirnames, which cost a name string per descriptor, a finalizer
+	// and an fcntl per directory: on a host of php workers holding dozens
+	// of descriptors each, that was a fifth of the walk
+	// (BenchmarkAppendSocketInodes).
+	var buf [8192]byte
+	fds = fds[:0]
+	for {
+		n, err := unix.Getdents(fdDir, buf[:])
+		if err != nil {
+			return dst, fds, &fs.PathError{Op: "getdents", Path: "fd", Err: err}
+		}
+		if n <= 0 {
+			break
+		}
+		fds = AppendDirentFDs(fds, buf[:n])
 	}
 	// Descriptor order makes what is read from them stable from one
 	// reading to the next whatever order the directory lists them in.
-	fds = AppendFDs(fds[:0], names)
+	slices.Sort(fds)
 	var link [64]byte
 	for _, fd := range fds {
 		// Socket links are short; a longer target is a path and is cut,

@@ -38,6 +38,9 @@ type Collector struct {
 	// procfs is set for a real procfs, whose process directories are
 	// owned by the effective uid of their process.
 	procfs bool
+	// maxOpen is how many process directories a collection keeps open
+	// for the facts it reads later (openBudget).
+	maxOpen int
 }
 
 // NewCollector returns a Collector for the /proc tree at procRoot: "/proc"
@@ -56,6 +59,7 @@ func NewCollector(procRoot string) (*Collector, error) {
 		pageSize: int64(os.Getpagesize()),
 		exeFile:  "exe",
 		procfs:   proc.IsProcfs(procRoot),
+		maxOpen:  openBudget(),
 	}
 	if !c.procfs {
 		c.exeFile, c.view = proc.FakeExeFile, filepath.Join(procRoot, proc.FakeView)
@@ -113,10 +117,10 @@ func (c *Collector) Collect(opts CollectOptions) (*engine.Snapshot, error) {
 	lazy := &lazyReader{col: col}
 	procs := make([]engine.Process, 0, len(pids))
 	pending := make([]engine.Facts, 0, len(pids))
-	budget := openBudget()
+	open := 0
 	for _, pid := range pids {
 		read := opts.Read
-		if len(lazy.dirs) >= budget {
+		if open >= c.maxOpen {
 			// Out of descriptors to keep: this process is read whole.
 			read = engine.FactRead
 		}
@@ -133,7 +137,7 @@ func (c *Collector) Collect(opts CollectOptions) (*engine.Snapshot, error) {
 		pending = append(pending, left)
 		lazy.dirs = append(lazy.dirs, dir)
 		if left != 0 {
-			lazy.open++
+			open++
 		}
 	}
 	return engine.NewLazySnapshot(now, host, engine.Load(col.readLoad()), procs, pending, lazy), nil
@@ -158,7 +162,6 @@ type lazyReader struct {
 	// dirs are, by index in the snapshot's processes, the open directories
 	// (a zero Dir when the process was read whole).
 	dirs []proc.Dir
-	open int
 }
 
 // Load implements engine.Loader.

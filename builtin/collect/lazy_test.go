@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -117,4 +118,39 @@ func runNonDumpable() {
 	}
 	time.Sleep(time.Hour)
 	os.Exit(0)
+}
+
+// A host with more processes than descriptors to keep has the rest read
+// at once, whole: the snapshot is the same.
+func TestCollectOverTheOpenBudget(t *testing.T) {
+	tree := proctest.New(t)
+	for pid := 100; pid < 104; pid++ {
+		tree.AddProc(proctest.Proc{PID: pid, UID: 1001, Exe: "/usr/bin/x" + strconv.Itoa(pid), Cmdline: []string{"x", strconv.Itoa(pid)}})
+	}
+	c, err := NewCollector(tree.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.maxOpen = 2
+	snap, err := c.Collect(CollectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	// Before anything asks, the last two were read whole, the first two
+	// not yet.
+	var read []string
+	for i := range snap.Procs {
+		read = append(read, snap.Procs[i].Cmd)
+	}
+	if want := []string{"", "", "x 102", "x 103"}; !slices.Equal(read, want) {
+		t.Errorf("command lines before any read: %q, want %q", read, want)
+	}
+	snap.LoadAll(engine.FactAll)
+	for i := range snap.Procs {
+		p := &snap.Procs[i]
+		if want := "x " + strconv.Itoa(p.PID); p.Cmd != want || p.Exe != "/usr/bin/x"+strconv.Itoa(p.PID) {
+			t.Errorf("pid %d: cmd %q exe %q", p.PID, p.Cmd, p.Exe)
+		}
+	}
 }

@@ -133,8 +133,10 @@ func (s *Snapshot) LoadAll(f Facts) {
 }
 
 // Release ends the lazy reading: the loader gives back what it holds, and
-// what was not read stays as it is. Nothing reads after Release but the
-// facts already read; it is safe to call on any snapshot, more than once.
+// what was not read stays as it is, empty. Whatever is decided after
+// Release (an ignore decision, an aggregate) is decided from what was read
+// by then, so the caller releases a snapshot when it is done with it and
+// with its views. It is safe to call on any snapshot, more than once.
 func (s *Snapshot) Release() {
 	if s.loader != nil {
 		s.loader.Release()

@@ -9,8 +9,11 @@ import (
 )
 
 // TestMain names users from a fixed table (root and nobody), never the
-// database of the machine running the tests.
+// database of the machine running the tests. It removes the benchmarks'
+// generated trees at the end.
 func TestMain(m *testing.M) {
 	proc.SystemUserName = proctest.SystemUserName
-	os.Exit(m.Run())
+	code := m.Run()
+	proctest.RemoveGenerated()
+	os.Exit(code)
 }

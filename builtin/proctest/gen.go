@@ -193,7 +193,7 @@ func GenSpec(g Gen) (Spec, GenStats) {
 					break
 				}
 				p := Proc{PID: nextPID(), PPID: fpm, PGID: fpm, SID: fpm, UID: 33, Exe: "/usr/sbin/php-fpm8.2", Comm: "php-fpm8.2",
-					Cmdline: []string{"php-fpm: pool www"}, Cgroup: "0::/system.slice/php8.2-fpm.service", Age: age(6 * time.Hour),
+					Cmdline: []string{"php-fpm: pool www"}, Cgroup: "0::/system.slice/php8.2-fpm.service", Age: age(20 * time.Minute),
 					VMSize: 300 << 20, RSS: 40 << 20, Files: files(4)}
 				if rng.IntN(10) == 0 {
 					connect(&p, 33)
@@ -212,7 +212,13 @@ func GenSpec(g Gen) (Spec, GenStats) {
 			user := 1000 + rng.IntN(genLogins)
 			sid := nextPID()
 			unit := fmt.Sprintf("0::/user.slice/user-%d.slice/session-%d.scope", user, sid)
-			started := age(7 * 24 * time.Hour)
+			// Most sessions and programs are younger than the 30
+			// minutes of pt-user-resources' time limit, as on a host
+			// whose owners keep alerts rare; some run for days.
+			started := age(25 * time.Minute)
+			if rng.IntN(10) < 3 {
+				started = age(7 * 24 * time.Hour)
+			}
 			add(Proc{PID: sid, UID: user, Exe: "/usr/bin/bash", Cmdline: []string{"-bash"}, Comm: "bash", Cgroup: unit, Age: started, Files: files(1)})
 			size := 1 + rng.IntN(8)
 			if rng.IntN(10) == 0 {
@@ -225,7 +231,7 @@ func GenSpec(g Gen) (Spec, GenStats) {
 				prog := genPrograms[rng.IntN(len(genPrograms))]
 				child := nextPID()
 				p := Proc{PID: child, PPID: sid, PGID: child, SID: sid, UID: user, Exe: prog.exe, Cmdline: append([]string{prog.exe}, prog.args...),
-					Cgroup: unit, Age: min(started, age(started+time.Second)), VMSize: int64(50+rng.IntN(900)) << 20, RSS: int64(2+rng.IntN(200)) << 20,
+					Cgroup: unit, Age: min(started, age(25*time.Minute)), VMSize: int64(20+rng.IntN(480)) << 20, RSS: int64(2+rng.IntN(100)) << 20,
 					UTime: time.Duration(rng.IntN(600)) * time.Second, Files: files(rng.IntN(20))}
 				if strings.HasSuffix(prog.exe, "/java") {
 					p.Cmdline = append(p.Cmdline, "-cp", genClasspath(rng), "com.example.Main")

@@ -41,7 +41,7 @@ func TestGenSpecDeterministic(t *testing.T) {
 // the description, are the same for the same Gen (the unlinked executables
 // of deleted processes aside, whose fd numbers belong to the test binary).
 func TestGenerateFilesDeterministic(t *testing.T) {
-	g := proctest.Gen{Procs: 300, Seed: 7}
+	g := proctest.Gen{Procs: 150, Seed: 7}
 	t1, _ := proctest.Generate(t, t.TempDir(), g)
 	t2, _ := proctest.Generate(t, t.TempDir(), g)
 	if h1, h2 := hashTree(t, t1.Root()), hashTree(t, t2.Root()); h1 != h2 {
@@ -91,14 +91,14 @@ func hashTree(t *testing.T, root string) [32]byte {
 // programs, sockets, users by name, sessions of various sizes, long
 // command lines), so the benchmarks that use it measure a realistic host.
 func TestGenerateCollects(t *testing.T) {
-	tree, st := proctest.Generate(t, t.TempDir(), proctest.Gen{Procs: 2000, Seed: 1})
+	tree, st := proctest.Generate(t, t.TempDir(), proctest.Gen{Procs: 1000, Seed: 1})
 	// The mix itself: each part is there in a useful amount.
 	switch {
-	case st.KernelThreads < 2000*5/100:
+	case st.KernelThreads < 1000*5/100:
 		t.Errorf("%d kernel threads, want about 6%%", st.KernelThreads)
 	case st.Deleted == 0, st.Zombies == 0:
 		t.Errorf("want deleted programs and zombies: %+v", st)
-	case st.Connected < 2000*3/100 || st.Listening == 0:
+	case st.Connected < 1000*3/100 || st.Listening == 0:
 		t.Errorf("want about 5%% connected processes and some listeners: %+v", st)
 	case st.Users < 20 || st.Sessions < 100 || st.LargestSession < 20:
 		t.Errorf("want many users and sessions of various sizes: %+v", st)
@@ -143,8 +143,8 @@ func TestGenerateCollects(t *testing.T) {
 	if unnamed > 0 || len(users) != st.Users {
 		t.Errorf("%d processes without a user name, %d names for %d uids", unnamed, len(users), st.Users)
 	}
-	if snap.Load.Total != 2000 {
-		t.Errorf("loadavg total %d, want 2000", snap.Load.Total)
+	if snap.Load.Total != 1000 {
+		t.Errorf("loadavg total %d, want 1000", snap.Load.Total)
 	}
 }
 

@@ -837,7 +837,7 @@ func (r *result) table() string {
 
 func growthTable(rs []*result) string {
 	var b strings.Builder
-	b.WriteString("### Growth\n\n| processes | ps CPU | tick CPU | tick/ps | tick CPU per process | scan wall | scan/ps wall | VmHWM |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("### Growth\n\n| processes (driver's) | on the host | ps CPU | tick CPU | tick/ps | tick CPU per process | scan wall | scan/ps wall | VmHWM |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		psCPU, psWall := median(cpus(r.ps)), median(walls(r.ps))
 		tick := median(r.tickCPU)
@@ -846,8 +846,8 @@ func growthTable(rs []*result) string {
 		if r.hostProcs > 0 {
 			per = tick / time.Duration(r.hostProcs)
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %.2f× | %.1f µs | %s | %.2f× | %s |\n",
-			r.n, ms(psCPU), ms(tick), ratio(tick, psCPU), float64(per)/float64(time.Microsecond), ms(scanWall), ratio(scanWall, psWall), mib(r.vmHWM))
+		fmt.Fprintf(&b, "| %d | %d | %s | %s | %.2f× | %.1f µs | %s | %.2f× | %s |\n",
+			r.n, r.hostProcs, ms(psCPU), ms(tick), ratio(tick, psCPU), float64(per)/float64(time.Microsecond), ms(scanWall), ratio(scanWall, psWall), mib(r.vmHWM))
 	}
 	return b.String()
 }

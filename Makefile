@@ -102,7 +102,7 @@ bench: build
 	$(GO) run ./bench/sidebyside -ptrule $(BIN) -out .build/sidebyside.md $(SIDE_BY_SIDE)
 
 # How the costs grow with the number of processes: the side-by-side
-# measures at 1,000, 2,000, 5,000 and 10,000 processes (about 8 minutes).
+# measures at 1,000, 2,000, 5,000 and 10,000 processes (about 12 minutes).
 bench-growth: build
 	$(GO) run ./bench/sidebyside -ptrule $(BIN) -procs 1000,2000,5000,10000 -reps 3 -out .build/growth.md $(SIDE_BY_SIDE)
 

@@ -36,7 +36,7 @@ FUZZ_TARGETS += ./notify:FuzzEmailMessage
 FUZZ_TARGETS += ./notify:FuzzAlertmanagerLabels
 FUZZ_TARGETS += ./notify:FuzzRedact
 
-.PHONY: build run test fmt-check tidy-check vet staticcheck alertmanager-deps unit rules-check fuzz-short fuzz bench install clean
+.PHONY: build run test fmt-check tidy-check vet staticcheck alertmanager-deps unit rules-check fuzz-short fuzz bench bench-growth install clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ptrule
@@ -92,8 +92,19 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=2m
 
-bench:
+# The Go benchmarks, then ps against ptrule side by side on a population of
+# 2,000 processes that cmd/ptrule-bench starts and reaps itself (as root;
+# it says so and skips otherwise). BENCHMARKS.md records the figures.
+# SIDE_BY_SIDE passes options to the driver (see `go run ./cmd/ptrule-bench -h`).
+SIDE_BY_SIDE ?=
+bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) run ./cmd/ptrule-bench -ptrule $(BIN) -out .build/sidebyside.md $(SIDE_BY_SIDE)
+
+# How the costs grow with the number of processes: the side-by-side
+# measures at 1,000, 2,000, 5,000 and 10,000 processes (about 12 minutes).
+bench-growth: build
+	$(GO) run ./cmd/ptrule-bench -ptrule $(BIN) -procs 1000,2000,5000,10000 -reps 3 -out .build/growth.md $(SIDE_BY_SIDE)
 
 # Installs the daemon as README.md describes; DESTDIR for packaging. An
 # existing /etc/ptrule/ptrule.yaml is never overwritten.

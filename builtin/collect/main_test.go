@@ -9,12 +9,15 @@ import (
 )
 
 // TestMain names users from a fixed table (root and nobody), never the
-// database of the machine running the tests. Started as a helper, the
-// test binary runs that instead.
+// database of the machine running the tests, and removes the benchmarks'
+// generated trees at the end. Started as a helper, the test binary runs
+// that instead.
 func TestMain(m *testing.M) {
 	if os.Getenv(nonDumpableEnv) != "" {
 		runNonDumpable()
 	}
 	proc.SystemUserName = proctest.SystemUserName
-	os.Exit(m.Run())
+	code := m.Run()
+	proctest.RemoveGenerated()
+	os.Exit(code)
 }

@@ -146,16 +146,17 @@ func (rs *RuleSet) EvaluateView(s *Snapshot, due func(*Rule) bool) (*View, []*Ma
 	return snap, matches, errs
 }
 
-// complete reads every fact of what the match is about: its process, and
-// its user and session aggregates, so that actions, alerts and reports
-// read them whole.
+// complete reads every fact of what the match is about, its process or
+// its user or session aggregate, so that actions and reports read it
+// whole. The aggregates a process-scope match has beside are completed
+// only when a template reads them: a match in a session of thousands
+// would otherwise decide whether each of them is ignored.
 func (m *Match) complete() {
-	v := &m.vars
-	if v.proc != nil {
-		v.proc.Need(FactAll)
+	if m.Proc != nil {
+		m.Proc.Need(FactAll)
 	}
-	v.user.complete()
-	v.session.complete()
+	m.User.complete()
+	m.Session.complete()
 }
 
 func entityName(s Scope, v vars) string {

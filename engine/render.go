@@ -429,6 +429,8 @@ func walkBranch(b *parse.BranchNode, f func(string)) {
 func (m *Match) templateData(need needs) (data map[string]any, notes []string) {
 	v := &m.vars
 	m.complete()
+	v.user.complete()
+	v.session.complete()
 	d := map[string]any{
 		"host":    toData(&v.snap.Host),
 		"load":    toData(&v.snap.Load),

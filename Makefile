@@ -21,6 +21,7 @@ FUZZ_TARGETS += ./engine:FuzzTemplateNeeds
 FUZZ_TARGETS += ./engine:FuzzExprNeeds
 FUZZ_TARGETS += ./builtin/proc:FuzzParsePidStat
 FUZZ_TARGETS += ./builtin/proc:FuzzParseNetLine
+FUZZ_TARGETS += ./builtin/proc:FuzzParseSockDiag
 FUZZ_TARGETS += ./builtin/proc:FuzzParseCgroup
 FUZZ_TARGETS += ./builtin/proc:FuzzHostFiles
 FUZZ_TARGETS += ./builtin/collect:FuzzSocketOf

@@ -262,14 +262,10 @@ func DumpInetSockets(states uint32) *InetSockets {
 		{unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET, unix.IPPROTO_UDP, "udp", ""},
 		{unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET6, unix.IPPROTO_UDP, "", "udp6"},
 	} {
-		var entries []NetEntry
-		for attempt := 1; ; attempt++ {
+		entries, err := retryInterrupted(func() ([]NetEntry, error) {
 			seq++
-			entries, err = dumpOnce(fd, buf, seq, d.msgType, d.family, d.protocol, states)
-			if !errors.Is(err, ErrDumpInterrupted) || attempt == 2 {
-				break
-			}
-		}
+			return dumpOnce(fd, buf, seq, d.msgType, d.family, d.protocol, states)
+		})
 		if err != nil {
 			fail(fmt.Errorf("sock_diag dump of %s: %w", strings.Trim(d.v4+" "+d.v6, " "), err), d.v4, d.v6)
 			continue
@@ -290,6 +286,18 @@ func DumpInetSockets(states uint32) *InetSockets {
 	}
 	delete(s.tables, "")
 	return s
+}
+
+// retryInterrupted runs dump, and runs it once more if the kernel
+// interrupted it (ErrDumpInterrupted): the tables change all the time on
+// a busy host, but rarely twice in the few hundred microseconds of a dump.
+// A second interruption is an error, and the caller reads the files.
+func retryInterrupted(dump func() ([]NetEntry, error)) ([]NetEntry, error) {
+	entries, err := dump()
+	if errors.Is(err, ErrDumpInterrupted) {
+		entries, err = dump()
+	}
+	return entries, err
 }
 
 // openSockDiag opens and binds a NETLINK_SOCK_DIAG socket with a receive

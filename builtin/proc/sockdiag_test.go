@@ -445,3 +445,32 @@ func TestDumpInetSocketsHeldStates(t *testing.T) {
 		t.Errorf("HeldSocketStates: listener %v (want true), TIME_WAIT socket %v (want false)", l, tw)
 	}
 }
+
+func TestRetryInterrupted(t *testing.T) {
+	ok := []NetEntry{{Inode: 7}}
+	for _, tt := range []struct {
+		name    string
+		results []error // of each call, in turn
+		calls   int
+		wantErr error
+	}{
+		{"whole", []error{nil}, 1, nil},
+		{"interrupted once", []error{ErrDumpInterrupted, nil}, 2, nil},
+		{"interrupted twice", []error{ErrDumpInterrupted, ErrDumpInterrupted, nil}, 2, ErrDumpInterrupted},
+		{"failed", []error{unix.ENOENT, nil}, 1, unix.ENOENT},
+		{"interrupted, then failed", []error{ErrDumpInterrupted, unix.ENOENT}, 2, unix.ENOENT},
+	} {
+		calls := 0
+		got, err := retryInterrupted(func() ([]NetEntry, error) {
+			err := tt.results[calls]
+			calls++
+			if err != nil {
+				return nil, err
+			}
+			return ok, nil
+		})
+		if calls != tt.calls || !errors.Is(err, tt.wantErr) || (err == nil) != slices.Equal(got, ok) {
+			t.Errorf("%s: %d calls, %+v, %v; want %d calls and %v", tt.name, calls, got, err, tt.calls, tt.wantErr)
+		}
+	}
+}

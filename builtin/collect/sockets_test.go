@@ -1,10 +1,18 @@
 package collect
 
 import (
+	"bufio"
 	"net"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 
 	"ptrule/builtin/proc"
+	"ptrule/builtin/proctest"
+	"ptrule/engine"
 )
 
 // openLoopbackSockets opens n TCP connections over the loopback (2n
@@ -59,5 +67,64 @@ func BenchmarkSocketTable(b *testing.B) {
 			}
 			b.ReportMetric(float64(n), "sockets")
 		})
+	}
+}
+
+// TestCollectRealOtherNetNamespace starts a process in a network
+// namespace of its own that listens on a TCP port, and finds its socket
+// on the live /proc: the sock_diag dump reads only ptrule's namespace, so
+// the other one's tables are read through the process, as before.
+func TestCollectRealOtherNetNamespace(t *testing.T) {
+	proctest.NeedRoot(t)
+	perl, err := exec.LookPath("perl")
+	if err != nil {
+		t.Skip("no perl to listen in another namespace")
+	}
+	cmd := exec.Command(perl, "-MIO::Socket::INET", "-e",
+		`$| = 1; $s = IO::Socket::INET->new(Listen => 5, LocalAddr => "0.0.0.0", LocalPort => 0, Proto => "tcp") or die "listen: $!"; print $s->sockport, "\n"; sleep 600`)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setsid:     true,
+		Cloneflags: syscall.CLONE_NEWNET,
+		Credential: &syscall.Credential{Uid: proctest.NobodyUID, Gid: proctest.NobodyUID},
+	}
+	cmd.Dir = "/"
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("starting a process in a new network namespace: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the port: %v", err)
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("port %q: %v", line, err)
+	}
+
+	realDump := dumpOwnSockets
+	defer func() { dumpOwnSockets = realDump }()
+	calls := 0
+	dumpOwnSockets = func() socketSource { calls++; return realDump() }
+	c, err := NewCollector("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := c.Collect(CollectOptions{Sockets: true, PIDs: []int{cmd.Process.Pid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := engine.Socket{Proto: "tcp", LocalIP: "0.0.0.0", LocalPort: port, RemoteIP: "0.0.0.0", State: "LISTEN"}
+	if p := procOf(t, snap, cmd.Process.Pid); !slices.Equal(p.Listening, []engine.Socket{want}) {
+		t.Errorf("Listening = %+v, want %+v", p.Listening, want)
+	}
+	if calls != 1 {
+		t.Errorf("the sock_diag dump was asked %d times, want once", calls)
 	}
 }

@@ -20,8 +20,9 @@ import (
 // again for tcp6 and print every socket as text for us to parse back,
 // while the dump walks it once for both families (see DumpInetSockets) and
 // can leave out the TIME_WAIT sockets that no process holds.
-// BenchmarkInetSockets measures the two; on a 2-core VM with 200 sockets
-// the dump takes about half the time of the files. A dump reaches only the
+// BenchmarkInetSockets measures the two; on a loaded 2-core VM with 200
+// sockets the dump took 0.55 to 0.65 of the time of the files (medians of
+// seven interleaved runs, 2026-12-02). A dump reaches only the
 // namespace of the socket that asks, so the tables of other namespaces
 // (containers) are still read as files, through a process of the
 // namespace.

@@ -230,15 +230,15 @@ func (s *InetSockets) Table(proto string) ([]NetEntry, error) {
 
 // DumpInetSockets reads the TCP and UDP sockets of ptrule's own network
 // namespace in the states of the mask states (AllSocketStates or
-// HeldSocketStates) with three NETLINK_SOCK_DIAG dumps. The TCP sockets of both
-// families come from one dump: the kernel walks its whole established
-// hash table for each TCP dump (about 1.4 ms for 262,144 buckets on a
-// small VM, whatever the number of sockets), so the older request
-// (TCPDIAG_GETSOCK), which takes both families in one walk, halves the
-// cost of asking per family. UDP is asked per family, which the newer
-// request needs; its walk is short. A dump that the kernel interrupts
-// because its tables changed is asked again once; one that fails leaves
-// its tables to the files, which Table says.
+// HeldSocketStates) with three NETLINK_SOCK_DIAG dumps. The TCP sockets
+// of both families come from one dump: the kernel walks its whole
+// established hash table for each TCP dump (about 1.4 ms for 262,144
+// buckets on a small VM, whatever the number of sockets), so the older
+// request (TCPDIAG_GETSOCK), which takes both families in one walk,
+// halves the cost of asking per family. UDP is asked per family, which
+// the newer request needs; its walk is short. A dump that the kernel
+// interrupts because its tables changed is asked again once; one that
+// fails leaves its tables to the files, which Table says.
 func DumpInetSockets(states uint32) *InetSockets {
 	s := &InetSockets{tables: make(map[string][]NetEntry, len(NetTables)), errs: map[string]error{}}
 	fail := func(err error, protos ...string) {

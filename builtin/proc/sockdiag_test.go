@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -276,6 +277,22 @@ func liveSockets(t *testing.T) map[uint64]string {
 		add(v.udp+" bound", bound.(*net.UDPConn))
 		add(v.udp+" connected", dialed.(*net.UDPConn))
 	}
+	// A dual-stack listener reached over IPv4 holds a tcp6 socket with
+	// v4-mapped addresses.
+	if ln, err := net.Listen("tcp", "[::]:0"); err == nil {
+		closeLater(ln)
+		client, err := net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeLater(client)
+		server, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeLater(server)
+		add("tcp6-mapped server", server.(*net.TCPConn))
+	}
 	return inodes
 }
 
@@ -321,8 +338,11 @@ func TestDumpInetSocketsMatchesProcNet(t *testing.T) {
 		if d != f {
 			t.Errorf("%s: dump %+v, file %+v", what, d, f)
 		}
-		if d.UID != uid || d.Local.Port() == 0 || !d.Local.Addr().IsLoopback() {
+		if d.UID != uid || d.Local.Port() == 0 || !d.Local.Addr().Unmap().IsLoopback() {
 			t.Errorf("%s: %+v is not a loopback socket of uid %d", what, d, uid)
+		}
+		if strings.HasPrefix(what, "tcp6-mapped") && (!d.Local.Addr().Is4In6() || tableOf[inode] != "tcp6") {
+			t.Errorf("%s: %+v in %s, want a v4-mapped address in tcp6", what, d, tableOf[inode])
 		}
 		wantState := map[string]uint8{"listening": 10, "client": 1, "server": 1, "bound": 7, "connected": 1}[what[strings.IndexByte(what, ' ')+1:]]
 		if d.State != wantState {

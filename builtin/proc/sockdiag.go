@@ -246,13 +246,18 @@ func DumpInetSockets(states uint32) *InetSockets {
 			s.errs[p] = err
 		}
 	}
-	fd, err := openSockDiag()
-	if err != nil {
-		fail(err, NetTables...)
-		return s
-	}
-	defer unix.Close(fd)
 	buf := make([]byte, diagRecvBuf)
+	// One socket serves every dump, which lets the kernel size its
+	// datagrams by our buffer after the first. A dump that fails
+	// half-way leaves the rest of its answer queued on the socket, so a
+	// failure closes it: a retry, or the next table, gets a fresh one
+	// rather than read what is left of another dump.
+	fd := -1
+	defer func() {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}()
 	var seq uint32
 	for _, d := range []struct {
 		msgType          uint16
@@ -265,7 +270,18 @@ func DumpInetSockets(states uint32) *InetSockets {
 	} {
 		entries, err := retryInterrupted(func() ([]NetEntry, error) {
 			seq++
-			return dumpOnce(fd, buf, seq, d.msgType, d.family, d.protocol, states)
+			if fd < 0 {
+				var err error
+				if fd, err = openSockDiag(); err != nil {
+					return nil, err
+				}
+			}
+			entries, err := dumpOnce(fd, buf, seq, d.msgType, d.family, d.protocol, states)
+			if err != nil {
+				unix.Close(fd)
+				fd = -1
+			}
+			return entries, err
 		})
 		if err != nil {
 			fail(fmt.Errorf("sock_diag dump of %s: %w", strings.Trim(d.v4+" "+d.v6, " "), err), d.v4, d.v6)
@@ -306,18 +322,18 @@ func retryInterrupted(dump func() ([]NetEntry, error)) ([]NetEntry, error) {
 func openSockDiag() (int, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
-		return -1, fmt.Errorf("sock_diag dump: opening a netlink socket: %w", err)
+		return -1, fmt.Errorf("opening a netlink socket: %w", err)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("sock_diag dump: binding the netlink socket: %w", err)
+		return -1, fmt.Errorf("binding the netlink socket: %w", err)
 	}
 	// The kernel answers at once; a dump that stalls is given up and the
 	// tables are read as files.
 	tv := unix.NsecToTimeval(diagTimeout.Nanoseconds())
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("sock_diag dump: setting a receive timeout: %w", err)
+		return -1, fmt.Errorf("setting a receive timeout: %w", err)
 	}
 	return fd, nil
 }
@@ -350,7 +366,7 @@ func diagRequest(seq uint32, msgType uint16, family, protocol uint8, states uint
 }
 
 // dumpOnce sends one dump request on the netlink socket fd and reads its
-// whole answer.
+// whole answer, using buf for each datagram.
 func dumpOnce(fd int, buf []byte, seq uint32, msgType uint16, family, protocol uint8, states uint32) ([]NetEntry, error) {
 	if err := unix.Sendto(fd, diagRequest(seq, msgType, family, protocol, states), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("sending the request: %w", err)

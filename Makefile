@@ -20,6 +20,7 @@ FUZZ_TARGETS += ./engine:FuzzTruncate
 FUZZ_TARGETS += ./engine:FuzzExprNeeds
 FUZZ_TARGETS += ./builtin/proc:FuzzParsePidStat
 FUZZ_TARGETS += ./builtin/proc:FuzzParseNetLine
+FUZZ_TARGETS += ./builtin/proc:FuzzParseSockDiag
 FUZZ_TARGETS += ./builtin/proc:FuzzParseCgroup
 FUZZ_TARGETS += ./builtin/proc:FuzzAppendDirentFDs
 FUZZ_TARGETS += ./builtin/proc:FuzzHostFiles

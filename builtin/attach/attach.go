@@ -43,6 +43,9 @@ const (
 	// enrichMaxDepth bounds the indentation of the process forest, so a
 	// long chain of processes cannot make the table quadratic in size.
 	enrichMaxDepth = 32
+	// enrichMaxOwnerFDs is the number of descriptors read to name the
+	// processes holding the sockets of NetworkConnections.
+	enrichMaxOwnerFDs = 1 << 20
 	// enrichMaxBody is the number of bytes of an HTTP body kept.
 	enrichMaxBody = 256 << 10
 	// enrichMaxFile bounds any other read of a /proc file.
@@ -67,11 +70,12 @@ type HostEnricher struct {
 	// the body. Zero or negative means DefaultHTTPTimeout.
 	HTTPTimeout time.Duration
 
-	root      string
-	ticks     uint64
-	pageSize  uint64
-	transport *http.Transport
-	now       func() time.Time
+	root        string
+	ticks       uint64
+	maxOwnerFDs int
+	pageSize    uint64
+	transport   *http.Transport
+	now         func() time.Time
 }
 
 var _ engine.Enricher = (*HostEnricher)(nil)
@@ -86,6 +90,7 @@ func NewHostEnricher(procRoot string) *HostEnricher {
 		HTTPTimeout: DefaultHTTPTimeout,
 		root:        procRoot,
 		ticks:       proc.ClockTicks(),
+		maxOwnerFDs: enrichMaxOwnerFDs,
 		pageSize:    uint64(os.Getpagesize()),
 		transport:   t,
 		now:         time.Now,
@@ -715,15 +720,45 @@ func enrichAddr(a netip.AddrPort) string {
 	return a.Addr().String() + ":" + p
 }
 
+// socketSource is where the sockets of ptrule's own network namespace
+// come from, table by table: a proc.InetSockets dump.
+type socketSource interface {
+	Table(proto string) ([]proc.NetEntry, error)
+}
+
+// dumpOwnSockets reads every socket of ptrule's own network namespace
+// over NETLINK_SOCK_DIAG, TIME_WAIT ones included, as netstat lists them.
+// Tests replace it to make the dump fail.
+var dumpOwnSockets = func() socketSource { return proc.DumpInetSockets(proc.AllSocketStates) }
+
 // NetworkConnections lists the host's TCP and UDP sockets like
-// `netstat -autpn`, from the tables under procRoot/net (the namespace of
-// the reader), with the pid and name of a process holding each socket,
-// found by walking every /proc/PID/fd once.
+// `netstat -autpn`, those of the namespace of the reader, with the pid and
+// name of a process holding each socket. On the real /proc the sockets
+// come from a sock_diag dump, which costs the kernel less than printing
+// the tables under procRoot/net; a table the dump could not read, and
+// every table of a fake tree, is read from its file. Owners are found by
+// walking the descriptors of processes in pid order until every socket
+// shown has one (see socketOwners).
 func (e *HostEnricher) NetworkConnections() string {
 	var socks []enrichSocket
 	var notes []string
 	malformed, read := 0, 0
+	var dump socketSource
+	if _, err := proc.SelfNetNS(e.root); err == nil && proc.IsProcfs(e.root) {
+		// On a procfs whose self is ptrule, procRoot/net is the
+		// namespace that a netlink socket of ptrule's reaches.
+		dump = dumpOwnSockets()
+	}
 	for _, proto := range proc.NetTables {
+		if dump != nil {
+			if entries, err := dump.Table(proto); err == nil {
+				read++
+				for _, n := range entries {
+					socks = append(socks, enrichSocketOf(n, proto))
+				}
+				continue
+			}
+		}
 		data, cut, err := proc.ReadCapped(e.path("net", proto), 64<<20)
 		if errors.Is(err, fs.ErrNotExist) {
 			// No IPv6 on this host, say.
@@ -762,26 +797,29 @@ func (e *HostEnricher) NetworkConnections() string {
 		notes = append(notes, fmt.Sprintf("(%s left out)", enrichCount(malformed, "malformed line", "malformed lines")))
 	}
 
-	owners, unreadable := e.socketOwners(socks)
+	shown := socks[:min(len(socks), enrichMaxRows)]
+	owners, unreadable, cut := e.socketOwners(shown)
 	if unreadable > 0 {
 		notes = append(notes, fmt.Sprintf("(the descriptors of %s could not be read: their sockets show no PID/Program)",
 			enrichCount(unreadable, "process", "processes")))
+	}
+	if cut {
+		notes = append(notes, fmt.Sprintf("(owners were looked for in the first %d open descriptors only: the sockets of later processes show no PID/Program)", e.maxOwnerFDs))
 	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-5s %6s %6s %-23s %-23s %-11s %s\n",
 		"Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State", "PID/Program name")
-	for i, s := range socks {
-		if i == enrichMaxRows {
-			fmt.Fprintf(&b, "... %d more sockets\n", len(socks)-i)
-			break
-		}
+	for _, s := range shown {
 		owner := "-"
 		if o, ok := owners[s.inode]; ok && s.inode != 0 {
 			owner = o
 		}
 		fmt.Fprintf(&b, "%-5s %6d %6d %-23s %-23s %-11s %s\n",
 			s.proto, s.recvQ, s.sendQ, s.local, s.foreign, s.state, owner)
+	}
+	if len(socks) > len(shown) {
+		fmt.Fprintf(&b, "... %d more sockets\n", len(socks)-len(shown))
 	}
 	for _, n := range notes {
 		b.WriteString(n)
@@ -790,53 +828,61 @@ func (e *HostEnricher) NetworkConnections() string {
 	return b.String()
 }
 
-// socketOwners maps the inodes of socks to "PID/name" of the lowest pid
-// holding them, and counts the processes whose descriptors could not be
-// read (those of other users, unless the daemon runs as root). The walk
-// stops once every inode is found.
-func (e *HostEnricher) socketOwners(socks []enrichSocket) (map[uint64]string, int) {
+// socketOwners maps the inodes of socks (the rows shown) to "PID/name" of
+// the lowest pid holding them, and counts the processes whose descriptors
+// could not be read (those of other users, unless the daemon runs as
+// root). Processes are walked only when there is a socket to name, with
+// the fewest system calls a process allows (proc.SocketHolders), and the
+// walk stops once every socket has its owner, or once it has read
+// maxOwnerFDs descriptors, which cut reports true: a host with a million
+// descriptors open must not hold an alert up.
+func (e *HostEnricher) socketOwners(socks []enrichSocket) (owners map[uint64]string, unreadable int, cut bool) {
 	want := map[uint64]bool{}
 	for _, s := range socks {
 		if s.inode != 0 {
 			want[s.inode] = true
 		}
 	}
-	owners := map[uint64]string{}
+	owners = map[uint64]string{}
 	if len(want) == 0 {
-		return owners, 0
+		return owners, 0, false
 	}
 	pids, err := proc.ListPIDs(e.root)
 	if err != nil {
-		return owners, 0
+		return owners, 0, false
 	}
 	slices.Sort(pids)
-	unreadable := 0
+	var holders proc.SocketHolders
+	var inodes []uint64
+	read := 0
 	for _, pid := range pids {
 		if len(owners) == len(want) {
 			break
 		}
+		if read >= e.maxOwnerFDs {
+			return owners, unreadable, true
+		}
+		var fds int
+		inodes, fds, err = holders.Append(e.root, pid, inodes[:0])
+		read += fds
+		if err != nil {
+			if !proc.Vanished(err) {
+				unreadable++
+			}
+			continue
+		}
 		name := ""
-		err := proc.EachFD(e.root, pid, func(_ int, target string, err error) {
-			if err != nil {
-				return
-			}
-			inode, ok := proc.SocketInode([]byte(target))
-			if !ok || !want[inode] {
-				return
-			}
-			if _, known := owners[inode]; known {
-				return
+		for _, inode := range inodes {
+			if _, known := owners[inode]; known || !want[inode] {
+				continue
 			}
 			if name == "" {
 				name = e.commOf(pid)
 			}
 			owners[inode] = strconv.Itoa(pid) + "/" + name
-		})
-		if err != nil && !proc.Vanished(err) {
-			unreadable++
 		}
 	}
-	return owners, unreadable
+	return owners, unreadable, false
 }
 
 // commOf returns the escaped name of a process, or "?".

@@ -3,6 +3,7 @@ package collect
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -862,35 +863,35 @@ func TestCollectRealUnreadableExe(t *testing.T) {
 	}
 }
 
-// TestCollectRealSockets opens sockets in the test process and finds them
-// in the live /proc, which checks the byte order of real tables.
-func TestCollectRealSockets(t *testing.T) {
+// liveSockets opens sockets in the test process, closed when the test
+// ends, and returns how the collector must show them.
+func liveSockets(t *testing.T) (wantListen, wantConns []engine.Socket, udpBoundInode uint64) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Skipf("listen: %v", err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	client, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
+	t.Cleanup(func() { client.Close() })
 	server, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer server.Close()
+	t.Cleanup(func() { server.Close() })
 
 	bound, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bound.Close()
+	t.Cleanup(func() { bound.Close() })
 	dialed, err := net.Dial("udp4", bound.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dialed.Close()
+	t.Cleanup(func() { dialed.Close() })
 
 	port := func(a net.Addr) int {
 		switch a := a.(type) {
@@ -902,11 +903,11 @@ func TestCollectRealSockets(t *testing.T) {
 		t.Fatalf("address %v", a)
 		return 0
 	}
-	wantListen := []engine.Socket{
+	wantListen = []engine.Socket{
 		{Proto: "tcp", LocalIP: "127.0.0.1", LocalPort: port(ln.Addr()), RemoteIP: "0.0.0.0", State: "LISTEN"},
 		{Proto: "udp", LocalIP: "127.0.0.1", LocalPort: port(bound.LocalAddr()), RemoteIP: "0.0.0.0", State: "CLOSE"},
 	}
-	wantConns := []engine.Socket{
+	wantConns = []engine.Socket{
 		{Proto: "tcp", LocalIP: "127.0.0.1", LocalPort: port(client.LocalAddr()), RemoteIP: "127.0.0.1", RemotePort: port(ln.Addr()), State: "ESTABLISHED"},
 		{Proto: "tcp", LocalIP: "127.0.0.1", LocalPort: port(ln.Addr()), RemoteIP: "127.0.0.1", RemotePort: port(client.LocalAddr()), State: "ESTABLISHED"},
 		{Proto: "udp", LocalIP: "127.0.0.1", LocalPort: port(dialed.LocalAddr()), RemoteIP: "127.0.0.1", RemotePort: port(bound.LocalAddr()), State: "ESTABLISHED"},
@@ -915,12 +916,12 @@ func TestCollectRealSockets(t *testing.T) {
 	// A dual-stack listener reached over IPv4 puts v4-mapped addresses in
 	// tcp6; they must read as dotted quads.
 	if ln6, err := net.Listen("tcp", "[::]:0"); err == nil {
-		defer ln6.Close()
+		t.Cleanup(func() { ln6.Close() })
 		c6, err := net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(port(ln6.Addr())))
 		if err == nil {
-			defer c6.Close()
+			t.Cleanup(func() { c6.Close() })
 			if s6, err := ln6.Accept(); err == nil {
-				defer s6.Close()
+				t.Cleanup(func() { s6.Close() })
 				wantListen = append(wantListen, engine.Socket{Proto: "tcp6", LocalIP: "::", LocalPort: port(ln6.Addr()), RemoteIP: "::", State: "LISTEN"})
 				wantConns = append(wantConns,
 					engine.Socket{Proto: "tcp", LocalIP: "127.0.0.1", LocalPort: port(c6.LocalAddr()), RemoteIP: "127.0.0.1", RemotePort: port(ln6.Addr()), State: "ESTABLISHED"},
@@ -930,24 +931,122 @@ func TestCollectRealSockets(t *testing.T) {
 		}
 	}
 
-	c, err := NewCollector("/proc")
+	raw, err := bound.(*net.UDPConn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := c.Collect(CollectOptions{Read: engine.FactRead, PIDs: []int{os.Getpid()}})
-	if err != nil {
+	var st unix.Stat_t
+	if err := raw.Control(func(fd uintptr) { err = unix.Fstat(int(fd), &st) }); err != nil {
 		t.Fatal(err)
 	}
-	p := procOf(t, snap, os.Getpid())
-	for _, w := range wantListen {
-		if !slices.Contains(p.Listening, w) {
-			t.Errorf("listening socket %+v missing from %+v", w, p.Listening)
+	return wantListen, wantConns, st.Ino
+}
+
+// failingSource is a sock_diag dump that could not read the tables in
+// failed.
+type failingSource struct {
+	socketSource
+	failed []string
+}
+
+func (s failingSource) Table(proto string) ([]proc.NetEntry, error) {
+	if slices.Contains(s.failed, proto) {
+		return nil, errors.New("no sock_diag for " + proto)
+	}
+	return s.socketSource.Table(proto)
+}
+
+// markedSource is a sock_diag dump in which the socket of one inode shows
+// port 1, which tells a socket the collector took from the dump from one
+// it read in a table.
+type markedSource struct {
+	socketSource
+	inode uint64
+}
+
+func (s markedSource) Table(proto string) ([]proc.NetEntry, error) {
+	entries, err := s.socketSource.Table(proto)
+	for i, e := range entries {
+		if e.Inode == s.inode {
+			entries[i].Local = netip.AddrPortFrom(e.Local.Addr(), 1)
 		}
 	}
-	for _, w := range wantConns {
-		if !slices.Contains(p.Connections, w) {
-			t.Errorf("connection %+v missing from %+v", w, p.Connections)
-		}
+	return entries, err
+}
+
+// TestCollectRealSockets opens sockets in the test process and finds them
+// in the live /proc, which checks the byte order of real tables: taken
+// from a sock_diag dump, from the files when the dump fails (silently,
+// whole or for some tables), and never from a dump in a fake tree.
+func TestCollectRealSockets(t *testing.T) {
+	wantListen, wantConns, udpBound := liveSockets(t)
+	defer func(orig func() socketSource) { dumpOwnSockets = orig }(dumpOwnSockets)
+
+	realDump := dumpOwnSockets
+	for _, tt := range []struct {
+		name string
+		// source wraps the real dump.
+		source func(real socketSource) socketSource
+		// marked: the UDP socket shows as the dump gave it.
+		marked bool
+	}{
+		{"dump", func(d socketSource) socketSource { return markedSource{d, udpBound} }, true},
+		{"dump fails", func(d socketSource) socketSource { return failingSource{d, proc.NetTables} }, false},
+		{"dump fails for udp", func(d socketSource) socketSource {
+			return failingSource{markedSource{d, udpBound}, []string{"udp"}}
+		}, false},
+		{"dump fails for tcp", func(d socketSource) socketSource {
+			return failingSource{markedSource{d, udpBound}, []string{"tcp", "tcp6"}}
+		}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			dumpOwnSockets = func() socketSource {
+				calls++
+				return tt.source(realDump())
+			}
+			defer func() { dumpOwnSockets = realDump }()
+
+			c, err := NewCollector("/proc")
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := c.Collect(CollectOptions{Read: engine.FactRead, PIDs: []int{os.Getpid()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if calls != 1 {
+				t.Errorf("the sock_diag dump was asked %d times, want once", calls)
+			}
+			p := procOf(t, snap, os.Getpid())
+			listen := slices.Clone(wantListen)
+			if tt.marked {
+				// wantListen[1] is the bound UDP socket.
+				listen[1].LocalPort = 1
+			}
+			for _, w := range listen {
+				if !slices.Contains(p.Listening, w) {
+					t.Errorf("listening socket %+v missing from %+v", w, p.Listening)
+				}
+			}
+			for _, w := range wantConns {
+				if !slices.Contains(p.Connections, w) {
+					t.Errorf("connection %+v missing from %+v", w, p.Connections)
+				}
+			}
+		})
+	}
+
+	// A fake tree is read from its files only.
+	dumpOwnSockets = func() socketSource {
+		t.Error("a fake tree asked for a sock_diag dump")
+		return failingSource{nil, proc.NetTables}
+	}
+	tree := proctest.New(t)
+	tree.AddSocket(proctest.Socket{Proto: "tcp", Local: "0.0.0.0:80", Inode: 42})
+	tree.AddProc(proctest.Proc{PID: 100, Exe: "/usr/sbin/httpd", Sockets: []uint64{42}})
+	if _, snap := collectTree(t, tree, CollectOptions{Read: engine.FactRead}); len(procOf(t, snap, 100).Listening) != 1 {
+		t.Errorf("fake tree: Listening = %+v", procOf(t, snap, 100).Listening)
 	}
 }
 

@@ -309,7 +309,10 @@ type NetEntry struct {
 	Local, Remote    netip.AddrPort
 	State            uint8
 	TxQueue, RxQueue uint64
-	Inode            uint64
+	// UID is the owner of the socket: the effective uid of the process
+	// that created it, which is not always the one holding it now.
+	UID   uint32
+	Inode uint64
 }
 
 // ParseNetLine parses one line of /proc/net/{tcp,udp}{,6}:
@@ -336,11 +339,12 @@ func ParseNetLine(line []byte) (e NetEntry, ok bool) {
 	tx, rx, _ := bytes.Cut(f[4], []byte{':'})
 	txQueue, ok4 := hexUint(tx)
 	rxQueue, ok5 := hexUint(rx)
+	uid, ok7 := digitsUint(f[7])
 	inode, ok6 := digitsUint(f[9])
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || state > math.MaxUint8 || local.Addr().Is4() != remote.Addr().Is4() {
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || state > math.MaxUint8 || uid > math.MaxUint32 || local.Addr().Is4() != remote.Addr().Is4() {
 		return e, false
 	}
-	return NetEntry{Local: local, Remote: remote, State: uint8(state), TxQueue: txQueue, RxQueue: rxQueue, Inode: inode}, true
+	return NetEntry{Local: local, Remote: remote, State: uint8(state), TxQueue: txQueue, RxQueue: rxQueue, UID: uint32(uid), Inode: inode}, true
 }
 
 // parseHexAddrPort parses "0100007F:1F90" or its 32-digit IPv6 form.

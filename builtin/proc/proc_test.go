@@ -133,9 +133,9 @@ func TestParseNetLine(t *testing.T) {
 		ok   bool
 	}{
 		{"v4", line(hexLo+":1388", hexLo+":01BB", "01", "00000010:00000020"),
-			NetEntry{Local: netip.AddrPortFrom(lo, 5000), Remote: netip.AddrPortFrom(lo, 443), State: 1, TxQueue: 16, RxQueue: 32, Inode: 9001}, true},
+			NetEntry{Local: netip.AddrPortFrom(lo, 5000), Remote: netip.AddrPortFrom(lo, 443), State: 1, TxQueue: 16, RxQueue: 32, UID: 1000, Inode: 9001}, true},
 		{"v6", line(strings.Repeat("0", 32)+":0016", strings.Repeat("0", 32)+":0000", "0A", "00000000:00000000"),
-			NetEntry{Local: netip.AddrPortFrom(netip.IPv6Unspecified(), 22), Remote: netip.AddrPortFrom(netip.IPv6Unspecified(), 0), State: 10, Inode: 9001}, true},
+			NetEntry{Local: netip.AddrPortFrom(netip.IPv6Unspecified(), 22), Remote: netip.AddrPortFrom(netip.IPv6Unspecified(), 0), State: 10, UID: 1000, Inode: 9001}, true},
 		{"header", "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n", NetEntry{}, false},
 		{"short", "   1: " + hexLo + ":1388 " + hexLo + ":01BB 01\n", NetEntry{}, false},
 		{"families differ", line(hexLo+":1388", strings.Repeat("0", 32)+":0000", "0A", "00000000:00000000"), NetEntry{}, false},
@@ -144,6 +144,8 @@ func TestParseNetLine(t *testing.T) {
 		{"address of 7 digits", line("100007F:1388", hexLo+":01BB", "01", "00000000:00000000"), NetEntry{}, false},
 		{"queues without colon", line(hexLo+":1388", hexLo+":01BB", "01", "0000000000000000"), NetEntry{}, false},
 		{"queues not hex", line(hexLo+":1388", hexLo+":01BB", "01", "x:y"), NetEntry{}, false},
+		{"uid not decimal", strings.Replace(line(hexLo+":1388", hexLo+":01BB", "01", "00000000:00000000"), " 1000 ", " -1 ", 1), NetEntry{}, false},
+		{"uid too large", strings.Replace(line(hexLo+":1388", hexLo+":01BB", "01", "00000000:00000000"), " 1000 ", " 4294967296 ", 1), NetEntry{}, false},
 		{"inode not decimal", strings.Replace(line(hexLo+":1388", hexLo+":01BB", "01", "00000000:00000000"), " 9001 ", " 9F ", 1), NetEntry{}, false},
 	}
 	for _, tt := range tests {
@@ -232,7 +234,7 @@ func FuzzParseNetLine(f *testing.F) {
 		if !slices.Contains(NetTables, proto) || strings.HasSuffix(proto, "6") != e.Local.Addr().Is6() {
 			return
 		}
-		in := proctest.Socket{Proto: proto, Local: e.Local.String(), Remote: e.Remote.String(), State: int(e.State), Inode: e.Inode}
+		in := proctest.Socket{Proto: proto, Local: e.Local.String(), Remote: e.Remote.String(), State: int(e.State), UID: int(e.UID), Inode: e.Inode}
 		back, err := proctest.FormatNetLine(0, in)
 		if err != nil {
 			t.Fatalf("FormatNetLine(%+v): %v", in, err)

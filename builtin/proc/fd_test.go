@@ -26,7 +26,7 @@ func dirents(names ...string) []byte {
 	return buf
 }
 
-func TestAppendDirentFDs(t *testing.T) {
+func TestAppendDirentNumbers(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		buf  []byte
@@ -47,7 +47,7 @@ func TestAppendDirentFDs(t *testing.T) {
 		}(), nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := AppendDirentFDs(nil, tt.buf); !slices.Equal(got, tt.want) {
+			if got := AppendDirentNumbers(nil, tt.buf); !slices.Equal(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
@@ -88,11 +88,11 @@ func TestAppendSocketInodesSelf(t *testing.T) {
 	}
 }
 
-func FuzzAppendDirentFDs(f *testing.F) {
+func FuzzAppendDirentNumbers(f *testing.F) {
 	f.Add(dirents(".", "..", "0", "12"))
 	f.Add(dirents("3")[:20])
 	f.Fuzz(func(t *testing.T, buf []byte) {
-		for _, fd := range AppendDirentFDs(nil, buf) {
+		for _, fd := range AppendDirentNumbers(nil, buf) {
 			if fd < 0 || fd > 999_999_999 {
 				t.Fatalf("descriptor %d out of range", fd)
 			}

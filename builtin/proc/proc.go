@@ -188,17 +188,34 @@ func ReadCapped(path string, limit int) ([]byte, bool, error) {
 // named by a positive number, in the order of the sorted listing ("10"
 // before "9").
 func ListPIDs(root string) ([]int, error) {
-	ents, err := os.ReadDir(root)
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "open", Path: root, Err: err}
 	}
-	pids := make([]int, 0, len(ents))
-	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 {
-			pids = append(pids, pid)
+	defer unix.Close(fd)
+	pids, err := readDirNumbers(fd, nil)
+	if err != nil {
+		return nil, &fs.PathError{Op: "getdents", Path: root, Err: err}
+	}
+	return slices.DeleteFunc(pids, func(pid int) bool { return pid <= 0 }), nil
+}
+
+// readDirNumbers appends to dst the numbers named in the directory open as
+// fd (AppendDirentNumbers), in the directory's order. It reads the listing
+// itself rather than through os.ReadDir, which costs an entry and a name
+// string a process on every tick.
+func readDirNumbers(fd int, dst []int) ([]int, error) {
+	var buf [16384]byte
+	for {
+		n, err := unix.Getdents(fd, buf[:])
+		if err != nil {
+			return dst, err
 		}
+		if n <= 0 {
+			return dst, nil
+		}
+		dst = AppendDirentNumbers(dst, buf[:n])
 	}
-	return pids, nil
 }
 
 // AppendFDs appends the descriptors named in a /proc/PID/fd listing to dst
@@ -214,12 +231,13 @@ func AppendFDs(dst []int, names []string) []int {
 	return dst
 }
 
-// AppendDirentFDs appends to dst the descriptors named in buf, what
-// getdents64 read of a /proc/PID/fd directory: linux_dirent64 records of
-// an inode, an offset, a record length, a type and a NUL-terminated name.
-// Names that are not descriptor numbers ("." and "..") are skipped, and
-// so is the rest of a buffer whose record does not fit in it.
-func AppendDirentFDs(dst []int, buf []byte) []int {
+// AppendDirentNumbers appends to dst the numbers named in buf, what
+// getdents64 read of a directory such as /proc (process ids) or
+// /proc/PID/fd (descriptors): linux_dirent64 records of an inode, an
+// offset, a record length, a type and a NUL-terminated name. Names that
+// are not numbers ("." and "..", "self", "sys") are skipped, and so is
+// the rest of a buffer whose record does not fit in it.
+func AppendDirentNumbers(dst []int, buf []byte) []int {
 	const header = 19 // ino 8, off 8, reclen 2, type 1
 	for len(buf) >= header {
 		reclen := int(binary.NativeEndian.Uint16(buf[16:18]))

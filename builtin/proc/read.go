@@ -136,17 +136,9 @@ func (d Dir) AppendSocketInodes(dst []uint64, fds []int) ([]uint64, []int, error
 	// and an fcntl per directory: on a host of php workers holding dozens
 	// of descriptors each, that was a fifth of the walk
 	// (BenchmarkAppendSocketInodes).
-	var buf [8192]byte
-	fds = fds[:0]
-	for {
-		n, err := unix.Getdents(fdDir, buf[:])
-		if err != nil {
-			return dst, fds, &fs.PathError{Op: "getdents", Path: "fd", Err: err}
-		}
-		if n <= 0 {
-			break
-		}
-		fds = AppendDirentFDs(fds, buf[:n])
+	fds, err = readDirNumbers(fdDir, fds[:0])
+	if err != nil {
+		return dst, fds, &fs.PathError{Op: "getdents", Path: "fd", Err: err}
 	}
 	// Descriptor order makes what is read from them stable from one
 	// reading to the next whatever order the directory lists them in.

@@ -97,19 +97,26 @@ func plainText(x string) bool {
 }
 
 // toCelAst wraps a parsed tree as a cel.Ast. cel-go builds a cel.Ast from
-// a parsed tree only through its proto form, so the tree makes that round
-// trip: it costs more than the Pratt parse itself, and the two together
-// still half of an ANTLR parse (BenchmarkParse). A tree nested deeper than
-// cel-go accepts through a proto (250 levels) fails the type check, and
-// compileSource then compiles it the usual way.
+// a parsed tree only through its proto form, and converting a whole tree
+// costs more than the Pratt parse itself: every literal makes a proto
+// marshal and unmarshal, and the first one initialises the proto message
+// types, about 2 ms. So only the positions and a stand-in for the root (an
+// identifier with the root's id) make the round trip, and the root then
+// takes the parsed tree's contents, children and all (SetKindCase, the
+// way cel-go's optimisers edit trees). A tree nested deeper than the type
+// checker takes fails the check, and compileSource then compiles it the
+// usual way, as it does any expression that fails it.
 func toCelAst(tree *celast.AST, src common.Source) (*cel.Ast, error) {
-	expr, err := celast.ExprToProto(tree.Expr())
-	if err != nil {
-		return nil, fmt.Errorf("converting a parsed expression: %w", err)
-	}
 	info, err := celast.SourceInfoToProto(tree.SourceInfo())
 	if err != nil {
 		return nil, fmt.Errorf("converting a parsed expression's positions: %w", err)
 	}
-	return cel.ParsedExprToAstWithSource(&exprpb.ParsedExpr{Expr: expr, SourceInfo: info}, src), nil
+	root := tree.Expr()
+	stub := &exprpb.Expr{Id: root.ID(), ExprKind: &exprpb.Expr_IdentExpr{IdentExpr: &exprpb.Expr_Ident{Name: "_"}}}
+	a := cel.ParsedExprToAstWithSource(&exprpb.ParsedExpr{Expr: stub, SourceInfo: info}, src)
+	if a.NativeRep().Expr().ID() != root.ID() {
+		return nil, fmt.Errorf("converting a parsed expression: root id %d, not %d", a.NativeRep().Expr().ID(), root.ID())
+	}
+	a.NativeRep().Expr().SetKindCase(root)
+	return a, nil
 }

@@ -20,6 +20,7 @@ FUZZ_TARGETS += ./engine:FuzzTruncate
 FUZZ_TARGETS += ./engine:FuzzTemplateNeeds
 FUZZ_TARGETS += ./engine:FuzzExprNeeds
 FUZZ_TARGETS += ./engine:FuzzFastParse
+FUZZ_TARGETS += ./engine:FuzzIsInterpreter
 FUZZ_TARGETS += ./builtin/proc:FuzzParsePidStat
 FUZZ_TARGETS += ./builtin/proc:FuzzParseNetLine
 FUZZ_TARGETS += ./builtin/proc:FuzzParseCgroup

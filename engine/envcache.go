@@ -18,8 +18,9 @@ import (
 // same in every scope; only the variables differ. So they are declared
 // once, in sharedEnv, and each scope's environment extends it with its
 // variables: cel-go's Extend shares the parent's functions, its dispatcher
-// and its validated declarations, so an extension costs microseconds.
-// BenchmarkScopeEnvs compares the two ways.
+// and its validated declarations, so an extension costs a small part of a
+// whole environment. BenchmarkScopeEnvs compares the two ways (1.3 ms for
+// the four scopes, against 3.6 ms built alone, warm).
 
 // sharedEnv holds the declarations of every scope: the standard library
 // (without CEL's bytes conversion), the string, list, set and math

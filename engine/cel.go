@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,10 +10,8 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
-	"cel.dev/cel-go/common/env"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
-	"cel.dev/cel-go/ext"
 	"cel.dev/cel-go/interpreter"
 )
 
@@ -75,52 +72,6 @@ const (
 	typeLoad    = "engine.Load"
 	typeHost    = "engine.Host"
 )
-
-func newScopeEnv(s Scope) (*cel.Env, error) {
-	opts := []cel.EnvOption{
-		cel.StdLib(cel.StdLibSubset(&env.LibrarySubset{
-			// bytes(string) is ptrule's size parser (contract §2.2), not
-			// CEL's string-to-bytes conversion, which rules never need.
-			ExcludeFunctions: []*env.Function{{Name: "bytes"}},
-		})),
-		ext.NativeTypes(
-			ext.ParseStructTags(true),
-			reflect.TypeFor[Process](), reflect.TypeFor[Socket](), reflect.TypeFor[User](),
-			reflect.TypeFor[Session](), reflect.TypeFor[Load](), reflect.TypeFor[Host](),
-		),
-		ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(),
-		cel.OptionalTypes(),
-		cel.CrossTypeNumericComparisons(true),
-		cel.Function("bytes",
-			cel.Overload("ptrule_bytes_string", []*cel.Type{cel.StringType}, cel.IntType,
-				cel.UnaryBinding(celBytes)),
-			cel.Overload("ptrule_bytes_int", []*cel.Type{cel.IntType}, cel.IntType,
-				cel.UnaryBinding(func(v ref.Val) ref.Val { return v })),
-		),
-		cel.Variable("host", cel.ObjectType(typeHost)),
-		cel.Variable("load", cel.ObjectType(typeLoad)),
-		cel.Variable("now", cel.TimestampType),
-	}
-	switch s {
-	case ScopeProcess:
-		opts = append(opts,
-			cel.Variable("proc", cel.ObjectType(typeProcess)),
-			cel.Variable("user", cel.ObjectType(typeUser)),
-			cel.Variable("session", cel.ObjectType(typeSession)),
-			cel.Variable("ignored", cel.BoolType))
-	case ScopeUser:
-		opts = append(opts,
-			cel.Variable("user", cel.ObjectType(typeUser)),
-			cel.Variable("ignored", cel.BoolType))
-	case ScopeSession:
-		opts = append(opts, cel.Variable("session", cel.ObjectType(typeSession)))
-	}
-	// Last: options that register types need the provider it wraps.
-	opts = append(opts, lazyFieldAccess)
-	// NewCustomEnv, because NewEnv adds the full standard library first and
-	// the library is a singleton: the subset above would be ignored.
-	return cel.NewCustomEnv(opts...)
-}
 
 // celBytes implements bytes(string) -> int.
 func celBytes(v ref.Val) ref.Val {

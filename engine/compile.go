@@ -102,7 +102,7 @@ type compiler struct {
 // cel compiles an expression and checks its result type. Errors point into
 // the YAML file.
 func (c *compiler) cel(t text, want *cel.Type) *program {
-	ast, iss := c.env.CompileSource(common.NewTextSource(t.body))
+	ast, iss := compileSource(c.env, common.NewTextSource(t.body))
 	if iss != nil && iss.Err() != nil {
 		for _, e := range iss.Errors() {
 			loc := e.Location

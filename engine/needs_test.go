@@ -114,7 +114,7 @@ func TestBuiltinRuleNeeds(t *testing.T) {
 }
 
 // builtinFiles are the repository's default rules and ignore list.
-func builtinFiles(t *testing.T) []File {
+func builtinFiles(t testing.TB) []File {
 	t.Helper()
 	files, err := DirFiles(os.DirFS(".."), "rules.d", "rules.d")
 	if err != nil || len(files) == 0 {

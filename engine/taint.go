@@ -3,35 +3,63 @@ package engine
 import (
 	"path"
 	"reflect"
-	"regexp"
 	"strings"
 	"text/template"
 	"text/template/parse"
 	"time"
 )
 
-// interpreterPattern matches the base names of programs that run text
-// they are given as code, or start another program named in their
-// arguments: shells, language interpreters and launchers. A trailing
-// version (python3.12, perl5.36, lua5.4) is allowed.
-var interpreterPattern = regexp.MustCompile(`^(` +
-	// shells
-	`sh|bash|dash|zsh|ksh|ksh93|mksh|pdksh|ash|csh|tcsh|fish|rc|yash|posh|busybox|toybox|` +
-	// interpreters
-	`perl|python|pypy|ruby|irb|php|php-cgi|node|nodejs|deno|bun|lua|luajit|tclsh|wish|expect|` +
-	`awk|gawk|mawk|nawk|sed|gsed|m4|make|gdb|jq|pwsh|powershell|rscript|julia|guile|racket|` +
-	`java|jshell|groovy|scala|erl|escript|elixir|vim|vi|nvim|ex|emacs|ed|` +
-	// launchers
-	`env|xargs|su|sudo|doas|runuser|setpriv|nohup|nice|ionice|chrt|taskset|timeout|stdbuf|` +
-	`setsid|chroot|unshare|nsenter|flock|time|watch|script|ssh|systemd-run|at|batch|find|` +
-	`parallel|tmux|screen|strace|ltrace|valgrind|exec|eval|command|builtin` +
-	`)[0-9.]*$`)
+// interpreterNames are the base names of programs that run text they are
+// given as code, or start another program named in their arguments:
+// shells, language interpreters and launchers. IsInterpreter also takes
+// them with a trailing version (python3.12, perl5.36, lua5.4).
+//
+// A set and a loop over the version, not the regular expression
+// ^(sh|bash|...)[0-9.]*$ this once was: compiling that expression cost
+// every ptrule command about a millisecond at start (issue 12).
+// TestIsInterpreterMatchesPattern and FuzzIsInterpreter hold the two to
+// the same answers.
+var interpreterNames = interpreterSet()
+
+func interpreterSet() map[string]bool {
+	set := map[string]bool{}
+	for _, group := range []string{
+		// shells
+		"sh bash dash zsh ksh ksh93 mksh pdksh ash csh tcsh fish rc yash posh busybox toybox",
+		// interpreters
+		"perl python pypy ruby irb php php-cgi node nodejs deno bun lua luajit tclsh wish expect " +
+			"awk gawk mawk nawk sed gsed m4 make gdb jq pwsh powershell rscript julia guile racket " +
+			"java jshell groovy scala erl escript elixir vim vi nvim ex emacs ed",
+		// launchers
+		"env xargs su sudo doas runuser setpriv nohup nice ionice chrt taskset timeout stdbuf " +
+			"setsid chroot unshare nsenter flock time watch script ssh systemd-run at batch find " +
+			"parallel tmux screen strace ltrace valgrind exec eval command builtin",
+	} {
+		for _, n := range strings.Fields(group) {
+			set[n] = true
+		}
+	}
+	return set
+}
 
 // IsInterpreter reports whether the program at command (an absolute path)
 // runs its arguments as code or as another command line: handing it text a
 // process controls would let that process choose what ptrule runs as root.
 func IsInterpreter(command string) bool {
-	return interpreterPattern.MatchString(strings.ToLower(path.Base(command)))
+	name := strings.ToLower(path.Base(command))
+	// The name is one of interpreterNames followed by a version of digits
+	// and dots: the version starts at or after the last character that is
+	// neither.
+	v := len(name)
+	for v > 0 && (name[v-1] == '.' || name[v-1] >= '0' && name[v-1] <= '9') {
+		v--
+	}
+	for end := v; end <= len(name); end++ {
+		if interpreterNames[name[:end]] {
+			return true
+		}
+	}
+	return false
 }
 
 // tplType is what a value in a template is, as far as the static check

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"path"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -84,6 +86,75 @@ func TestIsInterpreter(t *testing.T) {
 			t.Errorf("IsInterpreter(%q) = %t, want %t", cmd, got, want)
 		}
 	}
+}
+
+// interpreterPattern is the regular expression IsInterpreter once was,
+// kept as the reference its faster matcher must agree with.
+var interpreterPattern = regexp.MustCompile(`^(` +
+	// shells
+	`sh|bash|dash|zsh|ksh|ksh93|mksh|pdksh|ash|csh|tcsh|fish|rc|yash|posh|busybox|toybox|` +
+	// interpreters
+	`perl|python|pypy|ruby|irb|php|php-cgi|node|nodejs|deno|bun|lua|luajit|tclsh|wish|expect|` +
+	`awk|gawk|mawk|nawk|sed|gsed|m4|make|gdb|jq|pwsh|powershell|rscript|julia|guile|racket|` +
+	`java|jshell|groovy|scala|erl|escript|elixir|vim|vi|nvim|ex|emacs|ed|` +
+	// launchers
+	`env|xargs|su|sudo|doas|runuser|setpriv|nohup|nice|ionice|chrt|taskset|timeout|stdbuf|` +
+	`setsid|chroot|unshare|nsenter|flock|time|watch|script|ssh|systemd-run|at|batch|find|` +
+	`parallel|tmux|screen|strace|ltrace|valgrind|exec|eval|command|builtin` +
+	`)[0-9.]*$`)
+
+// interpreterCorpus is every interpreter name with and without versions,
+// in capitals, and near misses on either side.
+func interpreterCorpus() []string {
+	var out []string
+	for n := range interpreterNames {
+		for _, v := range []string{"", "3", "3.12", ".", "5.36.0", "x", "-x", "3x", ".py", "_"} {
+			for _, name := range []string{n + v, strings.ToUpper(n) + v, "x" + n + v, n[:len(n)-1] + v} {
+				out = append(out, name, "/usr/bin/"+name, "/opt/"+name+"/bin/tool")
+			}
+		}
+	}
+	return append(out, "", "/", ".", "..", "3", "/usr/bin/3.12", "/usr/bin/.", "KSH93", "ksh9", "m", "m44", "php-cgi7.4", "systemd-run2")
+}
+
+// TestIsInterpreterMatchesPattern holds IsInterpreter to the regular
+// expression it replaced.
+func TestIsInterpreterMatchesPattern(t *testing.T) {
+	for _, cmd := range interpreterCorpus() {
+		want := interpreterPattern.MatchString(strings.ToLower(path.Base(cmd)))
+		if got := IsInterpreter(cmd); got != want {
+			t.Errorf("IsInterpreter(%q) = %t, the pattern says %t", cmd, got, want)
+		}
+	}
+}
+
+// FuzzIsInterpreter holds IsInterpreter to the regular expression it
+// replaced on any command.
+func FuzzIsInterpreter(f *testing.F) {
+	for _, cmd := range interpreterCorpus() {
+		f.Add(cmd)
+	}
+	f.Fuzz(func(t *testing.T, cmd string) {
+		want := interpreterPattern.MatchString(strings.ToLower(path.Base(cmd)))
+		if got := IsInterpreter(cmd); got != want {
+			t.Errorf("IsInterpreter(%q) = %t, the pattern says %t", cmd, got, want)
+		}
+	})
+}
+
+// BenchmarkIsInterpreter compares the start-up cost of the two: compiling
+// the regular expression against building the set.
+func BenchmarkIsInterpreter(b *testing.B) {
+	b.Run("regexp-compile", func(b *testing.B) {
+		for b.Loop() {
+			regexp.MustCompile(interpreterPattern.String())
+		}
+	})
+	b.Run("set", func(b *testing.B) {
+		for b.Loop() {
+			interpreterSet()
+		}
+	})
 }
 
 // TestLoadRefusesProcessTextToInterpreters: a run action that hands an

@@ -3,8 +3,10 @@ package proc
 import (
 	"encoding/binary"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -143,4 +145,35 @@ func BenchmarkAppendSocketInodes(b *testing.B) {
 			f.Close()
 		}
 	})
+}
+
+// A listing of many entries, long names among them, is read whole: the
+// read that stops at a buffer with room left stops only at the end.
+func TestReadDirNumbersWhole(t *testing.T) {
+	dir := t.TempDir()
+	var want []int
+	for i := range 3000 {
+		name := strconv.Itoa(i + 1)
+		if i%7 == 0 {
+			name = strings.Repeat("x", 200+i%50) + name
+		} else {
+			want = append(want, i+1)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	got, err := readDirNumbers(fd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("read %d numbers, want %d", len(got), len(want))
+	}
 }

@@ -204,7 +204,15 @@ func ListPIDs(root string) ([]int, error) {
 // fd (AppendDirentNumbers), in the directory's order. It reads the listing
 // itself rather than through os.ReadDir, which costs an entry and a name
 // string a process on every tick.
+//
+// A read that leaves room for the longest record ends the listing, without
+// the read that would return nothing: file systems fill the buffer while
+// entries are left (procfs's process and descriptor listings stop only at
+// their end or at a full buffer), and the fd walk of every candidate
+// process of pt-suspicious is a few system calls, of which that read was
+// one.
 func readDirNumbers(fd int, dst []int) ([]int, error) {
+	const maxRecord = 19 + 256 + 5 // header, a longest name and its NUL, aligned
 	var buf [16384]byte
 	for {
 		n, err := unix.Getdents(fd, buf[:])
@@ -215,6 +223,9 @@ func readDirNumbers(fd int, dst []int) ([]int, error) {
 			return dst, nil
 		}
 		dst = AppendDirentNumbers(dst, buf[:n])
+		if len(buf)-n >= maxRecord {
+			return dst, nil
+		}
 	}
 }
 

@@ -70,6 +70,7 @@ func main() {
 	interval := flag.Duration("interval", time.Second, "the daemon's interval")
 	ptrule := flag.String("ptrule", "", "ptrule binary to measure; empty builds ./cmd/ptrule into a temporary directory")
 	out := flag.String("out", "", "also write the tables (markdown) to this file")
+	unprivileged := flag.Int("unprivileged", 60, "percent of the sleepers' sessions run as nobody, in tens (0-100): pt-suspicious walks the descriptors of every unprivileged process older than its min_age")
 	flag.Parse()
 
 	var sizes []int
@@ -82,6 +83,9 @@ func main() {
 	}
 	if *reps < 1 || *ticks < 1 || *interval <= 0 {
 		fail("-reps and -ticks must be at least 1 and -interval positive")
+	}
+	if *unprivileged < 0 || *unprivileged > 100 {
+		fail("-unprivileged: %d is not a percentage", *unprivileged)
 	}
 	if os.Geteuid() != 0 {
 		fmt.Println("side by side: skipped: it needs root to start processes as nobody and to read every process's /proc as the daemon does; run `make bench` as root")
@@ -111,6 +115,7 @@ func main() {
 		cleanup()
 		fail("%v", err)
 	}
+	env.unprivileged = *unprivileged
 
 	var results []*result
 	for _, n := range sizes {
@@ -177,6 +182,9 @@ type env struct {
 	// config is the hermetic config; quiet patches pt-load so that it
 	// never fires, loud so that it always does.
 	config, quiet, loud string
+	// unprivileged is the percentage, in tens, of the sleepers' sessions
+	// that run as nobody.
+	unprivileged int
 }
 
 func setup(dir, ptrule string) (*env, error) {
@@ -235,8 +243,8 @@ type population struct {
 	sids    map[int]bool
 	n       int
 	// tcp, udp and files count the processes holding a TCP connection, a
-	// UDP socket and extra open files.
-	tcp, udp, files int
+	// UDP socket and extra open files; nobody those that run as nobody.
+	tcp, udp, files, nobody int
 	// up is when the last process of the population was seen.
 	up time.Time
 }
@@ -310,6 +318,7 @@ func startPopulation(e *env, n int) (*population, error) {
 			return pop, err
 		}
 		pop.tcp++
+		pop.nobody++
 	}
 	lf, err := ln.(*net.TCPListener).File()
 	if err != nil {
@@ -344,21 +353,26 @@ func startPopulation(e *env, n int) (*population, error) {
 		if err != nil {
 			return pop, err
 		}
-		if err := start([]int{nobody, 0}[i%2], 1, []*os.File{f}); err != nil {
+		uid := []int{nobody, 0}[i%2]
+		if err := start(uid, 1, []*os.File{f}); err != nil {
 			return pop, err
 		}
 		pop.udp++
+		if uid == nobody {
+			pop.nobody++
+		}
 	}
 
-	// The rest: sessions of 1 to 40 processes, three in five as nobody,
-	// every third holding two extra open files.
+	// The rest: sessions of 1 to 40 processes, e.unprivileged percent of
+	// them (in tens) as nobody, every third holding two extra open files.
 	sizes := []int{1, 1, 1, 2, 3, 5, 8, 13, 40, 1, 1, 4}
 	left := n - nTCP - nUDP - holders
 	for i := 0; left > 0; i++ {
 		size := min(sizes[i%len(sizes)], left)
 		uid := 0
-		if i%5 < 3 {
+		if i%10 < e.unprivileged/10 {
 			uid = nobody
+			pop.nobody += size
 		}
 		var files []*os.File
 		if i%3 == 0 {
@@ -475,17 +489,17 @@ func runCmd(stdout string, argv ...string) (run, error) {
 
 // result is everything measured on one population.
 type result struct {
-	n, hostProcs          int
-	tcp, udp, files       int
-	reps, ticks           int
-	interval              time.Duration
-	ps, scan, loud, chk   []run
-	scanMatches           int
-	loudMatches           int
-	tickCPU               []time.Duration
-	tickProcs             int
-	vmRSS, vmHWM          int64
-	loadBefore, loadAfter string
+	n, hostProcs            int
+	tcp, udp, files, nobody int
+	reps, ticks             int
+	interval                time.Duration
+	ps, scan, loud, chk     []run
+	scanMatches             int
+	loudMatches             int
+	tickCPU                 []time.Duration
+	tickProcs               int
+	vmRSS, vmHWM            int64
+	loadBefore, loadAfter   string
 }
 
 func measure(e *env, n, reps, ticks int, interval time.Duration) (*result, error) {
@@ -495,7 +509,7 @@ func measure(e *env, n, reps, ticks int, interval time.Duration) (*result, error
 	if err != nil {
 		return nil, err
 	}
-	r.tcp, r.udp, r.files = pop.tcp, pop.udp, pop.files
+	r.tcp, r.udp, r.files, r.nobody = pop.tcp, pop.udp, pop.files, pop.nobody
 	defer pop.stop()
 
 	// ptrule check depends on no process: it runs while the population
@@ -822,8 +836,8 @@ func (r *result) table() string {
 	chk := median(walls(r.chk))
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %d processes started by the driver (%d on the host by ps's count)\n\n", r.n, r.hostProcs)
-	fmt.Fprintf(&b, "%d hold a TCP connection, %d a UDP socket, %d extra open files; medians of %d runs (ticks: %d windows of %d ticks of %v; the daemon saw %d processes); load average %s before, %s after.\n\n",
-		r.tcp, r.udp, r.files, r.reps, len(r.tickCPU), r.ticks, r.interval, r.tickProcs, r.loadBefore, r.loadAfter)
+	fmt.Fprintf(&b, "%d run as nobody; %d hold a TCP connection, %d a UDP socket, %d extra open files; medians of %d runs (ticks: %d windows of %d ticks of %v; the daemon saw %d processes); load average %s before, %s after.\n\n",
+		r.nobody, r.tcp, r.udp, r.files, r.reps, len(r.tickCPU), r.ticks, r.interval, r.tickProcs, r.loadBefore, r.loadAfter)
 	b.WriteString("| what | ps | ptrule | ratio | target | |\n|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| daemon steady-state tick, CPU | %s | %s | %.2f× | ≤ 0.5× ps | %s |\n", ms(psCPU), ms(tick), ratio(tick, psCPU), verdict(ratio(tick, psCPU) <= 0.5))
 	fmt.Fprintf(&b, "| `scan` (pt-load quiet, %d matches), wall | %s | %s | %.2f× | ≤ 1.0× ps | %s |\n", r.scanMatches, ms(psWall), ms(scanWall), ratio(scanWall, psWall), verdict(ratio(scanWall, psWall) <= 1))

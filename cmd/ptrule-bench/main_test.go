@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"ptrule/builtin/proc"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,7 +97,7 @@ func TestPopulationStartsAndReaps(t *testing.T) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{dir: t.TempDir()}
+	e := &env{dir: t.TempDir(), unprivileged: 60}
 	var err error
 	if e.sleep, err = exec.LookPath("sleep"); err != nil {
 		t.Skip(err)
@@ -114,6 +116,11 @@ func TestPopulationStartsAndReaps(t *testing.T) {
 	if pop.tcp != 10 || pop.udp != 4 || pop.files == 0 {
 		t.Errorf("tcp %d, udp %d, files %d: want 10, 4 and some", pop.tcp, pop.udp, pop.files)
 	}
+	// pop.nobody counts what runs as nobody: 60% of the sleepers'
+	// sessions, the TCP holders and half the UDP ones.
+	if got := countNobody(pop); got != pop.nobody || pop.nobody < 60 || pop.nobody > 160 {
+		t.Errorf("%d processes of the population run as nobody, counted %d", got, pop.nobody)
+	}
 	// A TCP holder has its socket as fd 3.
 	holder := pop.leaders[0].Process.Pid
 	if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/3", holder)); err != nil || !strings.HasPrefix(target, "socket:[") {
@@ -126,4 +133,23 @@ func TestPopulationStartsAndReaps(t *testing.T) {
 	if _, err := unix.Wait4(-1, nil, unix.WNOHANG, nil); !errors.Is(err, unix.ECHILD) {
 		t.Errorf("a child is left after stop: wait4 says %v", err)
 	}
+}
+
+// countNobody counts the processes of pop's sessions whose /proc directory
+// belongs to nobody.
+func countNobody(pop *population) int {
+	ents, _ := os.ReadDir("/proc")
+	n := 0
+	for _, d := range ents {
+		data, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		st, err := proc.ParseStat(data)
+		fi, err2 := os.Stat("/proc/" + d.Name())
+		if err == nil && err2 == nil && pop.sids[st.Session] && st.State != "Z" && fi.Sys().(*syscall.Stat_t).Uid == nobody {
+			n++
+		}
+	}
+	return n
 }

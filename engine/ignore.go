@@ -644,15 +644,15 @@ func (l *IgnoreList) Entries() []IgnoreEntry {
 	return append([]IgnoreEntry(nil), l.entries...)
 }
 
-// exeTrusted reports whether exe: and pexe: entries may judge p by its exe
-// path: not when the executable was deleted, and not when the file it runs
-// is not the file at that path in ptrule's view (a bind mount or another
-// mount namespace could otherwise dress any program as a listed one).
 // itemFacts are the facts an entry of each kind reads.
 var itemFacts = map[string]Facts{
 	ignoreExe: FactExe, ignorePExe: FactExe, ignoreCmd: FactCmdline, ignorePCmd: FactCmdline, ignoreUnit: FactCgroup,
 }
 
+// exeTrusted reports whether exe: and pexe: entries may judge p by its exe
+// path: not when the executable was deleted, and not when the file it runs
+// is not the file at that path in ptrule's view (a bind mount or another
+// mount namespace could otherwise dress any program as a listed one).
 func exeTrusted(p *Process) bool {
 	return !p.ExeDeleted && !p.ExeMismatch
 }

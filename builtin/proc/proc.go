@@ -205,14 +205,10 @@ func ListPIDs(root string) ([]int, error) {
 // itself rather than through os.ReadDir, which costs an entry and a name
 // string a process on every tick.
 //
-// A read that leaves room for the longest record ends the listing, without
-// the read that would return nothing: file systems fill the buffer while
-// entries are left (procfs's process and descriptor listings stop only at
-// their end or at a full buffer), and the fd walk of every candidate
-// process of pt-suspicious is a few system calls, of which that read was
-// one.
+// It reads until getdents returns nothing: a read that leaves room in the
+// buffer does not mean the end, since the kernel also stops a listing
+// early for a pending signal, and Go's scheduler sends them.
 func readDirNumbers(fd int, dst []int) ([]int, error) {
-	const maxRecord = 19 + 256 + 5 // header, a longest name and its NUL, aligned
 	var buf [16384]byte
 	for {
 		n, err := unix.Getdents(fd, buf[:])
@@ -223,9 +219,6 @@ func readDirNumbers(fd int, dst []int) ([]int, error) {
 			return dst, nil
 		}
 		dst = AppendDirentNumbers(dst, buf[:n])
-		if len(buf)-n >= maxRecord {
-			return dst, nil
-		}
 	}
 }
 

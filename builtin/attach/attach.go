@@ -373,26 +373,9 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 		userName = enrichUser(e.root, uids[1], users)
 	}
 
-	stat := st.State
-	switch {
-	case st.Nice < 0:
-		stat += "<"
-	case st.Nice > 0:
-		stat += "N"
-	}
 	lckLine, _ := proc.StatusField(status, "VmLck:")
-	if lck := strings.Fields(string(lckLine)); len(lck) > 0 && lck[0] != "0" {
-		stat += "L"
-	}
-	if st.Session == pid {
-		stat += "s"
-	}
-	if st.Threads > 1 {
-		stat += "l"
-	}
-	if st.TPGID > 0 && st.TPGID == st.PGrp {
-		stat += "+"
-	}
+	lck := strings.Fields(string(lckLine))
+	stat := psStat(st.State, int(st.Nice), len(lck) > 0 && lck[0] != "0", st.Session == pid, st.Threads, st.TPGID, st.PGrp)
 
 	cpuSecs := float64(st.UTime+st.STime) / float64(e.ticks)
 	age := host.uptime - float64(st.StartTime)/float64(e.ticks)
@@ -423,22 +406,7 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 
 // snapshotRow is the row of a process of the snapshot.
 func (e *HostEnricher) snapshotRow(p *engine.Process, host enrichHost, now time.Time) enrichRow {
-	stat := p.State
-	switch {
-	case p.Nice < 0:
-		stat += "<"
-	case p.Nice > 0:
-		stat += "N"
-	}
-	if p.SID == p.PID {
-		stat += "s"
-	}
-	if p.Threads > 1 {
-		stat += "l"
-	}
-	if p.TPGID > 0 && p.TPGID == p.PGID {
-		stat += "+"
-	}
+	stat := psStat(p.State, p.Nice, false, p.SID == p.PID, p.Threads, p.TPGID, p.PGID)
 	head := psHead(engine.Display(p.User), p.PID, p.CPU.Seconds(), p.Age.Seconds(), uint64(max(p.RSS, 0))/1024,
 		uint64(max(p.VMSize, 0))/1024, int64(p.TTY), stat, p.Start, now, host.memTotal)
 	var cmd string
@@ -458,6 +426,32 @@ func (e *HostEnricher) snapshotRow(p *engine.Process, host enrichHost, now time.
 		cmd += " <defunct>"
 	}
 	return enrichRow{pid: p.PID, ppid: p.PPID, head: head, cmd: cmd}
+}
+
+// psStat is ps's STAT column: the state, then < or N for a raised or
+// lowered priority, L for locked pages, s for a session leader, l for
+// several threads and + for the terminal's foreground group.
+func psStat(state string, nice int, locked, leader bool, threads, tpgid, pgid int) string {
+	stat := state
+	switch {
+	case nice < 0:
+		stat += "<"
+	case nice > 0:
+		stat += "N"
+	}
+	if locked {
+		stat += "L"
+	}
+	if leader {
+		stat += "s"
+	}
+	if threads > 1 {
+		stat += "l"
+	}
+	if tpgid > 0 && tpgid == pgid {
+		stat += "+"
+	}
+	return stat
 }
 
 // psHead writes every column of a row before COMMAND. age is the seconds

@@ -365,22 +365,15 @@ func (col *collection) processOf(pid int, st proc.Stat) engine.Process {
 // are all root's, so there it is read from status. It is false when the
 // process vanished.
 func (col *collection) readUser(dir proc.Dir, p *engine.Process) bool {
-	if col.c.procfs {
-		uid, err := dir.Owner()
-		if err != nil {
-			return false
-		}
-		p.UID = uid
-		p.User = col.userName(p.UID)
-		return true
-	}
 	haveUID := false
-	data, err := col.r.ReadAt(dir, "status")
-	switch {
-	case proc.Vanished(err):
-		return false
-	case err == nil:
-		p.UID, haveUID = proc.ParseStatusEUID(data)
+	if !col.c.procfs {
+		data, err := col.r.ReadAt(dir, "status")
+		switch {
+		case proc.Vanished(err):
+			return false
+		case err == nil:
+			p.UID, haveUID = proc.ParseStatusEUID(data)
+		}
 	}
 	if !haveUID {
 		uid, err := dir.Owner()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"ptrule/builtin/proctest"
 	"slices"
 	"strconv"
 	"testing"
@@ -100,7 +101,7 @@ func TestSocketHoldersTree(t *testing.T) {
 // BenchmarkSocketHolders reads the sockets held by every process of the
 // live /proc, with about 200 sockets open in this one, three ways.
 func BenchmarkSocketHolders(b *testing.B) {
-	openLoopbackSockets(b, 100)
+	proctest.OpenLoopbackSockets(b, 100)
 	pids, err := ListPIDs("/proc")
 	if err != nil {
 		b.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"ptrule/builtin/proctest"
 	"slices"
 	"strconv"
 	"strings"
@@ -351,41 +352,11 @@ func TestDumpInetSocketsMatchesProcNet(t *testing.T) {
 	}
 }
 
-// OpenLoopbackSockets opens n TCP connections over the loopback (2n
-// sockets and a listener) and n/5 bound UDP sockets, closed when the
-// benchmark ends: the socket population of a small server.
-func openLoopbackSockets(b *testing.B, n int) {
-	b.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	for range n {
-		c, err := net.Dial("tcp4", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { c.Close(); s.Close() })
-	}
-	for range n / 5 {
-		u, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { u.Close() })
-	}
-}
-
 // BenchmarkInetSockets reads the inet sockets of this namespace, with
 // about 200 of them open, from the four /proc/net files and with
 // DumpInetSockets.
 func BenchmarkInetSockets(b *testing.B) {
-	openLoopbackSockets(b, 100)
+	proctest.OpenLoopbackSockets(b, 100)
 	b.Run("files", func(b *testing.B) {
 		for b.Loop() {
 			n := 0

@@ -1,6 +1,7 @@
 package proctest
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,4 +89,35 @@ func SystemUserName(id string) string {
 		return "nobody"
 	}
 	return ""
+}
+
+// OpenLoopbackSockets opens n TCP connections over the loopback (2n
+// sockets and a listener) and n/5 bound UDP sockets, closed when the test
+// or benchmark ends: the sockets of a small server, for benchmarks that
+// read socket tables.
+func OpenLoopbackSockets(tb testing.TB, n int) {
+	tb.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	for range n {
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { c.Close(); s.Close() })
+	}
+	for range n / 5 {
+		u, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { u.Close() })
+	}
 }

@@ -387,21 +387,27 @@ func (e *HostEnricher) psRow(pid int, host enrichHost, now time.Time, users map[
 	}
 	head := psHead(userName, pid, cpuSecs, age, rssKiB, st.VSize/1024, int64(st.TTYNr), stat, start, now, host.memTotal)
 
-	var cmd string
-	if args := strings.TrimRight(string(cmdData), "\x00"); args != "" {
-		// Arguments are NUL-terminated; programs that rewrite their
-		// title pad it with NULs, dropped above.
-		cmd = engine.Display(strings.ReplaceAll(args, "\x00", " "))
+	// Arguments are NUL-terminated; programs that rewrite their title pad
+	// it with NULs, dropped here.
+	args := strings.ReplaceAll(strings.TrimRight(string(cmdData), "\x00"), "\x00", " ")
+	return enrichRow{pid: pid, ppid: st.PPID, head: head, cmd: psCommand(args, cut, st.Comm, st.State)}, nil
+}
+
+// psCommand is ps's COMMAND column: the command line (cut marked with
+// "..."), or [comm] for a process without one, and <defunct> after a
+// zombie's, escaped for display.
+func psCommand(cmd string, cut bool, comm, state string) string {
+	out := "[" + engine.Display(comm) + "]"
+	if cmd != "" {
+		out = engine.Display(cmd)
 		if cut {
-			cmd += "..."
+			out += "..."
 		}
-	} else {
-		cmd = "[" + engine.Display(st.Comm) + "]"
 	}
-	if st.State == "Z" {
-		cmd += " <defunct>"
+	if state == "Z" {
+		out += " <defunct>"
 	}
-	return enrichRow{pid: pid, ppid: st.PPID, head: head, cmd: cmd}, nil
+	return out
 }
 
 // snapshotRow is the row of a process of the snapshot.
@@ -409,23 +415,11 @@ func (e *HostEnricher) snapshotRow(p *engine.Process, host enrichHost, now time.
 	stat := psStat(p.State, p.Nice, false, p.SID == p.PID, p.Threads, p.TPGID, p.PGID)
 	head := psHead(engine.Display(p.User), p.PID, p.CPU.Seconds(), p.Age.Seconds(), uint64(max(p.RSS, 0))/1024,
 		uint64(max(p.VMSize, 0))/1024, int64(p.TTY), stat, p.Start, now, host.memTotal)
-	var cmd string
-	if p.Cmd != "" {
-		c, cut := p.Cmd, false
-		if len(c) > enrichMaxCmdline {
-			c, cut = c[:enrichMaxCmdline], true
-		}
-		cmd = engine.Display(c)
-		if cut {
-			cmd += "..."
-		}
-	} else {
-		cmd = "[" + engine.Display(p.Comm) + "]"
+	cmd, cut := p.Cmd, len(p.Cmd) > enrichMaxCmdline
+	if cut {
+		cmd = cmd[:enrichMaxCmdline]
 	}
-	if p.State == "Z" {
-		cmd += " <defunct>"
-	}
-	return enrichRow{pid: p.PID, ppid: p.PPID, head: head, cmd: cmd}
+	return enrichRow{pid: p.PID, ppid: p.PPID, head: head, cmd: psCommand(cmd, cut, p.Comm, p.State)}
 }
 
 // psStat is ps's STAT column: the state, then < or N for a raised or

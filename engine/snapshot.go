@@ -29,10 +29,13 @@ import (
 )
 
 // Snapshot is one reading of the host: every user-space process plus the
-// host-wide facts. The collector in builtin reads it from /proc and the
-// fixture runner from YAML; both build it with NewSnapshot. Once built it
-// is not changed: what rules see of it beyond its processes (the user and
-// session aggregates, which depend on the ignore list) is a View's.
+// host-wide facts. The fixture runner builds it from YAML with
+// NewSnapshot; the collector in builtin reads it from /proc with
+// NewLazySnapshot, leaving each process's costly facts to be read on
+// first use (Process.Need). Once built it changes only by those reads:
+// what rules see of it beyond its processes (the ignore decisions and the
+// user and session aggregates, which depend on the ignore list) is a
+// View's.
 type Snapshot struct {
 	// Time is the moment the snapshot was taken; rules see it as `now`.
 	Time time.Time `yaml:"-"`

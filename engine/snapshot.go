@@ -7,7 +7,9 @@
 //     patching rules (load.go, patch.go), compiling their CEL and templates
 //     (compile.go, cel.go) and checking their actions (actions.go), with
 //     problems that point into the YAML; the ignore lists (ignore.go);
-//   - which costly facts the rules read (needs.go);
+//   - facts read on first use: the lazy snapshot, its Loader and CEL's
+//     lazy field access (lazy.go), and what rules read out of sight of it
+//     (needs.go);
 //   - evaluation, suppression decisions and the rendering of alert and run
 //     text (eval.go, render.go);
 //   - the fixture runner behind `ptrule test` and the snapshot format of

@@ -124,7 +124,7 @@ func (c *Collector) Collect(opts CollectOptions) (*engine.Snapshot, error) {
 			// Out of descriptors to keep: this process is read whole.
 			read = engine.FactRead
 		}
-		p, dir, ok := col.readProc(pid, read)
+		p, dir, read, ok := col.readProc(pid, read)
 		if !ok {
 			continue
 		}
@@ -260,16 +260,17 @@ func (col *collection) readLoad() proc.Loadavg {
 }
 
 // readProc reads one process: its stat, its owner and the facts read, and
-// returns it with its open directory. ok is false when the process is a
-// kernel thread, has vanished, or its stat cannot be parsed; the directory
-// is then closed.
-func (col *collection) readProc(pid int, read engine.Facts) (p engine.Process, dir proc.Dir, ok bool) {
+// returns it with its open directory and the facts it read (more than
+// read for what may be a kernel thread). ok is false when the process is
+// a kernel thread, has vanished, or its stat cannot be parsed; the
+// directory is then closed.
+func (col *collection) readProc(pid int, read engine.Facts) (p engine.Process, dir proc.Dir, done engine.Facts, ok bool) {
 	// Every file is read through one handle on the process directory, so
 	// that a PID reused meanwhile makes the reads fail instead of mixing
 	// two processes.
 	dir, err := proc.OpenDir(col.c.root, pid)
 	if err != nil {
-		return p, dir, false
+		return p, dir, read, false
 	}
 	defer func() {
 		if !ok {
@@ -278,23 +279,23 @@ func (col *collection) readProc(pid int, read engine.Facts) (p engine.Process, d
 	}()
 	st, ok := col.readStat(dir)
 	if !ok {
-		return p, dir, false
+		return p, dir, read, false
 	}
 	p = col.processOf(pid, st)
 	if !col.readUser(dir, &p) {
-		return p, dir, false
+		return p, dir, read, false
 	}
 	if orphanKernelThreadCandidate(pid, st) {
 		// Rare: telling needs the program and the command line now.
 		read |= engine.FactExe | engine.FactCmdline
 	}
 	if !col.readFacts(dir, &p, read) {
-		return p, dir, false
+		return p, dir, read, false
 	}
 	if orphanKernelThreadCandidate(pid, st) && p.Exe == "" && len(p.Cmdline) == 0 {
-		return p, dir, false
+		return p, dir, read, false
 	}
-	return p, dir, true
+	return p, dir, read, true
 }
 
 // readFacts reads the facts f of p through its directory. It is false when
